@@ -1,0 +1,1 @@
+"""Cursor-context analysis, length/stop policy and post-processing of completions (pure functions)."""

@@ -1,0 +1,1 @@
+"""Model loading, prompt layout, token-stream generation and caches for Slipstream."""

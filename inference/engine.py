@@ -1,0 +1,224 @@
+"""One model, one generation at a time, newest request wins.
+
+A single worker thread owns the model. Submitting a request supersedes every earlier one: a
+queued request is dropped without touching the model and a running one stops at its next token
+(or its next prompt chunk while the prompt is still being evaluated).
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from inference.model import LoadedModel
+from inference.prompt import Prompt
+from inference.stops import StopRules, check_stop
+
+log = logging.getLogger(__name__)
+
+PREFILL_CHUNK = 64  # prompt tokens evaluated between two checks of the cancel flag
+
+
+@dataclass
+class GenerationRequest:
+    prompt: Prompt
+    rules: StopRules
+    on_text: Callable[[str], None] | None = None  # receives the whole text so far, after each token
+    cancel: threading.Event = field(default_factory=threading.Event)
+    label: str = ""
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    stop_reason: str  # eog, newline, max_lines, max_tokens, time, policy, cancelled, superseded
+    n_tokens: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    t_first_token_s: float | None = None  # from the start of this request's turn on the model
+    t_total_s: float = 0.0
+    t_queued_s: float = 0.0
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stop_reason in ("cancelled", "superseded")
+
+
+@dataclass
+class _Job:
+    request: GenerationRequest
+    future: Future
+    submitted: float
+    superseded: bool = False
+
+
+class Engine:
+    """Owns the model and its worker thread."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        self._lock = threading.Condition()
+        self._pending: _Job | None = None
+        self._running: _Job | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._worker, name="slipstream-engine", daemon=True)
+        self._thread.start()
+
+    # -- public API --------------------------------------------------------------------------
+    def submit(self, request: GenerationRequest) -> Future:
+        """Queue ``request`` as the newest; every earlier request is superseded."""
+        fut: Future = Future()
+        job = _Job(request, fut, time.perf_counter())
+        with self._lock:
+            if self._closed:
+                fut.set_exception(RuntimeError("engine is closed"))
+                return fut
+            self._supersede_locked()
+            self._pending = job
+            self._lock.notify_all()
+        return fut
+
+    def supersede_all(self) -> None:
+        """Drop queued work and stop the running generation (e.g. the document changed)."""
+        with self._lock:
+            self._supersede_locked()
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._running is not None or self._pending is not None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._supersede_locked()
+            self._lock.notify_all()
+        self._thread.join(timeout=5)
+
+    # -- worker ------------------------------------------------------------------------------
+    def _supersede_locked(self) -> None:
+        if self._pending is not None:
+            old = self._pending
+            self._pending = None
+            old.superseded = True
+            old.request.cancel.set()
+            _resolve(old.future, GenerationResult("", "superseded", t_queued_s=time.perf_counter() - old.submitted))
+        if self._running is not None:
+            self._running.superseded = True
+            self._running.request.cancel.set()
+
+    def _worker(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                job = self._pending
+                self._pending = None
+                self._running = job
+            assert job is not None
+            try:
+                if job.request.cancel.is_set():  # stale before its turn: never touches the model
+                    result = GenerationResult("", "superseded" if job.superseded else "cancelled")
+                else:
+                    result = self._generate(job)
+                _resolve(job.future, result)
+            except BaseException as exc:  # the worker must survive anything a request does
+                log.exception("generation failed")
+                self.model.llama.n_tokens = 0  # the model's memory may be half-written: never reuse it
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            finally:
+                with self._lock:
+                    self._running = None
+
+    def _generate(self, job: _Job) -> GenerationResult:
+        req = job.request
+        llama = self.model.llama
+        tokens = req.prompt.tokens
+        t0 = time.perf_counter()
+        queued = t0 - job.submitted
+
+        def stopped(reason_text: str = "", n: int = 0, first: float | None = None) -> GenerationResult:
+            return GenerationResult(
+                reason_text,
+                "superseded" if job.superseded else "cancelled",
+                n,
+                len(tokens),
+                reused,
+                first,
+                time.perf_counter() - t0,
+                queued,
+            )
+
+        if not tokens:
+            return GenerationResult("", "empty_prompt", t_queued_s=queued)
+        if len(tokens) >= llama.n_ctx() - req.rules.max_tokens:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context of {llama.n_ctx()}")
+
+        # Prefill in small chunks so a newer keystroke interrupts a cold prompt quickly.
+        reused = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens[:-1])
+        if reused == 0 or not llama._ctx.kv_cache_seq_rm(-1, reused, -1):
+            reused = 0  # the model's memory cannot drop a tail: start over
+        llama.n_tokens = reused
+        pos = reused
+        while pos < len(tokens) - 1:
+            if req.cancel.is_set():
+                return stopped()
+            chunk = tokens[pos : min(pos + PREFILL_CHUNK, len(tokens) - 1)]
+            llama.eval(chunk)
+            pos += len(chunk)
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        n = 0
+        first: float | None = None
+        reason = "max_tokens"
+        gen = llama.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True)
+        try:
+            for tok in gen:
+                if req.cancel.is_set():
+                    return stopped(text, n, first)
+                now = time.perf_counter()
+                if first is None:
+                    first = now - t0
+                if self.model.is_eog(tok):
+                    reason = "eog"
+                    break
+                n += 1
+                text += decoder.decode(self.model.token_bytes(tok))
+                check = check_stop(text, req.rules)
+                text = check.text
+                if req.on_text is not None and text:
+                    req.on_text(text)
+                if check.stop:
+                    reason = check.reason
+                    break
+                if n >= req.rules.max_tokens:
+                    reason = "max_tokens"
+                    break
+                if now - (t0 + first) > req.rules.time_budget_s:
+                    reason = "time"
+                    break
+        finally:
+            gen.close()
+        return GenerationResult(text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _resolve(fut: Future, result: GenerationResult) -> None:
+    if not fut.done():
+        fut.set_result(result)

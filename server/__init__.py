@@ -1,0 +1,1 @@
+"""The Slipstream language server (LSP features only)."""

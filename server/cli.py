@@ -1,0 +1,148 @@
+"""Command line: ``slipstream serve | complete FILE LINE:COL | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+
+def setup_logging(level: str, server=None) -> None:
+    """Logs go to stderr and, once the client is connected, to window/logMessage; never to stdout."""
+    names = ("slipstream", "server", "inference", "heuristics", "pygls")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.WARNING)
+    stderr.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handlers: list[logging.Handler] = [stderr]
+    if server is not None:
+        from server.server import LspLogHandler
+
+        lsp = LspLogHandler(server)
+        lsp.setLevel(getattr(logging, level.upper(), logging.INFO))
+        lsp.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handlers.append(lsp)
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.INFO)
+        logger.handlers = handlers
+        logger.propagate = False
+    logging.getLogger("pygls").setLevel(logging.WARNING)
+
+
+def protect_stdout():
+    """Keep a private handle on the real stdout for the protocol and point fd 1 at stderr.
+
+    A stray print() or a C library writing to stdout would otherwise corrupt the JSON-RPC stream.
+    """
+    proto = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return proto
+
+
+def serve_main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m server", description="Slipstream language server")
+    parser.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP address instead of stdio")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+
+    from server.server import create_server
+
+    server = create_server()
+    setup_logging(args.log_level, server)
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            parser.error("--tcp takes HOST:PORT, e.g. 127.0.0.1:2087")
+        server.start_tcp(host, int(port))
+    else:
+        proto = protect_stdout()
+        server.start_io(sys.stdin.buffer, proto)
+
+
+def parse_line_col(spec: str) -> tuple[int, int]:
+    line, _, col = spec.partition(":")
+    if not line.isdigit() or not col.isdigit() or int(line) < 1 or int(col) < 1:
+        raise argparse.ArgumentTypeError(f"expected LINE:COL, 1-based, e.g. 12:8; got {spec!r}")
+    return int(line), int(col)
+
+
+def complete_main(args: argparse.Namespace) -> int:
+    """One completion at a position of a file, streamed to the terminal."""
+    from inference.engine import Engine
+    from inference.model import ModelLoadError, load_model
+    from server.completion import finish, prepare, request_for
+    from server.documents import Document
+    from server.settings import parse_settings
+
+    try:
+        with open(args.file, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as exc:
+        print(f"slipstream: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    settings, problems = parse_settings({"modelPath": args.model or "", "threads": args.threads,
+                                         "maxLines": args.max_lines})
+    for p in problems:
+        print(f"slipstream: {p}", file=sys.stderr)
+    line, col = args.position
+    doc = Document("file://" + os.path.abspath(args.file), 0, text, "utf-32")
+    offset = doc.offset_at(line - 1, col - 1)
+    try:
+        model = load_model(settings.model_config())
+    except ModelLoadError as exc:
+        print(f"slipstream: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine(model)
+    prepared = prepare(text, offset, model, settings)
+    shown = [""]
+    dim, reset = ("\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "")
+
+    def on_partial(t: str) -> None:
+        if t.startswith(shown[0]):
+            sys.stdout.write(dim + t[len(shown[0]):] + reset)
+            sys.stdout.flush()
+            shown[0] = t
+
+    start, _, _ = text[:offset].rpartition("\n")
+    sys.stdout.write(text[len(start) + 1 if start or text[:1] == "\n" else 0: offset])
+    t0 = time.perf_counter()
+    result = engine.submit(request_for(prepared, on_partial)).result()
+    final = finish(prepared, result)
+    if final != shown[0]:
+        sys.stdout.write("\n" + "-" * 20 + " final:\n" + final)
+    sys.stdout.write("\n")
+    first = f"{result.t_first_token_s * 1000:.0f} ms" if result.t_first_token_s else "-"
+    print(f"[{model.name}, {prepared.prompt.mode} prompt of {result.prompt_tokens} tokens, "
+          f"{result.n_tokens} tokens, first token {first}, total {(time.perf_counter() - t0) * 1000:.0f} ms, "
+          f"stop: {result.stop_reason}]", file=sys.stderr)
+    engine.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="slipstream", description="Local AI pair programmer for Python")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", help="run the language server (stdio by default)")
+    serve.add_argument("rest", nargs=argparse.REMAINDER)
+    comp = sub.add_parser("complete", help="print one completion at FILE LINE:COL (1-based), streaming")
+    comp.add_argument("file")
+    comp.add_argument("position", type=parse_line_col)
+    comp.add_argument("--model", help="a GGUF file (default: the embedded Gemma 3 270M)")
+    comp.add_argument("--threads", type=int, default=None)
+    comp.add_argument("--max-lines", type=int, default=8)
+    demo = sub.add_parser("demo", help="drive the real server over stdio on a sample file, as an editor would")
+    demo.add_argument("--file", help="the Python file to type in (default: examples/inventory.py)")
+    demo.add_argument("--model", help="a GGUF file (default: the embedded Gemma 3 270M)")
+    args = parser.parse_args(argv)
+    if args.cmd == "serve":
+        serve_main(args.rest)
+    elif args.cmd == "complete":
+        sys.exit(complete_main(args))
+    else:
+        from server.demo import demo_main
+
+        sys.exit(demo_main(args.file, args.model))

@@ -1,0 +1,96 @@
+"""Open documents, kept by the server itself so positions follow LSP exactly.
+
+LSP lines end at \\n, \\r\\n or \\r only (str.splitlines also splits at form feeds and U+2028),
+and a position's character counts code units of the negotiated encoding (UTF-16 by default).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class DocumentError(ValueError):
+    """A change or position that does not fit the document."""
+
+
+def line_starts(text: str) -> list[int]:
+    return [0] + [m.end() for m in _LINE_END.finditer(text)]
+
+
+def units_to_index(line: str, units: int, encoding: str = "utf-16") -> int:
+    """Code-unit column to a str index, clamped to the line; a column inside a character rounds down."""
+    if units <= 0:
+        return 0
+    if encoding == "utf-32" or line.isascii():
+        return min(units, len(line))
+    seen = 0
+    for i, ch in enumerate(line):
+        width = len(ch.encode("utf-16-le")) // 2 if encoding == "utf-16" else len(ch.encode("utf-8"))
+        if seen + width > units:
+            return i
+        seen += width
+    return len(line)
+
+
+def index_to_units(line: str, index: int, encoding: str = "utf-16") -> int:
+    part = line[:index]
+    if encoding == "utf-32" or part.isascii():
+        return len(part)
+    if encoding == "utf-16":
+        return len(part.encode("utf-16-le")) // 2
+    return len(part.encode("utf-8"))
+
+
+@dataclass
+class Document:
+    uri: str
+    version: int
+    text: str
+    encoding: str = "utf-16"
+    _starts: list[int] | None = field(default=None, repr=False)
+
+    def _line_starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = line_starts(self.text)
+        return self._starts
+
+    def line_bounds(self, line: int) -> tuple[int, int]:
+        """Start and end (before the line break) of ``line`` as str indices."""
+        starts = self._line_starts()
+        start = starts[line]
+        end = starts[line + 1] if line + 1 < len(starts) else len(self.text)
+        m = _LINE_END.search(self.text, start, end)
+        return start, (m.start() if m else end)
+
+    def offset_at(self, line: int, character: int) -> int:
+        """A position to a str index; positions past a line's end clamp to it, past the text to its end."""
+        if line < 0 or character < 0:
+            raise DocumentError(f"negative position {line}:{character}")
+        starts = self._line_starts()
+        if line >= len(starts):
+            return len(self.text)
+        start, end = self.line_bounds(line)
+        return start + units_to_index(self.text[start:end], character, self.encoding)
+
+    def position_at(self, offset: int) -> tuple[int, int]:
+        offset = max(0, min(offset, len(self.text)))
+        starts = self._line_starts()
+        line = bisect.bisect_right(starts, offset) - 1
+        start, end = self.line_bounds(line)
+        return line, index_to_units(self.text[start:end], min(offset, end) - start, self.encoding)
+
+    def apply_change(self, text: str, start: tuple[int, int] | None = None, end: tuple[int, int] | None = None) -> None:
+        """Replace the range (or the whole text when no range is given)."""
+        if start is None or end is None:
+            self.text = text
+        else:
+            a = self.offset_at(*start)
+            b = self.offset_at(*end)
+            if b < a:
+                raise DocumentError(f"change range ends before it starts: {start} > {end}")
+            self.text = self.text[:a] + text + self.text[b:]
+        self._starts = None

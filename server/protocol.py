@@ -1,0 +1,46 @@
+"""A LanguageServerProtocol that answers every request and keeps its own document store."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+if TYPE_CHECKING:
+    from server.server import SlipstreamServer
+
+log = logging.getLogger(__name__)
+
+
+class SlipstreamProtocol(LanguageServerProtocol):
+    _server: SlipstreamServer
+
+    def structure_message(self, data: dict[str, Any]):
+        """pygls drops a request whose params fail to deserialize; answer it with the error instead."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)):
+                err = exc if not isinstance(exc, JsonRpcInvalidParams) else JsonRpcInvalidParams(
+                    f"invalid params for {data['method']!r}"
+                )
+                self._send_response(data["id"], error=err.to_response_error())
+            raise
+
+    # Document sync is handled by the server's own store (see server/documents.py); these replace
+    # pygls's built-in handlers, which split lines the Python way rather than the LSP way.
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
+        self._server.on_did_open(params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        self._server.on_did_change(params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
+        self._server.on_did_close(params)

@@ -1,0 +1,354 @@
+"""The Slipstream language server: LSP features only; the work happens in inference/ and heuristics/."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+from pygls.capabilities import ServerCapabilitiesBuilder
+from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+
+from inference.engine import Engine, GenerationRequest
+from inference.model import LoadedModel, ModelLoadError, load_model
+from server.completion import finish, prepare, request_for
+from server.documents import Document, DocumentError
+from server.protocol import SlipstreamProtocol
+from server.settings import Settings, model_changed, parse_settings
+
+log = logging.getLogger("slipstream")
+
+PARTIAL_METHOD = "slipstream/inlineCompletionPartial"
+STATUS_METHOD = "slipstream/status"
+GET_STATUS_METHOD = "slipstream/getStatus"
+VERSION = "0.1.0"
+
+
+@dataclass
+class InFlight:
+    uri: str
+    version: int
+    request: GenerationRequest
+
+
+class LspLogHandler(logging.Handler):
+    """Forwards log records to the client as window/logMessage (stdout is reserved for the protocol)."""
+
+    LEVELS = {
+        logging.DEBUG: types.MessageType.Debug,
+        logging.INFO: types.MessageType.Info,
+        logging.WARNING: types.MessageType.Warning,
+        logging.ERROR: types.MessageType.Error,
+    }
+
+    def __init__(self, server: SlipstreamServer) -> None:
+        super().__init__()
+        self.server = server
+
+    def emit(self, record: logging.LogRecord) -> None:
+        loop = self.server.loop
+        if loop is None or loop.is_closed():
+            return
+        fallback = types.MessageType.Error if record.levelno > logging.ERROR else types.MessageType.Log
+        kind = self.LEVELS.get(record.levelno, fallback)
+        try:
+            msg = self.format(record)
+            loop.call_soon_threadsafe(self.server.log_to_client, kind, msg)
+        except Exception:  # logging must never raise
+            pass
+
+
+class SlipstreamServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("slipstream", VERSION, protocol_cls=SlipstreamProtocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.settings = Settings()
+        self.documents: dict[str, Document] = {}
+        self.encoding = "utf-16"
+        self.engine: Engine | None = None
+        self.state = "starting"  # starting, loading, ready, error, disabled
+        self.state_detail = ""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._inflight: dict[int, InFlight] = {}
+        self._ids = itertools.count(1)
+        self._load_seq = 0
+        self._load_task: asyncio.Task | None = None
+        self.recent: deque[dict[str, Any]] = deque(maxlen=32)  # the last generations, for status and tests
+        self.stats = {"requests": 0, "answered": 0, "superseded": 0, "last_first_ms": None, "last_total_ms": None}
+
+    # -- logging / status --------------------------------------------------------------------
+    def log_to_client(self, kind: types.MessageType, message: str) -> None:
+        try:
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
+        except Exception:
+            pass
+
+    def status(self, uri: str | None = None) -> dict[str, Any]:
+        model: LoadedModel | None = self.engine.model if self.engine else None
+        out: dict[str, Any] = {
+            "state": self.state,
+            "detail": self.state_detail,
+            "model": model.describe() if model else None,
+            "enabled": self.settings.enable,
+            "busy": bool(self.engine and self.engine.busy()),
+            "stats": dict(self.stats),
+            "recent": list(self.recent),
+        }
+        if uri is not None:
+            doc = self.documents.get(uri)
+            out["document"] = None if doc is None else {
+                "version": doc.version,
+                "length": len(doc.text),
+                "sha256": hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest(),
+            }
+        return out
+
+    def set_state(self, state: str, detail: str = "") -> None:
+        self.state, self.state_detail = state, detail
+        try:
+            self.protocol.notify(STATUS_METHOD, self.status())
+        except Exception:
+            log.debug("could not send status", exc_info=True)
+
+    # -- documents ---------------------------------------------------------------------------
+    def on_did_open(self, params: types.DidOpenTextDocumentParams) -> None:
+        td = params.text_document
+        self.documents[td.uri] = Document(td.uri, td.version, td.text, self.encoding)
+
+    def on_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        doc = self.documents.get(uri)
+        if doc is None:
+            log.warning("didChange for a document that is not open: %s", uri)
+            return
+        try:
+            for change in params.content_changes:
+                if isinstance(change, types.TextDocumentContentChangePartial):
+                    r = change.range
+                    doc.apply_change(change.text, (r.start.line, r.start.character), (r.end.line, r.end.character))
+                else:
+                    doc.apply_change(change.text)
+        except DocumentError as exc:
+            log.error("could not apply a change to %s: %s", uri, exc)
+        doc.version = params.text_document.version
+        self.cancel_stale(uri, doc.version)
+
+    def on_did_close(self, params: types.DidCloseTextDocumentParams) -> None:
+        self.documents.pop(params.text_document.uri, None)
+        self.cancel_stale(params.text_document.uri, None)
+
+    def cancel_stale(self, uri: str, version: int | None) -> None:
+        """An edit supersedes every completion computed for an older version of the document."""
+        for fl in self._inflight.values():
+            if fl.uri == uri and fl.version != version:
+                fl.request.cancel.set()
+
+    # -- model -------------------------------------------------------------------------------
+    def apply_settings(self, raw: Any) -> None:
+        new, problems = parse_settings(raw, self.settings)
+        for p in problems:
+            self.show_error(f"Slipstream: {p}", types.MessageType.Warning)
+        old, self.settings = self.settings, new
+        if self.loop is not None and model_changed(old, new) and self.state != "starting":
+            self.start_model_load()
+        if old.enable != new.enable and self.state in ("ready", "disabled"):
+            self.set_state("ready" if new.enable else "disabled")
+
+    def show_error(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
+        log.warning("%s", message)
+        try:
+            self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        except Exception:
+            pass
+
+    def start_model_load(self) -> None:
+        self._load_seq += 1
+        self._load_task = asyncio.ensure_future(self._load_model(self._load_seq))
+
+    async def _load_model(self, seq: int) -> None:
+        config = self.settings.model_config()
+        assert self.loop is not None
+        token = f"slipstream-load-{uuid.uuid4()}"
+        progress = self._client_supports_progress()
+        if progress:
+            try:
+                await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
+                self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                    title="Slipstream: loading model", message=config.path or "default model"))
+            except Exception:
+                progress = False
+        self.set_state("loading", config.path or "default model")
+        t0 = time.perf_counter()
+        try:
+            model = await self.loop.run_in_executor(None, load_model, config)
+        except ModelLoadError as exc:
+            if seq == self._load_seq:
+                self.set_state("error", str(exc))
+                self.show_error(f"Slipstream: {exc}")
+            model = None
+        except Exception as exc:  # anything else from llama.cpp: still a clear message, never a crash
+            log.exception("model load failed")
+            if seq == self._load_seq:
+                self.set_state("error", f"model load failed: {exc}")
+                self.show_error(f"Slipstream: model load failed: {exc}")
+            model = None
+        finally:
+            if progress:
+                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message="done"))
+        if model is None:
+            return
+        if seq != self._load_seq:  # settings changed while loading: a newer load is on its way
+            return
+        old, self.engine = self.engine, Engine(model)
+        if old is not None:
+            self.loop.run_in_executor(None, old.close)
+        log.info("model %s loaded in %.2fs (fim=%s)", model.name, time.perf_counter() - t0, model.fim is not None)
+        self.set_state("ready" if self.settings.enable else "disabled", model.name)
+
+    def _client_supports_progress(self) -> bool:
+        try:
+            return bool(self.client_capabilities.window and self.client_capabilities.window.work_done_progress)
+        except Exception:
+            return False
+
+    # -- inline completion -------------------------------------------------------------------
+    def send_partial(self, fl: InFlight, position: types.Position, request_id: Any, text: str, done: bool) -> None:
+        doc = self.documents.get(fl.uri)
+        if doc is None or doc.version != fl.version or fl.request.cancel.is_set():
+            return  # never show text for a stale document version
+        self.protocol.notify(PARTIAL_METHOD, {
+            "uri": fl.uri,
+            "version": fl.version,
+            "position": {"line": position.line, "character": position.character},
+            "requestId": request_id,
+            "text": text,
+            "done": done,
+        })
+
+    def _record(self, future: Any, prepared: Any, fl: InFlight) -> None:
+        """Keep the facts of each generation, whatever its end (called from the engine thread)."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        r = future.result()
+        self.recent.append({
+            "label": fl.request.label, "mode": prepared.plan.mode, "prompt": prepared.prompt.mode,
+            "stop": r.stop_reason, "tokens": r.n_tokens, "max_tokens": prepared.rules.max_tokens,
+            "prompt_tokens": r.prompt_tokens, "reused_tokens": r.reused_tokens,
+            "first_ms": None if r.t_first_token_s is None else round(r.t_first_token_s * 1000, 1),
+            "total_ms": round(r.t_total_s * 1000, 1),
+        })
+
+    async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        self.stats["requests"] += 1
+        uri = params.text_document.uri
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise JsonRpcInvalidParams(f"document is not open: {uri}")
+        empty = types.InlineCompletionList(items=[])
+        if not self.settings.enable or self.engine is None or self.state != "ready":
+            return empty
+        pos = params.position
+        try:
+            offset = doc.offset_at(pos.line, pos.character)
+        except DocumentError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+        engine = self.engine
+        prepared = prepare(doc.text, offset, engine.model, self.settings)
+        request_id = self.protocol.msg_id
+        key = next(self._ids)
+        loop = asyncio.get_running_loop()
+        holder: list[InFlight] = []
+
+        def on_partial(text: str) -> None:
+            loop.call_soon_threadsafe(self.send_partial, holder[0], pos, request_id, text, False)
+
+        fl = InFlight(uri, doc.version, request_for(prepared, on_partial, label=f"{uri}@{doc.version}"))
+        holder.append(fl)
+        self._inflight[key] = fl
+        future = engine.submit(fl.request)
+        future.add_done_callback(lambda f: self._record(f, prepared, fl))
+        try:
+            result = await _shielded(future, loop)
+        except asyncio.CancelledError:
+            fl.request.cancel.set()  # $/cancelRequest: stop the worker at its next token
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        current = self.documents.get(uri)
+        if result.cancelled or current is None or current.version != fl.version:
+            self.stats["superseded"] += 1
+            raise JsonRpcContentModified("superseded by a newer edit or request")
+        text = finish(prepared, result)
+        self.stats["answered"] += 1
+        self.stats["last_first_ms"] = round(result.t_first_token_s * 1000, 1) if result.t_first_token_s else None
+        self.stats["last_total_ms"] = round(result.t_total_s * 1000, 1)
+        log.debug("completion %s: %d tokens, reused %d/%d, stop=%s, %.0f ms", fl.request.label, result.n_tokens,
+                  result.reused_tokens, result.prompt_tokens, result.stop_reason, result.t_total_s * 1000)
+        self.send_partial(fl, pos, request_id, text, True)
+        if not text:
+            return empty
+        return types.InlineCompletionList(items=[
+            types.InlineCompletionItem(insert_text=text, range=types.Range(start=pos, end=pos))
+        ])
+
+
+def _shielded(future: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+    """Await a concurrent future without cancelling it when the awaiting task is cancelled.
+
+    The engine resolves every job itself (as "cancelled" when its flag is set), so its result,
+    token count included, is still recorded after a $/cancelRequest.
+    """
+    waiter = loop.create_future()
+
+    def copy(f: Any) -> None:
+        if waiter.done():
+            return
+        if f.exception() is not None:
+            waiter.set_exception(f.exception())
+        else:
+            waiter.set_result(f.result())
+
+    future.add_done_callback(lambda f: loop.call_soon_threadsafe(copy, f))
+    return waiter
+
+
+def create_server() -> SlipstreamServer:
+    server = SlipstreamServer()
+
+    @server.feature(types.INITIALIZE)
+    async def on_initialize(ls: SlipstreamServer, params: types.InitializeParams) -> None:
+        ls.loop = asyncio.get_running_loop()
+        ls.encoding = str(ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities))
+        ls.apply_settings(params.initialization_options)
+
+    @server.feature(types.INITIALIZED)
+    def on_initialized(ls: SlipstreamServer, params: types.InitializedParams) -> None:
+        ls.start_model_load()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def on_configuration(ls: SlipstreamServer, params: types.DidChangeConfigurationParams) -> None:
+        ls.apply_settings(params.settings)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def on_inline_completion(ls: SlipstreamServer, params: types.InlineCompletionParams):
+        return await ls.inline_completion(params)
+
+    @server.feature(GET_STATUS_METHOD)
+    def on_get_status(ls: SlipstreamServer, params: Any) -> dict[str, Any]:
+        uri = getattr(params, "uri", None) if not isinstance(params, dict) else params.get("uri")
+        return ls.status(uri if isinstance(uri, str) else None)
+
+    @server.feature(types.SHUTDOWN)
+    def on_shutdown(ls: SlipstreamServer, params: Any) -> None:
+        if ls.engine is not None:
+            ls.engine.close()
+
+    return server

@@ -1,0 +1,78 @@
+"""User settings, from initializationOptions or workspace/didChangeConfiguration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from inference.model import ModelConfig, default_threads
+
+# setting name (as the client sends it) -> (field name, type, minimum, maximum)
+_SPEC: dict[str, tuple[str, type, float | None, float | None]] = {
+    "enable": ("enable", bool, None, None),
+    "modelPath": ("model_path", str, None, None),
+    "mode": ("mode", str, None, None),
+    "maxLines": ("max_lines", int, 1, 200),
+    "maxTokens": ("max_tokens", int, 1, 2048),
+    "timeBudgetMs": ("time_budget_ms", int, 10, 60000),
+    "threads": ("threads", int, 1, 256),
+    "contextSize": ("context_size", int, 256, 131072),
+}
+MODES = ("auto", "acceleration", "exploration")
+
+
+@dataclass(frozen=True)
+class Settings:
+    enable: bool = True
+    model_path: str = ""
+    mode: str = "auto"
+    max_lines: int = 8
+    max_tokens: int = 128
+    time_budget_ms: int = 2000
+    threads: int = field(default_factory=default_threads)
+    context_size: int = 4096
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(path=self.model_path or None, n_threads=self.threads, n_ctx=self.context_size)
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
+    """Merge ``raw`` into ``base``; invalid values are reported and keep their old value.
+
+    Accepts ``{"slipstream": {...}}`` (the VS Code section) or the flat section itself.
+    """
+    base = base or Settings()
+    problems: list[str] = []
+    if raw is None:
+        return base, problems
+    if isinstance(raw, dict) and isinstance(raw.get("slipstream"), dict):
+        raw = raw["slipstream"]
+    if not isinstance(raw, dict):
+        return base, [f"settings must be an object, got {type(raw).__name__}"]
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _SPEC:
+            continue  # other extensions' or future settings: not an error
+        name, typ, lo, hi = _SPEC[key]
+        if value is None:
+            continue
+        if typ is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            problems.append(f"slipstream.{key} must be a {typ.__name__}, got {value!r}")
+            continue
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            problems.append(f"slipstream.{key} must be between {lo:g} and {hi:g}, got {value!r}")
+            continue
+        if key == "mode" and value not in MODES:
+            problems.append(f"slipstream.mode must be one of {', '.join(MODES)}, got {value!r}")
+            continue
+        changes[name] = value
+    return replace(base, **changes), problems
+
+
+def model_changed(old: Settings, new: Settings) -> bool:
+    return old.model_config() != new.model_config()
+
+
+__all__ = ["MODES", "Settings", "model_changed", "parse_settings"]

@@ -1,0 +1,130 @@
+"""Shared fixtures: the real server over stdio with the real default model, and a tiny FIM model."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_RECIPE = ROOT.parent / "shared" / "recipes" / "tiny_fim_gguf.py"
+SERVER_CMD = [sys.executable, "-m", "server"]
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+@pytest.fixture(scope="session")
+def default_model_path() -> str:
+    from inference.model import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def tiny_fim_model(tmp_path_factory) -> str:
+    """A random-weight llama GGUF whose vocabulary has FIM tokens (257/258/259), written with `gguf`."""
+    from tests.tiny_gguf import write
+
+    path = tmp_path_factory.mktemp("models") / "tiny-fim.gguf"
+    write(str(path))
+    return str(path)
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def plain(obj: Any) -> Any:
+    """pygls hands untyped JSON objects over as namedtuples; tests compare plain dicts and lists."""
+    if hasattr(obj, "_asdict"):
+        return {k: plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+async def get_status(client: LanguageClient, uri: str | None = None) -> dict[str, Any]:
+    result = await client.protocol.send_request_async("slipstream/getStatus", {"uri": uri} if uri else {})
+    return plain(result)
+
+
+async def wait_ready(client: LanguageClient, timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await get_status(client)
+        if status["state"] in ("ready", "error"):
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"model not ready: {status}")
+        await asyncio.sleep(0.1)
+
+
+def capabilities() -> types.ClientCapabilities:
+    return types.ClientCapabilities(
+        window=types.WindowClientCapabilities(work_done_progress=True),
+        general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
+    )
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)
+        )
+    )
+
+
+def change(client: LanguageClient, uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str):
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(
+                        start=types.Position(line=start[0], character=start[1]),
+                        end=types.Position(line=end[0], character=end[1]),
+                    ),
+                    text=text,
+                )
+            ],
+        )
+    )
+
+
+def inline_params(uri: str, line: int, character: int, invoked: bool = False) -> types.InlineCompletionParams:
+    kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(trigger_kind=kind),
+    )
+
+
+class Partials:
+    """Collects slipstream/inlineCompletionPartial notifications with their arrival times."""
+
+    def __init__(self, client: LanguageClient) -> None:
+        self.items: list[tuple[float, dict[str, Any]]] = []
+
+        @client.feature("slipstream/inlineCompletionPartial")
+        def on_partial(params: Any) -> None:
+            data = plain(params)
+            self.items.append((time.perf_counter(), data))
+
+    def clear(self) -> None:
+        self.items.clear()
