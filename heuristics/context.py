@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BLOCK_OPENERS = ("def", "async", "class", "if", "elif", "else", "for", "while", "with", "try", "except",
-                 "finally", "match", "case")
+BLOCK_OPENERS = (
+    "def",
+    "async",
+    "class",
+    "if",
+    "elif",
+    "else",
+    "for",
+    "while",
+    "with",
+    "try",
+    "except",
+    "finally",
+    "match",
+    "case",
+)
 
 
 @dataclass(frozen=True)

@@ -44,5 +44,6 @@ def indentation_floor(ctx: CursorContext) -> Callable[[str], int | None]:
 def plan(ctx: CursorContext, limits: Limits) -> Plan:
     if ctx.mid_line:
         return Plan("acceleration", True, 1, limits.max_tokens_line, limits.time_budget_s)
-    return Plan("exploration", False, limits.max_lines, limits.max_tokens_block, limits.time_budget_s,
-                indentation_floor(ctx))
+    return Plan(
+        "exploration", False, limits.max_lines, limits.max_tokens_block, limits.time_budget_s, indentation_floor(ctx)
+    )

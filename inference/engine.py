@@ -167,12 +167,15 @@ class Engine:
             reused = 0  # the model's memory cannot drop a tail: start over
         llama.n_tokens = reused
         pos = reused
-        while pos < len(tokens) - 1:
+        # The last chunk (at most PREFILL_CHUNK tokens) is left to generate(): one decode call fewer,
+        # which is most of the cost of a warm keystroke.
+        while len(tokens) - pos > PREFILL_CHUNK:
             if req.cancel.is_set():
                 return stopped()
-            chunk = tokens[pos : min(pos + PREFILL_CHUNK, len(tokens) - 1)]
-            llama.eval(chunk)
-            pos += len(chunk)
+            llama.eval(tokens[pos : pos + PREFILL_CHUNK])
+            pos += PREFILL_CHUNK
+        if req.cancel.is_set():
+            return stopped()
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""

@@ -91,13 +91,5 @@ def build_prompt(
         return Prompt(head + tokenize(text), "prefix", text, "")
     before = window_prefix(lines_before, tokenize, budget)
     after = window_suffix(suffix, tokenize, budget)
-    tokens = (
-        head
-        + [fim.prefix]
-        + tokenize(before)
-        + [fim.suffix]
-        + tokenize(after)
-        + [fim.middle]
-        + tokenize(current)
-    )
+    tokens = head + [fim.prefix] + tokenize(before) + [fim.suffix] + tokenize(after) + [fim.middle] + tokenize(current)
     return Prompt(tokens, "fim", before + current, after)

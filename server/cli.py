@@ -84,8 +84,9 @@ def complete_main(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"slipstream: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    settings, problems = parse_settings({"modelPath": args.model or "", "threads": args.threads,
-                                         "maxLines": args.max_lines})
+    settings, problems = parse_settings(
+        {"modelPath": args.model or "", "threads": args.threads, "maxLines": args.max_lines}
+    )
     for p in problems:
         print(f"slipstream: {p}", file=sys.stderr)
     line, col = args.position
@@ -103,12 +104,12 @@ def complete_main(args: argparse.Namespace) -> int:
 
     def on_partial(t: str) -> None:
         if t.startswith(shown[0]):
-            sys.stdout.write(dim + t[len(shown[0]):] + reset)
+            sys.stdout.write(dim + t[len(shown[0]) :] + reset)
             sys.stdout.flush()
             shown[0] = t
 
     start, _, _ = text[:offset].rpartition("\n")
-    sys.stdout.write(text[len(start) + 1 if start or text[:1] == "\n" else 0: offset])
+    sys.stdout.write(text[len(start) + 1 if start or text[:1] == "\n" else 0 : offset])
     t0 = time.perf_counter()
     result = engine.submit(request_for(prepared, on_partial)).result()
     final = finish(prepared, result)
@@ -116,9 +117,12 @@ def complete_main(args: argparse.Namespace) -> int:
         sys.stdout.write("\n" + "-" * 20 + " final:\n" + final)
     sys.stdout.write("\n")
     first = f"{result.t_first_token_s * 1000:.0f} ms" if result.t_first_token_s else "-"
-    print(f"[{model.name}, {prepared.prompt.mode} prompt of {result.prompt_tokens} tokens, "
-          f"{result.n_tokens} tokens, first token {first}, total {(time.perf_counter() - t0) * 1000:.0f} ms, "
-          f"stop: {result.stop_reason}]", file=sys.stderr)
+    print(
+        f"[{model.name}, {prepared.prompt.mode} prompt of {result.prompt_tokens} tokens, "
+        f"{result.n_tokens} tokens, first token {first}, total {(time.perf_counter() - t0) * 1000:.0f} ms, "
+        f"stop: {result.stop_reason}]",
+        file=sys.stderr,
+    )
     engine.close()
     return 0
 

@@ -40,8 +40,13 @@ def prepare(text: str, offset: int, model: LoadedModel, settings: Settings) -> P
         p = Plan("acceleration", True, 1, limits.max_tokens_line, limits.time_budget_s)
     elif settings.mode == "exploration" and p.single_line:
         p = Plan("exploration", False, limits.max_lines, limits.max_tokens_block, limits.time_budget_s, p.cutter)
-    rules = StopRules(max_tokens=p.max_tokens, max_lines=p.max_lines, single_line=p.single_line,
-                      time_budget_s=p.time_budget_s, cutter=p.cutter)
+    rules = StopRules(
+        max_tokens=p.max_tokens,
+        max_lines=p.max_lines,
+        single_line=p.single_line,
+        time_budget_s=p.time_budget_s,
+        cutter=p.cutter,
+    )
     prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos)
     return Prepared(prompt, ctx, p, rules)
 

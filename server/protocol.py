@@ -25,8 +25,10 @@ class SlipstreamProtocol(LanguageServerProtocol):
             return super().structure_message(data)
         except JsonRpcException as exc:
             if isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)):
-                err = exc if not isinstance(exc, JsonRpcInvalidParams) else JsonRpcInvalidParams(
-                    f"invalid params for {data['method']!r}"
+                err = (
+                    exc
+                    if not isinstance(exc, JsonRpcInvalidParams)
+                    else JsonRpcInvalidParams(f"invalid params for {data['method']!r}")
                 )
                 self._send_response(data["id"], error=err.to_response_error())
             raise

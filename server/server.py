@@ -68,8 +68,12 @@ class LspLogHandler(logging.Handler):
 
 class SlipstreamServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("slipstream", VERSION, protocol_cls=SlipstreamProtocol,
-                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "slipstream",
+            VERSION,
+            protocol_cls=SlipstreamProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
         self.settings = Settings()
         self.documents: dict[str, Document] = {}
         self.encoding = "utf-16"
@@ -104,11 +108,15 @@ class SlipstreamServer(LanguageServer):
         }
         if uri is not None:
             doc = self.documents.get(uri)
-            out["document"] = None if doc is None else {
-                "version": doc.version,
-                "length": len(doc.text),
-                "sha256": hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest(),
-            }
+            out["document"] = (
+                None
+                if doc is None
+                else {
+                    "version": doc.version,
+                    "length": len(doc.text),
+                    "sha256": hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest(),
+                }
+            )
         return out
 
     def set_state(self, state: str, detail: str = "") -> None:
@@ -181,8 +189,12 @@ class SlipstreamServer(LanguageServer):
         if progress:
             try:
                 await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
-                self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                    title="Slipstream: loading model", message=config.path or "default model"))
+                self.work_done_progress.begin(
+                    token,
+                    types.WorkDoneProgressBegin(
+                        title="Slipstream: loading model", message=config.path or "default model"
+                    ),
+                )
             except Exception:
                 progress = False
         self.set_state("loading", config.path or "default model")
@@ -224,27 +236,37 @@ class SlipstreamServer(LanguageServer):
         doc = self.documents.get(fl.uri)
         if doc is None or doc.version != fl.version or fl.request.cancel.is_set():
             return  # never show text for a stale document version
-        self.protocol.notify(PARTIAL_METHOD, {
-            "uri": fl.uri,
-            "version": fl.version,
-            "position": {"line": position.line, "character": position.character},
-            "requestId": request_id,
-            "text": text,
-            "done": done,
-        })
+        self.protocol.notify(
+            PARTIAL_METHOD,
+            {
+                "uri": fl.uri,
+                "version": fl.version,
+                "position": {"line": position.line, "character": position.character},
+                "requestId": request_id,
+                "text": text,
+                "done": done,
+            },
+        )
 
     def _record(self, future: Any, prepared: Any, fl: InFlight) -> None:
         """Keep the facts of each generation, whatever its end (called from the engine thread)."""
         if future.cancelled() or future.exception() is not None:
             return
         r = future.result()
-        self.recent.append({
-            "label": fl.request.label, "mode": prepared.plan.mode, "prompt": prepared.prompt.mode,
-            "stop": r.stop_reason, "tokens": r.n_tokens, "max_tokens": prepared.rules.max_tokens,
-            "prompt_tokens": r.prompt_tokens, "reused_tokens": r.reused_tokens,
-            "first_ms": None if r.t_first_token_s is None else round(r.t_first_token_s * 1000, 1),
-            "total_ms": round(r.t_total_s * 1000, 1),
-        })
+        self.recent.append(
+            {
+                "label": fl.request.label,
+                "mode": prepared.plan.mode,
+                "prompt": prepared.prompt.mode,
+                "stop": r.stop_reason,
+                "tokens": r.n_tokens,
+                "max_tokens": prepared.rules.max_tokens,
+                "prompt_tokens": r.prompt_tokens,
+                "reused_tokens": r.reused_tokens,
+                "first_ms": None if r.t_first_token_s is None else round(r.t_first_token_s * 1000, 1),
+                "total_ms": round(r.t_total_s * 1000, 1),
+            }
+        )
 
     async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
         self.stats["requests"] += 1
@@ -290,14 +312,21 @@ class SlipstreamServer(LanguageServer):
         self.stats["answered"] += 1
         self.stats["last_first_ms"] = round(result.t_first_token_s * 1000, 1) if result.t_first_token_s else None
         self.stats["last_total_ms"] = round(result.t_total_s * 1000, 1)
-        log.debug("completion %s: %d tokens, reused %d/%d, stop=%s, %.0f ms", fl.request.label, result.n_tokens,
-                  result.reused_tokens, result.prompt_tokens, result.stop_reason, result.t_total_s * 1000)
+        log.debug(
+            "completion %s: %d tokens, reused %d/%d, stop=%s, %.0f ms",
+            fl.request.label,
+            result.n_tokens,
+            result.reused_tokens,
+            result.prompt_tokens,
+            result.stop_reason,
+            result.t_total_s * 1000,
+        )
         self.send_partial(fl, pos, request_id, text, True)
         if not text:
             return empty
-        return types.InlineCompletionList(items=[
-            types.InlineCompletionItem(insert_text=text, range=types.Range(start=pos, end=pos))
-        ])
+        return types.InlineCompletionList(
+            items=[types.InlineCompletionItem(insert_text=text, range=types.Range(start=pos, end=pos))]
+        )
 
 
 def _shielded(future: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future:

@@ -78,8 +78,10 @@ class RawServer:
 
     def initialize(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
         caps = {"window": {"workDoneProgress": True}}
-        resp = self.request("initialize", {"processId": None, "rootUri": None, "capabilities": caps,
-                                           "initializationOptions": options or {}})
+        resp = self.request(
+            "initialize",
+            {"processId": None, "rootUri": None, "capabilities": caps, "initializationOptions": options or {}},
+        )
         self.notify("initialized", {})
         return resp
 

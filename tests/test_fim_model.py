@@ -54,8 +54,9 @@ def test_cancel_stops_within_one_token_and_stale_work_never_runs(default_model_p
     model = load_model(ModelConfig(path=default_model_path, n_ctx=1024))
     engine = Engine(model)
     try:
-        prompt = build_prompt("# Count from one to one hundred\nnumbers = [1, 2, 3, 4,", "", model.tokenize, None,
-                              model.bos)
+        prompt = build_prompt(
+            "# Count from one to one hundred\nnumbers = [1, 2, 3, 4,", "", model.tokenize, None, model.bos
+        )
         request = GenerationRequest(prompt, StopRules(max_tokens=100, single_line=True, time_budget_s=30))
         seen: list[str] = []
 

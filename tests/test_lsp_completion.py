@@ -99,10 +99,15 @@ def test_cancel_request_answers_request_cancelled_and_stops_the_model():
         row = line_index(SAMPLE, "    def in_stock(self)")
         lines = SAMPLE.split("\n")
         lines[row + 1] = "        "
-        server.notify("textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1,
-                                                                "text": "\n".join(lines)}})
-        params = {"textDocument": {"uri": URI}, "position": {"line": row + 1, "character": 8},
-                  "context": {"triggerKind": 1}}
+        server.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": "\n".join(lines)}},
+        )
+        params = {
+            "textDocument": {"uri": URI},
+            "position": {"line": row + 1, "character": 8},
+            "context": {"triggerKind": 1},
+        }
         # The first prompt is cold (hundreds of tokens to evaluate): the cancel lands while it runs.
         server.send({"jsonrpc": "2.0", "id": "c1", "method": "textDocument/inlineCompletion", "params": params})
         server.notify("$/cancelRequest", {"id": "c1"})
@@ -117,8 +122,12 @@ def test_cancel_request_answers_request_cancelled_and_stops_the_model():
         assert last["stop"] == "cancelled" and last["tokens"] < last["max_tokens"], last
         ok = server.request("textDocument/inlineCompletion", params, timeout=60)
         assert ok["result"]["items"], ok
-        assert not any(n["method"] == "slipstream/inlineCompletionPartial" and n["params"]["requestId"] == "c1"
-                       and n["params"]["done"] for n in server.notifications)
+        assert not any(
+            n["method"] == "slipstream/inlineCompletionPartial"
+            and n["params"]["requestId"] == "c1"
+            and n["params"]["done"]
+            for n in server.notifications
+        )
     finally:
         assert server.close() == 0
 
@@ -189,8 +198,10 @@ def test_requests_that_fail_to_deserialize_are_answered():
     server = RawServer()
     try:
         server.initialize()
-        server.notify("textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1,
-                                                                "text": "x = 1\n"}})
+        server.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": "x = 1\n"}},
+        )
         bad_params = [
             {"textDocument": {"uri": URI}, "position": {"line": -1, "character": 0}, "context": {"triggerKind": 1}},
             {"textDocument": {"uri": URI}, "position": {"line": "zero", "character": 0}, "context": {"triggerKind": 1}},
@@ -203,8 +214,11 @@ def test_requests_that_fail_to_deserialize_are_answered():
         resp = server.request("slipstream/noSuchMethod", {}, timeout=10)
         assert resp["error"]["code"] == types.ErrorCodes.MethodNotFound
         assert server.wait_ready()["state"] == "ready"
-        ok = server.request("textDocument/inlineCompletion", {"textDocument": {"uri": URI},
-                            "position": {"line": 1, "character": 0}, "context": {"triggerKind": 1}}, timeout=60)
+        ok = server.request(
+            "textDocument/inlineCompletion",
+            {"textDocument": {"uri": URI}, "position": {"line": 1, "character": 0}, "context": {"triggerKind": 1}},
+            timeout=60,
+        )
         assert "result" in ok, ok
     finally:
         assert server.close() == 0

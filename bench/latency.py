@@ -1,0 +1,197 @@
+"""Latency over LSP next to raw llama-cpp-python, side by side in one run.
+
+For 20 cursor positions in a real file (each line cut at the cursor, as while typing), measure over
+the real server on stdio: keystroke -> first streamed partial, and -> final answer. Then replay the
+same prompts in-process with raw ``Llama.generate`` for the same number of tokens, in the same order
+(so prefix reuse is the same for both). Prints a table and the overhead ratios.
+
+Usage: .venv/bin/python bench/latency.py [FILE] [--positions 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lsprotocol import types  # noqa: E402
+from pygls.lsp.client import LanguageClient  # noqa: E402
+
+from inference.model import ModelConfig, load_model  # noqa: E402
+from server.completion import prepare  # noqa: E402
+from server.settings import Settings  # noqa: E402
+
+
+def pick_positions(text: str, n: int) -> list[tuple[int, int]]:
+    """Mid-line cursor positions (line, column) spread over the file: after the first '(' or '= '."""
+    lines = text.split("\n")
+    candidates = []
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if len(s) < 12 or s.startswith(("#", '"""', "@")):
+            continue
+        for mark in ("(", "= ", "return ", "in "):
+            j = line.find(mark)
+            if 0 < j < len(line) - 3:
+                candidates.append((i, j + len(mark)))
+                break
+    step = max(1, len(candidates) // n)
+    return candidates[::step][:n]
+
+
+def cut_line(text: str, line: int, col: int) -> str:
+    lines = text.split("\n")
+    lines[line] = lines[line][:col]
+    return "\n".join(lines)
+
+
+def plain(obj: Any) -> Any:
+    if hasattr(obj, "_asdict"):
+        return {k: plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, list):
+        return [plain(v) for v in obj]
+    return obj
+
+
+async def lsp_pass(text: str, positions: list[tuple[int, int]], threads: int) -> list[dict[str, Any]]:
+    client = LanguageClient("bench", "0")
+    first: dict[int, float] = {}
+
+    @client.feature("slipstream/inlineCompletionPartial")
+    def on_partial(params: Any) -> None:
+        p = plain(params)
+        first.setdefault(p["version"], time.perf_counter())
+
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def on_log(params: Any) -> None:
+        pass
+
+    await client.start_io(sys.executable, "-m", "server")
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(), initialization_options={"threads": threads, "maxLines": 1}
+        )
+    )
+    client.initialized(types.InitializedParams())
+    while plain(await client.protocol.send_request_async("slipstream/getStatus", {}))["state"] != "ready":
+        await asyncio.sleep(0.1)
+    uri = "file:///bench/sample.py"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=0, text=text)
+        )
+    )
+    rows = []
+    version = 0
+    for line, col in positions:
+        version += 1
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=cut_line(text, line, col))],
+            )
+        )
+        t0 = time.perf_counter()
+        result = await client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=line, character=col),
+                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+            )
+        )
+        t1 = time.perf_counter()
+        rec = plain(await client.protocol.send_request_async("slipstream/getStatus", {}))["recent"][-1]
+        rows.append(
+            {
+                "pos": f"{line + 1}:{col + 1}",
+                "tokens": rec["tokens"],
+                "prompt_tokens": rec["prompt_tokens"],
+                "reused": rec["reused_tokens"],
+                "engine_first_ms": rec["first_ms"],
+                "lsp_first_ms": (first[version] - t0) * 1000 if version in first else None,
+                "lsp_final_ms": (t1 - t0) * 1000,
+                "text": result.items[0].insert_text if result and result.items else "",
+            }
+        )
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return rows
+
+
+def raw_pass(text: str, positions: list[tuple[int, int]], rows: list[dict[str, Any]], threads: int) -> None:
+    """The same prompts through plain ``Llama.generate`` (greedy), same token counts, same order."""
+    settings = Settings(threads=threads, max_lines=1)
+    model = load_model(settings.model_config())
+    llama = model.llama
+    for (line, col), row in zip(positions, rows, strict=True):
+        doc = cut_line(text, line, col)
+        offset = sum(len(x) + 1 for x in doc.split("\n")[:line]) + col
+        tokens = prepare(doc, offset, model, settings).prompt.tokens
+        want = max(1, row["tokens"])
+        t0 = time.perf_counter()
+        t_first = None
+        n = 0
+        for _tok in llama.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
+            n += 1
+            if t_first is None:
+                t_first = time.perf_counter()
+            if n >= want:
+                break
+        t1 = time.perf_counter()
+        row["raw_first_ms"] = (t_first - t0) * 1000
+        row["raw_total_ms"] = (t1 - t0) * 1000
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("file", nargs="?", default=str(ROOT / "examples" / "inventory.py"))
+    ap.add_argument("--positions", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    text = Path(args.file).read_text()
+    positions = pick_positions(text, args.positions)
+    rows = asyncio.run(lsp_pass(text, positions, args.threads))
+    raw_pass(text, positions, rows, args.threads)
+
+    print(f"\nLatency over LSP vs raw llama-cpp-python — {Path(args.file).name}, {len(rows)} positions, "
+          f"{args.threads} threads, default model\n")
+    hdr = f"{'pos':>7} {'prompt':>6} {'reused':>6} {'tok':>4} │ {'LSP first':>9} {'engine':>6} {'raw first':>9} │ " \
+          f"{'LSP final':>9} {'raw total':>9} │ {'ratio':>5}"
+    print(hdr)
+    print("─" * len(hdr))
+    for r in rows:
+        lf = f"{r['lsp_first_ms']:.0f}" if r["lsp_first_ms"] is not None else "—"
+        ef = f"{r['engine_first_ms']:.0f}" if r["engine_first_ms"] is not None else "—"
+        print(f"{r['pos']:>7} {r['prompt_tokens']:>6} {r['reused']:>6} {r['tokens']:>4} │ {lf:>9} {ef:>6} "
+              f"{r['raw_first_ms']:>9.0f} │ {r['lsp_final_ms']:>9.0f} {r['raw_total_ms']:>9.0f} │ "
+              f"{r['lsp_final_ms'] / r['raw_total_ms']:>5.2f}")
+    warm = rows[1:]  # the first prompt is cold for both
+    lf = [r["lsp_first_ms"] for r in warm if r["lsp_first_ms"] is not None]
+    rf = [r["raw_first_ms"] for r in warm]
+    lt = [r["lsp_final_ms"] for r in warm]
+    rt = [r["raw_total_ms"] for r in warm]
+    print("─" * len(hdr))
+    print(f"warm positions (n={len(warm)}):  first token p50 LSP {statistics.median(lf):.0f} ms vs raw "
+          f"{statistics.median(rf):.0f} ms; p95 LSP {pct(lf, 0.95):.0f} vs raw {pct(rf, 0.95):.0f} ms")
+    print(f"                         final p50 LSP {statistics.median(lt):.0f} ms vs raw {statistics.median(rt):.0f} ms;"
+          f" p95 LSP {pct(lt, 0.95):.0f} vs raw {pct(rt, 0.95):.0f} ms")
+    print(f"overhead ratio (LSP / raw), medians: first {statistics.median(lf) / statistics.median(rf):.2f}×, "
+          f"final {statistics.median(lt) / statistics.median(rt):.2f}×; "
+          f"sum of finals {sum(lt) / sum(rt):.2f}×")
+
+
+if __name__ == "__main__":
+    main()
