@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
-from inference.model import ModelConfig, load_model  # noqa: E402
+from inference.model import load_model  # noqa: E402
 from server.completion import prepare  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
@@ -166,31 +166,43 @@ def main() -> None:
     rows = asyncio.run(lsp_pass(text, positions, args.threads))
     raw_pass(text, positions, rows, args.threads)
 
-    print(f"\nLatency over LSP vs raw llama-cpp-python — {Path(args.file).name}, {len(rows)} positions, "
-          f"{args.threads} threads, default model\n")
-    hdr = f"{'pos':>7} {'prompt':>6} {'reused':>6} {'tok':>4} │ {'LSP first':>9} {'engine':>6} {'raw first':>9} │ " \
-          f"{'LSP final':>9} {'raw total':>9} │ {'ratio':>5}"
+    print(
+        f"\nLatency over LSP vs raw llama-cpp-python — {Path(args.file).name}, {len(rows)} positions, "
+        f"{args.threads} threads, default model\n"
+    )
+    hdr = (
+        f"{'pos':>7} {'prompt':>6} {'reused':>6} {'tok':>4} │ {'LSP first':>9} {'engine':>6} {'raw first':>9} │ "
+        f"{'LSP final':>9} {'raw total':>9} │ {'ratio':>5}"
+    )
     print(hdr)
     print("─" * len(hdr))
     for r in rows:
         lf = f"{r['lsp_first_ms']:.0f}" if r["lsp_first_ms"] is not None else "—"
         ef = f"{r['engine_first_ms']:.0f}" if r["engine_first_ms"] is not None else "—"
-        print(f"{r['pos']:>7} {r['prompt_tokens']:>6} {r['reused']:>6} {r['tokens']:>4} │ {lf:>9} {ef:>6} "
-              f"{r['raw_first_ms']:>9.0f} │ {r['lsp_final_ms']:>9.0f} {r['raw_total_ms']:>9.0f} │ "
-              f"{r['lsp_final_ms'] / r['raw_total_ms']:>5.2f}")
+        print(
+            f"{r['pos']:>7} {r['prompt_tokens']:>6} {r['reused']:>6} {r['tokens']:>4} │ {lf:>9} {ef:>6} "
+            f"{r['raw_first_ms']:>9.0f} │ {r['lsp_final_ms']:>9.0f} {r['raw_total_ms']:>9.0f} │ "
+            f"{r['lsp_final_ms'] / r['raw_total_ms']:>5.2f}"
+        )
     warm = rows[1:]  # the first prompt is cold for both
     lf = [r["lsp_first_ms"] for r in warm if r["lsp_first_ms"] is not None]
     rf = [r["raw_first_ms"] for r in warm]
     lt = [r["lsp_final_ms"] for r in warm]
     rt = [r["raw_total_ms"] for r in warm]
     print("─" * len(hdr))
-    print(f"warm positions (n={len(warm)}):  first token p50 LSP {statistics.median(lf):.0f} ms vs raw "
-          f"{statistics.median(rf):.0f} ms; p95 LSP {pct(lf, 0.95):.0f} vs raw {pct(rf, 0.95):.0f} ms")
-    print(f"                         final p50 LSP {statistics.median(lt):.0f} ms vs raw {statistics.median(rt):.0f} ms;"
-          f" p95 LSP {pct(lt, 0.95):.0f} vs raw {pct(rt, 0.95):.0f} ms")
-    print(f"overhead ratio (LSP / raw), medians: first {statistics.median(lf) / statistics.median(rf):.2f}×, "
-          f"final {statistics.median(lt) / statistics.median(rt):.2f}×; "
-          f"sum of finals {sum(lt) / sum(rt):.2f}×")
+    print(
+        f"warm positions (n={len(warm)}):  first token p50 LSP {statistics.median(lf):.0f} ms vs raw "
+        f"{statistics.median(rf):.0f} ms; p95 LSP {pct(lf, 0.95):.0f} vs raw {pct(rf, 0.95):.0f} ms"
+    )
+    print(
+        f"                         final p50 LSP {statistics.median(lt):.0f} ms vs raw {statistics.median(rt):.0f} ms;"
+        f" p95 LSP {pct(lt, 0.95):.0f} vs raw {pct(rt, 0.95):.0f} ms"
+    )
+    print(
+        f"overhead ratio (LSP / raw), medians: first {statistics.median(lf) / statistics.median(rf):.2f}×, "
+        f"final {statistics.median(lt) / statistics.median(rt):.2f}×; "
+        f"sum of finals {sum(lt) / sum(rt):.2f}×"
+    )
 
 
 if __name__ == "__main__":
