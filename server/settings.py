@@ -59,7 +59,8 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
         if typ is int and isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            problems.append(f"slipstream.{key} must be a {typ.__name__}, got {value!r}")
+            kind = {bool: "a boolean", int: "an integer", str: "a string"}[typ]
+            problems.append(f"slipstream.{key} must be {kind}, got {value!r}")
             continue
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             problems.append(f"slipstream.{key} must be between {lo:g} and {hi:g}, got {value!r}")
