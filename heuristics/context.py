@@ -1,25 +1,43 @@
-"""Where the cursor is, from the text around it; tolerant of broken code because it only reads lines."""
+"""Where the cursor is, from the text around it.
+
+Tolerant of broken code (code being typed is broken most of the time): it reads lines, indentation
+and a lexical scan (heuristics/scan.py), never a full parse.
+"""
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass
 
-BLOCK_OPENERS = (
-    "def",
-    "async",
-    "class",
-    "if",
-    "elif",
-    "else",
-    "for",
-    "while",
-    "with",
-    "try",
-    "except",
-    "finally",
-    "match",
-    "case",
+from heuristics.scan import scan
+
+COMPOUND = ("if", "elif", "else", "for", "while", "with", "try", "except", "finally", "def", "class", "match", "case")
+CONTEXT_CLASSES = (
+    "mid_line",
+    "end_of_statement",
+    "after_block_opener",
+    "if_body",
+    "block_body",
+    "class_body",
+    "module",
+    "docstring",
+    "string",
+    "comment",
+    "decorator",
 )
+SCAN_WINDOW_LINES = 400
+_WORD = re.compile(r"[A-Za-z_]+")
+_SIMPLE_STATEMENTS = {"pass", "break", "continue", "return", "raise", "yield"}
+
+
+@dataclass(frozen=True)
+class Header:
+    """An enclosing compound statement: its keyword (``async`` dropped) and indentation column."""
+
+    keyword: str
+    column: int
+    line: str
 
 
 @dataclass(frozen=True)
@@ -28,20 +46,100 @@ class CursorContext:
     line_suffix: str  # text of the cursor line after the cursor
     next_lines: tuple[str, ...]  # a few lines after the cursor line
     previous_line: str  # the nearest non-blank line above the cursor line
-    indent: str  # indentation the completion's new lines must stay within
+    indent: str  # indentation the completion's new lines must not dedent below (the floor)
+    kind: str  # one of CONTEXT_CLASSES
+    headers: tuple[Header, ...] = ()  # enclosing blocks, innermost first
+    bracket_depth: int = 0
+    in_string: bool = False
+    in_docstring: bool = False
+    in_comment: bool = False
+    string_quote: str = ""
+    after_comment: bool = False  # the line above is a comment (a "wish" for the code below it)
 
     @property
     def mid_line(self) -> bool:
-        """Typing inside a line: finish it (acceleration)."""
         return bool(self.line_prefix.strip())
 
     @property
     def after_block_opener(self) -> bool:
-        return not self.mid_line and self.previous_line.rstrip().endswith(":")
+        return not self.mid_line and _is_header(self.previous_line)
+
+    @property
+    def block(self) -> str | None:
+        return self.headers[0].keyword if self.headers else None
+
+    @property
+    def in_if_body(self) -> bool:
+        return self.block in ("if", "elif")
+
+    @property
+    def in_try_body(self) -> bool:
+        return self.block == "try"
 
 
 def leading_ws(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def width(ws: str) -> int:
+    return len(ws.expandtabs(4))
+
+
+def _strip_comment(line: str) -> str:
+    if "#" not in line:
+        return line.rstrip()
+    st = scan(line)
+    return (line[: st.comment_start] if st.in_comment else line).rstrip()
+
+
+def _keyword(line: str) -> str:
+    words = _WORD.findall(line.strip()[:40])
+    if not words:
+        return ""
+    if words[0] == "async" and len(words) > 1:
+        return words[1]
+    return words[0]
+
+
+def _is_header(line: str) -> bool:
+    s = _strip_comment(line).strip()
+    return bool(s) and s.endswith(":") and not s.startswith("#") and _keyword(s) in COMPOUND + ("async",)
+
+
+def enclosing_headers(lines_before: list[str], column: int) -> tuple[Header, ...]:
+    """Walk up from the cursor: each less-indented line that opens a block encloses the cursor."""
+    out: list[Header] = []
+    col = column
+    for line in reversed(lines_before):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        c = width(leading_ws(line))
+        if c >= col:
+            continue
+        kw = _keyword(s)
+        if kw in COMPOUND:
+            out.append(Header(kw, c, line))
+            col = c
+        elif c < col:
+            col = c  # a less-indented plain statement: the blocks above it do not enclose the cursor
+        if col == 0:
+            break
+    return tuple(out)
+
+
+def statement_complete(line_prefix: str, line_suffix: str, depth: int) -> bool:
+    """The cursor ends a statement that could stand as it is (``return x``), not a word being typed."""
+    s = line_prefix.strip()
+    if depth or line_suffix.strip() or not s or s.endswith((":", ",", "\\", ".", "=", "(", "[", "{")):
+        return False
+    if (s[-1].isalnum() or s[-1] == "_") and s not in _SIMPLE_STATEMENTS:
+        return False
+    try:
+        ast.parse(s)
+    except SyntaxError:
+        return False
+    return True
 
 
 def analyze(prefix: str, suffix: str, n_next: int = 8) -> CursorContext:
@@ -51,15 +149,70 @@ def analyze(prefix: str, suffix: str, n_next: int = 8) -> CursorContext:
     line_suffix = suffix if nl < 0 else suffix[:nl]
     rest = "" if nl < 0 else suffix[nl + 1 :]
     next_lines = tuple(rest.split("\n", n_next)[:n_next]) if rest else ()
-    previous = ""
-    for line in reversed(prefix[:cut].split("\n")):
-        if line.strip():
-            previous = line
+    lines_before = prefix[:cut].split("\n")[:-1][-SCAN_WINDOW_LINES:]
+    previous = next((ln for ln in reversed(lines_before) if ln.strip()), "")
+
+    # Lexical state at the cursor, scanned from a likely top-level statement start.
+    start = 0
+    for i in range(len(lines_before) - 1, -1, -1):
+        ln = lines_before[i]
+        if ln[:1].isalpha() or ln[:1] == "@":
+            start = i
             break
+    window = "\n".join(lines_before[start:]) + ("\n" if lines_before[start:] else "") + line_prefix
+    state = scan(window)
+    in_docstring = False
+    if state.in_string and len(state.quote) == 3:
+        before = window[: state.string_start]
+        line_start = before.rfind("\n") + 1
+        if not before[line_start:].strip():
+            above = [ln for ln in before[:line_start].split("\n") if ln.strip()]
+            in_docstring = not above or _is_header(above[-1])
+
+    # The floor: new lines may not dedent below the cursor's block.
     if line_prefix.strip():
         indent = leading_ws(line_prefix)
-    elif previous.rstrip().endswith(":"):
-        indent = leading_ws(previous) + (line_prefix if len(line_prefix) > len(leading_ws(previous)) else "    ")
+    elif _is_header(previous):
+        base = leading_ws(previous)
+        indent = line_prefix if width(line_prefix) > width(base) else base + ("\t" if base.startswith("\t") else "    ")
     else:
         indent = line_prefix
-    return CursorContext(line_prefix, line_suffix, next_lines, previous, indent)
+    headers = enclosing_headers(lines_before, width(indent))
+
+    depth = len(state.brackets)
+    after_comment = previous.strip().startswith("#") and not line_prefix.strip()
+    if state.in_comment:
+        kind = "comment"
+    elif in_docstring:
+        kind = "docstring"
+    elif state.in_string:
+        kind = "string"
+    elif line_prefix.strip().startswith("@"):
+        kind = "decorator"
+    elif line_prefix.strip():
+        kind = "end_of_statement" if statement_complete(line_prefix, line_suffix, depth) else "mid_line"
+    elif _is_header(previous):
+        kind = "after_block_opener"
+    elif headers and headers[0].keyword in ("if", "elif"):
+        kind = "if_body"
+    elif headers and headers[0].keyword == "class":
+        kind = "class_body"
+    elif headers:
+        kind = "block_body"
+    else:
+        kind = "module"
+    return CursorContext(
+        line_prefix,
+        line_suffix,
+        next_lines,
+        previous,
+        indent,
+        kind,
+        headers,
+        depth,
+        state.in_string,
+        in_docstring,
+        state.in_comment,
+        state.quote,
+        after_comment,
+    )

@@ -1,11 +1,21 @@
-"""How much to write: finish the line when typing mid-line, a bounded block otherwise."""
+"""How much to write: acceleration (finish the line) or exploration (a bounded block), and where to stop.
+
+Barke et al. ("Grounded Copilot", OOPSLA 2023): use is bimodal. Accelerating programmers want the
+rest of the line, short and exact; exploring ones want a longer body and alternatives. The cursor's
+context, the typing cadence and the trigger decide which; the stops keep exploration inside the
+cursor's block (no ``else`` in an ``if`` body, no ``except`` in a ``try`` body).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from heuristics.context import CursorContext, leading_ws
+from heuristics.cadence import Cadence
+from heuristics.context import CursorContext, leading_ws, width
+
+_TOP_LEVEL_DEF = re.compile(r"(async\s+def|def|class)\s")
 
 
 @dataclass(frozen=True)
@@ -24,26 +34,108 @@ class Plan:
     max_tokens: int
     time_budget_s: float
     cutter: Callable[[str], int | None] | None = None
+    alternatives: int = 1  # distinct suggestions to return when time allows
+    context_class: str = ""
 
 
 def indentation_floor(ctx: CursorContext) -> Callable[[str], int | None]:
-    """A cutter that stops before the first line that leaves the cursor's block (dedents below it)."""
-    floor = len(ctx.indent.expandtabs(4))
+    """Stop before the first line that leaves the cursor's block (dedents below the floor).
+
+    Inside an ``if`` body the ``else``/``elif`` sits at the header's indentation, below the floor, so
+    it is never written; the same holds for ``except``/``finally`` after a ``try`` body.
+    At module level (floor 0) a second top-level ``def``/``class`` after the first one ends it.
+    """
+    floor = width(ctx.indent)
+    module_level = floor == 0
 
     def cut(text: str) -> int | None:
         pos = 0
+        defs = 0
         for i, line in enumerate(text.split("\n")):
-            if i > 0 and line.strip() and len(leading_ws(line).expandtabs(4)) < floor:
-                return pos - 1  # drop the newline that led into the dedented line
+            if line.strip():
+                col = width(leading_ws(line)) if i > 0 else floor
+                if i > 0 and col < floor:
+                    return pos - 1  # drop the newline that led into the dedented line
+                if module_level and col == 0 and _TOP_LEVEL_DEF.match(line):
+                    defs += 1
+                    if defs > 1 or (i > 0 and ctx.mid_line):
+                        return pos - 1
             pos += len(line) + 1
         return None
 
     return cut
 
 
-def plan(ctx: CursorContext, limits: Limits) -> Plan:
-    if ctx.mid_line:
-        return Plan("acceleration", True, 1, limits.max_tokens_line, limits.time_budget_s)
-    return Plan(
-        "exploration", False, limits.max_lines, limits.max_tokens_block, limits.time_budget_s, indentation_floor(ctx)
-    )
+def docstring_stop(ctx: CursorContext) -> Callable[[str], int | None]:
+    """Prose inside a docstring ends where its closing quotes would be."""
+    quote = ctx.string_quote or '"""'
+
+    def cut(text: str) -> int | None:
+        i = text.find(quote)
+        return None if i < 0 else len(text[:i].rstrip(" \t"))
+
+    return cut
+
+
+def _both(a: Callable[[str], int | None], b: Callable[[str], int | None]) -> Callable[[str], int | None]:
+    def cut(text: str) -> int | None:
+        cuts = [c for c in (a(text), b(text)) if c is not None]
+        return min(cuts) if cuts else None
+
+    return cut
+
+
+def plan(
+    ctx: CursorContext,
+    limits: Limits,
+    cadence: Cadence | None = None,
+    invoked: bool = False,
+    mode: str = "auto",
+    line_factor: Mapping[str, float] | None = None,
+) -> Plan:
+    """The length and stop policy for one request.
+
+    ``line_factor`` (from local acceptance telemetry) shrinks multi-line suggestions in context
+    classes where the user mostly rejects them.
+    """
+    kind = ctx.kind
+    paused = bool(cadence and cadence.paused)
+
+    def accel() -> Plan:
+        return Plan("acceleration", True, 1, limits.max_tokens_line, limits.time_budget_s, None, 1, kind)
+
+    def explore(alternatives: int = 1) -> Plan:
+        factor = (line_factor or {}).get(kind, 1.0)
+        lines = max(1, round(limits.max_lines * factor))
+        cutter = indentation_floor(ctx)
+        if kind == "docstring":
+            cutter = _both(cutter, docstring_stop(ctx))
+        single = bool(ctx.line_suffix.strip()) or lines == 1
+        return Plan(
+            "exploration",
+            single,
+            lines,
+            limits.max_tokens_line if single else limits.max_tokens_block,
+            limits.time_budget_s,
+            cutter,
+            alternatives,
+            kind,
+        )
+
+    if mode == "acceleration":
+        return accel()
+    if mode == "exploration":
+        return explore(3 if invoked else 1)
+    if kind in ("comment", "string", "decorator", "mid_line"):
+        return accel()
+    if kind == "docstring":
+        return explore()
+    if kind == "end_of_statement":
+        # A complete line: nothing to finish; the rest of the block only when asked or waited for.
+        return explore(3 if invoked else 1) if (invoked or paused) else accel()
+    # An empty line.
+    if invoked or paused:
+        return explore(3)
+    if ctx.after_comment or kind == "after_block_opener":
+        return explore()  # a descriptive comment or a signature asks for a body, even from a fast typist
+    return accel()  # the next statement of a block being typed line by line

@@ -1,13 +1,20 @@
-"""Clean what the model wrote against what is already in the document."""
+"""Clean what the model wrote against what is already in the document.
+
+``clean`` is safe on every streamed prefix (``final=False``); ``breaks_syntax`` runs once on the
+final text, since a half-written suggestion is always incomplete code.
+"""
 
 from __future__ import annotations
 
-from heuristics.context import CursorContext
+import ast
+
+from heuristics.context import CursorContext, leading_ws
+from heuristics.scan import CLOSERS
 
 
 def unmatched_brackets(s: str) -> int:
-    """Brackets without a partner, skipping simple string literals; a rough balance measure."""
-    pairs = {")": "(", "]": "[", "}": "{"}
+    """Brackets without a partner, skipping strings and comments; a rough balance measure."""
+    pairs = CLOSERS
     stack: list[str] = []
     bad = 0
     quote = ""
@@ -37,9 +44,9 @@ def unmatched_brackets(s: str) -> int:
 def trim_line_suffix_overlap(first_line: str, line_prefix: str, line_suffix: str) -> str:
     """Drop the end of the completion's first line that the text after the cursor already holds.
 
-    In ``print(|)`` a model that writes ``x)`` must insert only ``x``, but ``foo()`` must stay whole:
-    among the tails of the completion that equal a head of the line's suffix, the cut that leaves
-    the fewest unmatched brackets in the resulting line wins (the longest on ties).
+    In ``print(|)`` (the editor auto-closed the paren) a model that writes ``x)`` must insert only
+    ``x``, but ``foo()`` must stay whole: among the tails of the completion that equal a head of the
+    line's suffix, the cut that leaves the fewest unmatched brackets in the line wins (longest on ties).
     """
     tail = line_suffix.rstrip()
     stripped = first_line.rstrip()
@@ -55,8 +62,20 @@ def trim_line_suffix_overlap(first_line: str, line_prefix: str, line_suffix: str
     return best
 
 
+def trim_excess_closers(line: str, line_prefix: str, line_suffix: str) -> str:
+    """Drop trailing closing brackets that close nothing the line (with its suffix) opened."""
+    while line.rstrip() and line.rstrip()[-1] in CLOSERS:
+        before = unmatched_brackets(line_prefix + line + line_suffix)
+        shorter = line.rstrip()[:-1]
+        if unmatched_brackets(line_prefix + shorter + line_suffix) < before:
+            line = shorter
+        else:
+            break
+    return line
+
+
 def trim_repeated_next_lines(lines: list[str], next_lines: tuple[str, ...]) -> list[str]:
-    """Drop completion lines that repeat the document's next lines (the model re-wrote the suffix)."""
+    """Drop completion lines from where they start repeating the document's next lines."""
     nxt = [n.strip() for n in next_lines if n.strip()]
     if not nxt:
         return lines
@@ -66,18 +85,53 @@ def trim_repeated_next_lines(lines: list[str], next_lines: tuple[str, ...]) -> l
     return lines
 
 
+def cut_repetition(lines: list[str], max_block: int = 4) -> list[str]:
+    """Cut a loop: a block of 1-4 non-blank lines that repeats right after itself."""
+    for i in range(1, len(lines)):
+        for k in range(1, max_block + 1):
+            if i - k < 0 or i + k > len(lines):
+                continue
+            a = [x.strip() for x in lines[i - k : i]]
+            b = [x.strip() for x in lines[i : i + k]]
+            if a == b and any(a) and (k > 1 or len(a[0]) > 3):
+                return lines[:i]
+    return lines
+
+
+def normalise_indentation(lines: list[str], indent: str) -> list[str]:
+    """Follow the file's indentation character: tabs where the block uses tabs, spaces otherwise."""
+    if indent.startswith("\t"):
+        return [ln.replace("    ", "\t") if not ln.lstrip().startswith("#") else ln for ln in lines]
+    if indent.startswith(" "):
+        return [leading_ws(ln).expandtabs(4) + ln.lstrip(" \t") for ln in lines]
+    return lines
+
+
+def copies_a_neighbour(text: str, ctx: CursorContext) -> bool:
+    """A single-line suggestion that turns the line into a copy of the line above or below."""
+    if "\n" in text:
+        return False
+    full = (ctx.line_prefix + text + ctx.line_suffix).strip()
+    if len(full) < 4:
+        return False
+    below = next((n for n in ctx.next_lines if n.strip()), "")
+    return full in (ctx.previous_line.strip(), below.strip())
+
+
 def clean(text: str, ctx: CursorContext, final: bool = True) -> str:
     """Post-process a completion; with ``final=False`` it is safe on every streamed prefix."""
     if not text:
         return ""
     lines = text.split("\n")
     if ctx.line_suffix.strip():
-        if len(lines) == 1:
-            lines[0] = trim_line_suffix_overlap(lines[0], ctx.line_prefix, ctx.line_suffix)
-        else:
-            # Text after the cursor on this line would be pushed behind a multi-line insertion.
-            lines = [trim_line_suffix_overlap(lines[0], ctx.line_prefix, ctx.line_suffix)]
+        # Text after the cursor on this line would be pushed behind a multi-line insertion.
+        lines = [trim_line_suffix_overlap(lines[0], ctx.line_prefix, ctx.line_suffix)]
+    if len(lines) == 1 and (final or ctx.line_suffix.strip()):
+        lines[0] = trim_excess_closers(lines[0], ctx.line_prefix, ctx.line_suffix)
     lines = trim_repeated_next_lines(lines, ctx.next_lines)
+    lines = cut_repetition(lines)
+    if len(lines) > 1:
+        lines = lines[:1] + normalise_indentation(lines[1:], ctx.indent)
     lines = [ln.rstrip() for ln in lines[:-1]] + [lines[-1]]
     while len(lines) > 1 and not lines[-1].strip():
         lines.pop()
@@ -86,4 +140,54 @@ def clean(text: str, ctx: CursorContext, final: bool = True) -> str:
         out = out.rstrip()
     if not out.strip():
         return ""
+    if final and copies_a_neighbour(out, ctx):
+        return ""
     return out
+
+
+def _enclosing_span(lines: list[str], row: int) -> tuple[int, int]:
+    """Lines [start, end) of the top-level statement around ``row``: compiled alone, it is cheap."""
+    start = row
+    while start > 0 and not (lines[start][:1].isalpha() or lines[start][:1] in "@_"):
+        start -= 1
+    while start > 0 and lines[start - 1][:1] == "@":
+        start -= 1
+    end = row + 1
+    while end < len(lines) and not (lines[end][:1].isalpha() or lines[end][:1] in "@_"):
+        end += 1
+    return start, end
+
+
+def _error_line(source: str) -> int | None:
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:
+        return exc.lineno or 0
+    except (ValueError, MemoryError, RecursionError):
+        return 0
+    return None
+
+
+def breaks_syntax(prefix: str, text: str, suffix: str) -> bool:
+    """Does inserting ``text`` add a syntax error to the enclosing top-level block?
+
+    Tolerant when the original is already broken (the line being typed usually is): then the
+    suggestion is refused only if it moves the first error earlier.
+    """
+    if not text.strip():
+        return False
+    row = prefix.count("\n")
+    before_lines = (prefix + suffix).split("\n")
+    s0, e0 = _enclosing_span(before_lines, row)
+    original = "\n".join(before_lines[s0:e0])
+    after_lines = (prefix + text + suffix).split("\n")
+    s1, e1 = _enclosing_span(after_lines, row)
+    e1 = max(e1, e0 + text.count("\n"))
+    changed = "\n".join(after_lines[s1 : min(e1, len(after_lines))])
+    err_before = _error_line(original)
+    err_after = _error_line(changed)
+    if err_after is None:
+        return False
+    if err_before is None:
+        return True
+    return err_after + s1 < err_before + s0

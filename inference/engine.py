@@ -31,6 +31,8 @@ class GenerationRequest:
     on_text: Callable[[str], None] | None = None  # receives the whole text so far, after each token
     cancel: threading.Event = field(default_factory=threading.Event)
     label: str = ""
+    temperature: float = 0.0  # 0: greedy (the first suggestion); >0: sampled alternatives
+    seed: int = 0
 
 
 @dataclass
@@ -182,7 +184,12 @@ class Engine:
         n = 0
         first: float | None = None
         reason = "max_tokens"
-        gen = llama.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True)
+        if req.temperature > 0:
+            llama.set_seed(req.seed)
+            sampling = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "temp": req.temperature}
+        else:
+            sampling = {"top_k": 1, "top_p": 1.0, "min_p": 0.0, "temp": 0.0}
+        gen = llama.generate(tokens, repeat_penalty=1.0, reset=True, **sampling)
         try:
             for tok in gen:
                 if req.cancel.is_set():

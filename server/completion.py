@@ -5,12 +5,13 @@ Shared by the LSP handler and the ``slipstream complete`` command so both behave
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from heuristics.cadence import Cadence
 from heuristics.context import CursorContext, analyze
 from heuristics.policy import Limits, Plan, plan
-from heuristics.postprocess import clean
+from heuristics.postprocess import breaks_syntax, clean
 from inference.engine import GenerationRequest, GenerationResult
 from inference.model import LoadedModel
 from inference.prompt import Prompt, build_prompt
@@ -24,9 +25,19 @@ class Prepared:
     context: CursorContext
     plan: Plan
     rules: StopRules
+    prefix: str
+    suffix: str
 
 
-def prepare(text: str, offset: int, model: LoadedModel, settings: Settings) -> Prepared:
+def prepare(
+    text: str,
+    offset: int,
+    model: LoadedModel,
+    settings: Settings,
+    cadence: Cadence | None = None,
+    invoked: bool = False,
+    line_factor: Mapping[str, float] | None = None,
+) -> Prepared:
     prefix, suffix = text[:offset], text[offset:]
     ctx = analyze(prefix, suffix)
     limits = Limits(
@@ -35,11 +46,7 @@ def prepare(text: str, offset: int, model: LoadedModel, settings: Settings) -> P
         max_tokens_block=settings.max_tokens,
         time_budget_s=settings.time_budget_ms / 1000,
     )
-    p = plan(ctx, limits)
-    if settings.mode == "acceleration" and not p.single_line:
-        p = Plan("acceleration", True, 1, limits.max_tokens_line, limits.time_budget_s)
-    elif settings.mode == "exploration" and p.single_line:
-        p = Plan("exploration", False, limits.max_lines, limits.max_tokens_block, limits.time_budget_s, p.cutter)
+    p = plan(ctx, limits, cadence, invoked, settings.mode, line_factor)
     rules = StopRules(
         max_tokens=p.max_tokens,
         max_lines=p.max_lines,
@@ -48,11 +55,15 @@ def prepare(text: str, offset: int, model: LoadedModel, settings: Settings) -> P
         cutter=p.cutter,
     )
     prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos)
-    return Prepared(prompt, ctx, p, rules)
+    return Prepared(prompt, ctx, p, rules, prefix, suffix)
 
 
 def request_for(
-    prepared: Prepared, on_partial: Callable[[str], None] | None = None, label: str = ""
+    prepared: Prepared,
+    on_partial: Callable[[str], None] | None = None,
+    label: str = "",
+    temperature: float = 0.0,
+    seed: int = 0,
 ) -> GenerationRequest:
     """A generation request whose streamed text is already post-processed for display."""
     last = [""]
@@ -64,8 +75,19 @@ def request_for(
             if on_partial is not None and shown:
                 on_partial(shown)
 
-    return GenerationRequest(prepared.prompt, prepared.rules, on_text if on_partial else None, label=label)
+    return GenerationRequest(
+        prepared.prompt,
+        prepared.rules,
+        on_text if on_partial else None,
+        label=label,
+        temperature=temperature,
+        seed=seed,
+    )
 
 
 def finish(prepared: Prepared, result: GenerationResult) -> str:
-    return clean(result.text, prepared.context, final=True)
+    """The final suggestion: cleaned, and dropped if it would add a syntax error to its block."""
+    text = clean(result.text, prepared.context, final=True)
+    if text and breaks_syntax(prepared.prefix, text, prepared.suffix):
+        return ""
+    return text

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import itertools
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -17,9 +18,11 @@ from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from inference.engine import Engine, GenerationRequest
+from heuristics.cadence import cadence_from
+from heuristics.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
+from inference.engine import Engine, GenerationRequest, GenerationResult
 from inference.model import LoadedModel, ModelLoadError, load_model
-from server.completion import finish, prepare, request_for
+from server.completion import Prepared, finish, prepare, request_for
 from server.documents import Document, DocumentError
 from server.protocol import SlipstreamProtocol
 from server.settings import Settings, model_changed, parse_settings
@@ -29,6 +32,8 @@ log = logging.getLogger("slipstream")
 PARTIAL_METHOD = "slipstream/inlineCompletionPartial"
 STATUS_METHOD = "slipstream/status"
 GET_STATUS_METHOD = "slipstream/getStatus"
+STATS_METHOD = "slipstream/stats"
+ACCEPT_COMMAND = "slipstream.accepted"
 VERSION = "0.1.0"
 
 
@@ -82,6 +87,9 @@ class SlipstreamServer(LanguageServer):
         self.state_detail = ""
         self.loop: asyncio.AbstractEventLoop | None = None
         self._inflight: dict[int, InFlight] = {}
+        self.edit_times: dict[str, deque[float]] = {}
+        self.telemetry: Telemetry | None = None
+        self.retention_scale = 1.0  # seconds per second of the retention checks (tests shrink it)
         self._ids = itertools.count(1)
         self._load_seq = 0
         self._load_task: asyncio.Task | None = None
@@ -147,10 +155,12 @@ class SlipstreamServer(LanguageServer):
         except DocumentError as exc:
             log.error("could not apply a change to %s: %s", uri, exc)
         doc.version = params.text_document.version
+        self.edit_times.setdefault(uri, deque(maxlen=16)).append(time.monotonic())
         self.cancel_stale(uri, doc.version)
 
     def on_did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self.documents.pop(params.text_document.uri, None)
+        self.edit_times.pop(params.text_document.uri, None)
         self.cancel_stale(params.text_document.uri, None)
 
     def cancel_stale(self, uri: str, version: int | None) -> None:
@@ -165,6 +175,12 @@ class SlipstreamServer(LanguageServer):
         for p in problems:
             self.show_error(f"Slipstream: {p}", types.MessageType.Warning)
         old, self.settings = self.settings, new
+        if self.telemetry is None or (old.telemetry, old.storage_dir()) != (new.telemetry, new.storage_dir()):
+            if self.telemetry is not None:
+                self.telemetry.close()
+            self.telemetry = Telemetry(os.path.join(new.storage_dir(), "telemetry"), new.telemetry)
+            if self.telemetry.error:
+                self.show_error(f"Slipstream: {self.telemetry.error}", types.MessageType.Warning)
         if self.loop is not None and model_changed(old, new) and self.state != "starting":
             self.start_model_load()
         if old.enable != new.enable and self.state in ("ready", "disabled"):
@@ -268,6 +284,33 @@ class SlipstreamServer(LanguageServer):
             }
         )
 
+    def line_factors(self) -> dict[str, float]:
+        return self.telemetry.stats()["line_factors"] if self.telemetry is not None else {}
+
+    async def _generate(
+        self, engine: Engine, prepared: Prepared, uri: str, version: int, stream: Any, **sampling: Any
+    ) -> tuple[GenerationResult, str]:
+        """Run one generation; a superseded or stale one ends the request with ContentModified."""
+        loop = asyncio.get_running_loop()
+        request = request_for(prepared, stream, label=f"{uri}@{version}", **sampling)
+        fl = InFlight(uri, version, request)
+        key = next(self._ids)
+        self._inflight[key] = fl
+        future = engine.submit(request)
+        future.add_done_callback(lambda f: self._record(f, prepared, fl))
+        try:
+            result = await _shielded(future, loop)
+        except asyncio.CancelledError:
+            request.cancel.set()  # $/cancelRequest: stop the worker at its next token
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        current = self.documents.get(uri)
+        if result.cancelled or current is None or current.version != version:
+            self.stats["superseded"] += 1
+            raise JsonRpcContentModified("superseded by a newer edit or request")
+        return result, finish(prepared, result)
+
     async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
         self.stats["requests"] += 1
         uri = params.text_document.uri
@@ -283,50 +326,67 @@ class SlipstreamServer(LanguageServer):
         except DocumentError as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
         engine = self.engine
-        prepared = prepare(doc.text, offset, engine.model, self.settings)
+        t0 = time.perf_counter()
+        trigger = params.context.trigger_kind if params.context is not None else None
+        invoked = trigger == types.InlineCompletionTriggerKind.Invoked
+        cadence = cadence_from(self.edit_times.get(uri, ()), time.monotonic())
+        prepared = prepare(doc.text, offset, engine.model, self.settings, cadence, invoked, self.line_factors())
+        version = doc.version
         request_id = self.protocol.msg_id
-        key = next(self._ids)
         loop = asyncio.get_running_loop()
-        holder: list[InFlight] = []
+        shown = InFlight(uri, version, GenerationRequest(prepared.prompt, prepared.rules))
 
         def on_partial(text: str) -> None:
-            loop.call_soon_threadsafe(self.send_partial, holder[0], pos, request_id, text, False)
+            loop.call_soon_threadsafe(self.send_partial, shown, pos, request_id, text, False)
 
-        fl = InFlight(uri, doc.version, request_for(prepared, on_partial, label=f"{uri}@{doc.version}"))
-        holder.append(fl)
-        self._inflight[key] = fl
-        future = engine.submit(fl.request)
-        future.add_done_callback(lambda f: self._record(f, prepared, fl))
-        try:
-            result = await _shielded(future, loop)
-        except asyncio.CancelledError:
-            fl.request.cancel.set()  # $/cancelRequest: stop the worker at its next token
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        current = self.documents.get(uri)
-        if result.cancelled or current is None or current.version != fl.version:
-            self.stats["superseded"] += 1
-            raise JsonRpcContentModified("superseded by a newer edit or request")
-        text = finish(prepared, result)
+        result, text = await self._generate(engine, prepared, uri, version, on_partial)
         self.stats["answered"] += 1
         self.stats["last_first_ms"] = round(result.t_first_token_s * 1000, 1) if result.t_first_token_s else None
         self.stats["last_total_ms"] = round(result.t_total_s * 1000, 1)
-        log.debug(
-            "completion %s: %d tokens, reused %d/%d, stop=%s, %.0f ms",
-            fl.request.label,
-            result.n_tokens,
-            result.reused_tokens,
-            result.prompt_tokens,
-            result.stop_reason,
-            result.t_total_s * 1000,
-        )
-        self.send_partial(fl, pos, request_id, text, True)
-        if not text:
-            return empty
-        return types.InlineCompletionList(
-            items=[types.InlineCompletionItem(insert_text=text, range=types.Range(start=pos, end=pos))]
-        )
+        self.send_partial(shown, pos, request_id, text, True)
+        texts = [text] if text else []
+        # Exploration: up to N distinct alternatives, sampled, while the time budget allows.
+        seed = 0
+        while texts and len(texts) < prepared.plan.alternatives and seed < 2 * prepared.plan.alternatives:
+            if time.perf_counter() - t0 > prepared.plan.time_budget_s:
+                break
+            seed += 1
+            _, alt = await self._generate(engine, prepared, uri, version, None, temperature=0.8, seed=seed)
+            if alt and alt not in texts:
+                texts.append(alt)
+        items = []
+        for i, t in enumerate(texts):
+            item_id = f"{key_of(request_id)}-{i}"
+            if self.telemetry is not None:
+                self.telemetry.shown(Shown(item_id, uri, pos.line, t, prepared.plan.context_class, "\n" in t))
+            items.append(
+                types.InlineCompletionItem(
+                    insert_text=t,
+                    range=types.Range(start=pos, end=pos),
+                    command=types.Command(title="Slipstream: accepted", command=ACCEPT_COMMAND, arguments=[item_id]),
+                )
+            )
+        return types.InlineCompletionList(items=items)
+
+    def on_accepted(self, item_id: Any, accepted_chars: Any = None) -> None:
+        """The client accepted a suggestion: count it, and check 30 s and 2 min later that it stayed."""
+        if self.telemetry is None or not isinstance(item_id, str):
+            return
+        chars = accepted_chars if isinstance(accepted_chars, int) and accepted_chars >= 0 else None
+        item = self.telemetry.accepted(item_id, chars)
+        if item is None or self.loop is None:
+            return
+        for delay in RETENTION_CHECKS_S:
+            self.loop.call_later(delay * self.retention_scale, self._check_retention, item, delay)
+
+    def _check_retention(self, item: Shown, delay: int) -> None:
+        doc = self.documents.get(item.uri)
+        if self.telemetry is not None:
+            self.telemetry.retention(item, delay, doc is not None and still_present(doc.text, item.text, item.line))
+
+
+def key_of(request_id: Any) -> str:
+    return str(request_id) if request_id is not None else uuid.uuid4().hex[:8]
 
 
 def _shielded(future: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
@@ -374,6 +434,14 @@ def create_server() -> SlipstreamServer:
     def on_get_status(ls: SlipstreamServer, params: Any) -> dict[str, Any]:
         uri = getattr(params, "uri", None) if not isinstance(params, dict) else params.get("uri")
         return ls.status(uri if isinstance(uri, str) else None)
+
+    @server.feature(STATS_METHOD)
+    def on_stats(ls: SlipstreamServer, params: Any) -> dict[str, Any]:
+        return ls.telemetry.stats() if ls.telemetry is not None else {"enabled": False, "classes": {}}
+
+    @server.command(ACCEPT_COMMAND)
+    def on_accept(ls: SlipstreamServer, *args: Any) -> None:
+        ls.on_accepted(*args[:2])
 
     @server.feature(types.SHUTDOWN)
     def on_shutdown(ls: SlipstreamServer, params: Any) -> None:

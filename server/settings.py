@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,6 +18,8 @@ _SPEC: dict[str, tuple[str, type, float | None, float | None]] = {
     "timeBudgetMs": ("time_budget_ms", int, 10, 60000),
     "threads": ("threads", int, 1, 256),
     "contextSize": ("context_size", int, 256, 131072),
+    "telemetry": ("telemetry", bool, None, None),
+    "storagePath": ("storage_path", str, None, None),
 }
 MODES = ("auto", "acceleration", "exploration")
 
@@ -31,6 +34,14 @@ class Settings:
     time_budget_ms: int = 2000
     threads: int = field(default_factory=default_threads)
     context_size: int = 4096
+    telemetry: bool = True  # local only: counters in storage_path, never sent anywhere
+    storage_path: str = ""  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
+
+    def storage_dir(self) -> str:
+        if self.storage_path:
+            return os.path.expanduser(self.storage_path)
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "slipstream")
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(path=self.model_path or None, n_threads=self.threads, n_ctx=self.context_size)

@@ -1,0 +1,167 @@
+"""Local acceptance telemetry: what was shown, accepted and still present later; never sent anywhere.
+
+Counters live in a diskcache store in the user's storage directory, per context class, so the
+policy can learn from the user's own behaviour: a class whose multi-line suggestions are mostly
+rejected gets shorter ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from heuristics.context import CONTEXT_CLASSES
+
+log = logging.getLogger(__name__)
+
+METRICS = (
+    "shown",
+    "accepted",
+    "accepted_chars",
+    "shown_multi",
+    "accepted_multi",
+    "checked_30s",
+    "retained_30s",
+    "checked_120s",
+    "retained_120s",
+)
+RETENTION_CHECKS_S = (30, 120)
+MIN_SHOWN_TO_ADAPT = 10
+
+
+@dataclass
+class Shown:
+    id: str
+    uri: str
+    line: int
+    text: str
+    context_class: str
+    multi_line: bool
+    accepted: bool = False
+
+
+def still_present(document: str, inserted: str, line: int, radius: int = 20) -> bool:
+    """Is the accepted text still in the document near where it was inserted (Copilot's retention)?"""
+    needle = "\n".join(x.strip() for x in inserted.strip().split("\n"))
+    if not needle:
+        return False
+    lines = document.split("\n")
+    lo, hi = max(0, line - radius), min(len(lines), line + radius + needle.count("\n") + 1)
+    window = "\n".join(x.strip() for x in lines[lo:hi])
+    return needle in window
+
+
+def line_factors(counts: dict[str, dict[str, int]]) -> dict[str, float]:
+    """Shrink multi-line suggestions where the user mostly rejects them."""
+    out: dict[str, float] = {}
+    for cls, c in counts.items():
+        shown = c.get("shown_multi", 0)
+        if shown < MIN_SHOWN_TO_ADAPT:
+            continue
+        rate = c.get("accepted_multi", 0) / shown
+        if rate < 0.1:
+            out[cls] = 0.25
+        elif rate < 0.25:
+            out[cls] = 0.5
+    return out
+
+
+class Telemetry:
+    """Counters in diskcache; if the store cannot be opened or written, it is disabled with a warning."""
+
+    def __init__(self, directory: str | None, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.directory = directory
+        self.error = ""
+        self._cache: Any = None
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[str, Shown] = OrderedDict()
+        if enabled and directory:
+            try:
+                import diskcache
+
+                Path(directory).mkdir(parents=True, exist_ok=True)
+                self._cache = diskcache.Cache(directory, size_limit=16 * 2**20)
+                self._cache.incr("_opened", 1, default=0)
+            except Exception as exc:  # unwritable or full: completions go on without telemetry
+                self.error = f"local telemetry disabled: cannot use {directory}: {exc}"
+                log.warning("%s", self.error)
+                self._cache = None
+
+    def _incr(self, cls: str, metric: str, n: int = 1) -> None:
+        if self._cache is None or not self.enabled:
+            return
+        try:
+            self._cache.incr(f"{cls}:{metric}", n, default=0)
+        except Exception as exc:
+            self.error = f"local telemetry disabled: {exc}"
+            log.warning("%s", self.error)
+            self._cache = None
+
+    def shown(self, item: Shown) -> None:
+        with self._lock:
+            self._pending[item.id] = item
+            while len(self._pending) > 256:
+                self._pending.popitem(last=False)
+        self._incr(item.context_class, "shown")
+        if item.multi_line:
+            self._incr(item.context_class, "shown_multi")
+
+    def accepted(self, item_id: str, accepted_chars: int | None = None) -> Shown | None:
+        with self._lock:
+            item = self._pending.get(item_id)
+            if item is None or item.accepted:
+                return None
+            item.accepted = True
+        self._incr(item.context_class, "accepted")
+        self._incr(
+            item.context_class, "accepted_chars", accepted_chars if accepted_chars is not None else len(item.text)
+        )
+        if item.multi_line:
+            self._incr(item.context_class, "accepted_multi")
+        return item
+
+    def retention(self, item: Shown, after_s: int, present: bool) -> None:
+        self._incr(item.context_class, f"checked_{after_s}s")
+        if present:
+            self._incr(item.context_class, f"retained_{after_s}s")
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        if self._cache is None:
+            return out
+        for cls in CONTEXT_CLASSES:
+            row = {m: int(self._cache.get(f"{cls}:{m}", 0)) for m in METRICS}
+            if any(row.values()):
+                out[cls] = row
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        counts = self.counts()
+        classes = {}
+        for cls, c in counts.items():
+            classes[cls] = {
+                **c,
+                "accept_rate": round(c["accepted"] / c["shown"], 3) if c["shown"] else None,
+                "mean_accepted_chars": round(c["accepted_chars"] / c["accepted"], 1) if c["accepted"] else None,
+                "retention_30s": round(c["retained_30s"] / c["checked_30s"], 3) if c["checked_30s"] else None,
+                "retention_120s": round(c["retained_120s"] / c["checked_120s"], 3) if c["checked_120s"] else None,
+            }
+        return {
+            "enabled": self._cache is not None and self.enabled,
+            "directory": self.directory,
+            "error": self.error,
+            "classes": classes,
+            "line_factors": line_factors(counts),
+        }
+
+    def close(self) -> None:
+        if self._cache is not None:
+            try:
+                self._cache.close()
+            except Exception:
+                pass
