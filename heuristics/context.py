@@ -102,8 +102,14 @@ def _keyword(line: str) -> str:
 
 
 def _is_header(line: str) -> bool:
+    """A line that opens a block; also the last line of a multi-line header (``      b):``)."""
     s = _strip_comment(line).strip()
-    return bool(s) and s.endswith(":") and not s.startswith("#") and _keyword(s) in COMPOUND + ("async",)
+    if not s.endswith(":") or s.startswith("#"):
+        return False
+    if _keyword(s) in COMPOUND:
+        return True
+    closes_more = sum(s.count(c) for c in ")]}") > sum(s.count(c) for c in "([{")
+    return closes_more and s[:-1].rstrip().endswith((")", "]"))
 
 
 def enclosing_headers(lines_before: list[str], column: int) -> tuple[Header, ...]:
@@ -191,6 +197,8 @@ def analyze(prefix: str, suffix: str, n_next: int = 8) -> CursorContext:
         kind = "decorator"
     elif line_prefix.strip():
         kind = "end_of_statement" if statement_complete(line_prefix, line_suffix, depth) else "mid_line"
+    elif depth:
+        kind = "mid_line"  # an empty continuation line inside open brackets: the expression goes on
     elif _is_header(previous):
         kind = "after_block_opener"
     elif headers and headers[0].keyword in ("if", "elif"):

@@ -185,6 +185,13 @@ def breaks_syntax(prefix: str, text: str, suffix: str) -> bool:
     e1 = max(e1, e0 + text.count("\n"))
     changed = "\n".join(after_lines[s1 : min(e1, len(after_lines))])
     err_before = _error_line(original)
+    line_prefix = prefix[prefix.rfind("\n") + 1 :]
+    if err_before is not None and not line_prefix.strip():
+        # An empty block being filled is broken only for want of a body: hold the suggestion to the
+        # standard of the block with a placeholder statement.
+        placeholder = (prefix + "pass" + suffix).split("\n")
+        if _error_line("\n".join(placeholder[s0:e0])) is None:
+            err_before = None
     err_after = _error_line(changed)
     if err_after is None:
         return False

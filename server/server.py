@@ -89,7 +89,8 @@ class SlipstreamServer(LanguageServer):
         self._inflight: dict[int, InFlight] = {}
         self.edit_times: dict[str, deque[float]] = {}
         self.telemetry: Telemetry | None = None
-        self.retention_scale = 1.0  # seconds per second of the retention checks (tests shrink it)
+        # Seconds per second of the retention checks; SLIPSTREAM_RETENTION_SCALE shrinks them in tests.
+        self.retention_scale = float(os.environ.get("SLIPSTREAM_RETENTION_SCALE", "1") or 1)
         self._ids = itertools.count(1)
         self._load_seq = 0
         self._load_task: asyncio.Task | None = None

@@ -6,7 +6,8 @@ import pytest
 
 from heuristics.context import analyze
 from heuristics.policy import Limits, indentation_floor, plan
-from heuristics.postprocess import clean, trim_line_suffix_overlap, unmatched_brackets
+from heuristics.cadence import cadence_from
+from heuristics.postprocess import breaks_syntax, clean, trim_line_suffix_overlap, unmatched_brackets
 
 
 def ctx_at(doc: str):
@@ -97,3 +98,54 @@ def test_unmatched_brackets_ignores_strings_and_comments():
 )
 def test_clean(doc, raw, expected):
     assert clean(raw, ctx_at(doc)) == expected
+
+
+@pytest.mark.parametrize(
+    ("doc", "raw", "expected"),
+    [
+        # Repetition loops are cut at the first repeat.
+        ("def f():\n    |\n", "x += 1\n    x += 1\n    x += 1", "x += 1"),
+        ("def f():\n    |\n", "a = 1\n    b = 2\n    a = 1\n    b = 2\n    a = 1", "a = 1\n    b = 2"),
+        # Extra closers that close nothing are dropped.
+        ("x = foo(a, |\n", "b))", "b)"),
+        ("x = [1, |\n", "2]]", "2]"),
+        # A suggestion that makes the line a copy of its neighbour is dropped.
+        ("    total = 0\n    total = |\n", "0", ""),
+        ("    a = |\n    a = 1\n", "1", ""),
+        # Tabs in a tab-indented block.
+        ("if x:\n\t|\n", "a = 1\n    b = 2", "a = 1\n\tb = 2"),
+        # Spaces in a space-indented block.
+        ("if x:\n    |\n", "a = 1\n\tb = 2", "a = 1\n    b = 2"),
+    ],
+)
+def test_clean_more(doc, raw, expected):
+    assert clean(raw, ctx_at(doc)) == expected
+
+
+@pytest.mark.parametrize(
+    ("doc", "text", "breaks"),
+    [
+        ("def f(x):\n    return |\n", "x + 1", False),
+        ("def f(x):\n    return |\n", "x +", True),  # a bare return is valid: the suggestion breaks it
+        ("def f(x):\n    return x * |\n", "(y +", False),  # already broken there: not made worse
+        ("def f(x):\n    |\n", "return x", False),  # an empty body being filled
+        ("def f(x):\n    y = 1\n    |\n", "return (", True),  # a valid block gains an error
+        ("def f(x):\n    y = 1\n    |\n\ndef g():\n    pass\n", "return x", False),
+        ("x = [1, |]\n", "2, 3", False),
+        ("x = [1, |]\n", "2))", True),
+        ("class A:\n    def f(self):\n        |\n", "return self\n    def g(self):\n        pass", False),
+        ("def f(:\n    pass\nx = |\n", "1", False),  # broken elsewhere: tolerated
+        ("if x:\n    |\n", "else:", True),
+    ],
+)
+def test_breaks_syntax(doc, text, breaks):
+    i = doc.index("|")
+    assert breaks_syntax(doc[:i], text, doc[i + 1 :]) is breaks
+
+
+def test_cadence():
+    assert cadence_from([], 10.0).interval_ms is None
+    c = cadence_from([1.0, 1.1, 1.2, 1.3], 1.4)
+    assert c.fast and not c.paused and round(c.interval_ms) == 100
+    c = cadence_from([1.0, 1.1, 1.2], 3.0)
+    assert c.paused and not c.fast

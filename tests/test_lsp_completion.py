@@ -18,6 +18,7 @@ from tests.conftest import (
     capabilities,
     change,
     get_status,
+    plain,
     inline_params,
     open_doc,
     server_env,
@@ -30,12 +31,18 @@ SAMPLE = (ROOT / "examples" / "inventory.py").read_text()
 URI = "file:///work/sample/inventory.py"
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD, server_env=server_env()))
-async def client(lsp_client: LanguageClient):
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=SERVER_CMD, server_env={**server_env(), "SLIPSTREAM_RETENTION_SCALE": "0.01"}
+    )
+)
+async def client(lsp_client: LanguageClient, tmp_path):
     lsp_client.init_result = await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities(),
-            initialization_options={"slipstream": {"maxLines": 6, "maxTokens": 64}},
+            initialization_options={
+                "slipstream": {"maxLines": 6, "maxTokens": 64, "storagePath": str(tmp_path / "storage")}
+            },
         )
     )
     status = await wait_ready(lsp_client)
@@ -222,3 +229,55 @@ def test_requests_that_fail_to_deserialize_are_answered():
         assert "result" in ok, ok
     finally:
         assert server.close() == 0
+
+
+IF_BODY = """def parse(line):
+    if line.startswith("#"):
+        comment = line[1:].strip()
+        
+    else:
+        comment = None
+    return line
+"""
+
+
+async def test_completion_inside_an_if_body_never_writes_the_else(client: LanguageClient):
+    open_doc(client, URI, IF_BODY)
+    # No edit since opening: the user is waiting (a pause), so this is exploration, with alternatives.
+    result = await client.text_document_inline_completion_async(inline_params(URI, 3, 8, invoked=True))
+    assert isinstance(result, types.InlineCompletionList)
+    assert result.items, "the model wrote nothing for the body"
+    for item in result.items:
+        for line in item.insert_text.split("\n"):
+            assert not line.strip().startswith(("else", "elif")), item.insert_text
+        for line in item.insert_text.split("\n")[1:]:
+            assert not line.strip() or line.startswith("        "), f"left the if body: {item.insert_text!r}"
+    texts = [i.insert_text for i in result.items]
+    assert len(texts) == len(set(texts)) <= 3
+
+
+async def test_accepting_a_suggestion_is_counted_locally_with_retention(client: LanguageClient):
+    row = line_index(SAMPLE, "    def in_stock(self)")
+    lines = SAMPLE.split("\n")
+    lines[row + 1] = "        "
+    open_doc(client, URI, "\n".join(lines))
+    result = await client.text_document_inline_completion_async(inline_params(URI, row + 1, 8))
+    assert result.items
+    item = result.items[0]
+    assert item.command is not None and item.command.command == "slipstream.accepted"
+    # The editor inserts the text (as on Tab), then runs the item's command.
+    change(client, URI, 2, (row + 1, 8), (row + 1, 8), item.insert_text)
+    await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=item.command.command, arguments=item.command.arguments)
+    )
+    stats = plain(await client.protocol.send_request_async("slipstream/stats", {}))
+    assert stats["enabled"] is True
+    (cls,) = [c for c, row_ in stats["classes"].items() if row_["accepted"]]
+    assert stats["classes"][cls]["shown"] >= 1 and stats["classes"][cls]["accepted"] == 1
+    # Retention checks run (scaled down to fractions of a second here): the text is still there.
+    for _ in range(100):
+        stats = plain(await client.protocol.send_request_async("slipstream/stats", {}))
+        if stats["classes"][cls]["checked_120s"]:
+            break
+        await asyncio.sleep(0.1)
+    assert stats["classes"][cls]["retained_30s"] == 1 and stats["classes"][cls]["retained_120s"] == 1

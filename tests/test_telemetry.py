@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from heuristics.telemetry import Shown, Telemetry, line_factors, still_present
+
+
+def test_still_present_near_the_insertion():
+    doc = "def f():\n    x = 1\n    return x + 1\n"
+    assert still_present(doc, "return x + 1", 2)
+    assert still_present(doc, "x = 1\nreturn x + 1", 1), "multi-line, indentation-insensitive"
+    assert not still_present(doc, "return x + 2", 2)
+    far = "\n" * 100 + doc
+    assert not still_present(far, "return x + 1", 2, radius=20)
+
+
+def test_line_factors_need_evidence():
+    assert line_factors({"module": {"shown_multi": 5, "accepted_multi": 0}}) == {}
+    assert line_factors({"module": {"shown_multi": 20, "accepted_multi": 1}}) == {"module": 0.25}
+    assert line_factors({"module": {"shown_multi": 20, "accepted_multi": 4}}) == {"module": 0.5}
+    assert line_factors({"module": {"shown_multi": 20, "accepted_multi": 10}}) == {}
+
+
+def test_counters_persist_across_restarts(tmp_path):
+    t = Telemetry(str(tmp_path / "t"))
+    for i in range(3):
+        t.shown(Shown(f"id{i}", "file:///a.py", 1, "x = 1\ny = 2", "after_block_opener", True))
+    assert t.accepted("id1", 4) is not None
+    assert t.accepted("id1") is None, "accepting twice counts once"
+    assert t.accepted("unknown") is None
+    t.close()
+    t2 = Telemetry(str(tmp_path / "t"))
+    stats = t2.stats()
+    row = stats["classes"]["after_block_opener"]
+    assert (row["shown"], row["accepted"], row["accepted_chars"], row["shown_multi"]) == (3, 1, 4, 3)
+    assert row["accept_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    t2.close()
+
+
+def test_disabled_and_unwritable_storage(tmp_path):
+    off = Telemetry(str(tmp_path / "off"), enabled=False)
+    off.shown(Shown("a", "u", 0, "x", "module", False))
+    assert off.stats()["classes"] == {} and not (tmp_path / "off").exists()
+    if os.geteuid() == 0:
+        blocker = tmp_path / "file"
+        blocker.write_text("not a directory")
+        bad = Telemetry(str(blocker / "sub"))
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        bad = Telemetry(str(ro / "sub"))
+    assert "local telemetry disabled" in bad.error
+    bad.shown(Shown("a", "u", 0, "x", "module", False))  # no exception: completions go on
+    assert bad.stats()["enabled"] is False
