@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from heuristics.cadence import cadence_from
 from heuristics.context import analyze
 from heuristics.policy import Limits, indentation_floor, plan
-from heuristics.cadence import cadence_from
 from heuristics.postprocess import breaks_syntax, clean, trim_line_suffix_overlap, unmatched_brackets
 
 

@@ -18,9 +18,9 @@ from tests.conftest import (
     capabilities,
     change,
     get_status,
-    plain,
     inline_params,
     open_doc,
+    plain,
     server_env,
     sha,
     wait_ready,
@@ -231,14 +231,18 @@ def test_requests_that_fail_to_deserialize_are_answered():
         assert server.close() == 0
 
 
-IF_BODY = """def parse(line):
-    if line.startswith("#"):
-        comment = line[1:].strip()
-        
-    else:
-        comment = None
-    return line
-"""
+IF_BODY = "\n".join(
+    [
+        "def parse(line):",
+        '    if line.startswith("#"):',
+        "        comment = line[1:].strip()",
+        "        ",  # the cursor: an empty line at the end of the if body
+        "    else:",
+        "        comment = None",
+        "    return line",
+        "",
+    ]
+)
 
 
 async def test_completion_inside_an_if_body_never_writes_the_else(client: LanguageClient):
