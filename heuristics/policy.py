@@ -131,8 +131,13 @@ def plan(
     if kind == "docstring":
         return explore()
     if kind == "end_of_statement":
-        # A complete line: nothing to finish; the rest of the block only when asked or waited for.
-        return explore(3 if invoked else 1) if (invoked or paused) else accel()
+        # A complete line: nothing to finish on it. Suggest the next line (after a line break, as an
+        # editor shows it), and the rest of the block only when asked or waited for.
+        if invoked or paused:
+            return explore(3 if invoked else 1)
+        return Plan(
+            "acceleration", False, 2, limits.max_tokens_line, limits.time_budget_s, indentation_floor(ctx), 1, kind
+        )
     # An empty line.
     if invoked or paused:
         return explore(3)

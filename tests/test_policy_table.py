@@ -31,8 +31,8 @@ CASES = [
     ("value = d[|]\n", FAST, False, "mid_line", "acceleration", True),
     ("x = [1, 2,\n     |\n", FAST, False, "mid_line", "acceleration", True),
     ("x = foo(\n    a,\n    |\n)\n", None, False, "mid_line", "acceleration", True),
-    ("def f():\n    return foo()|\n", FAST, False, "end_of_statement", "acceleration", True),
-    ("for x in y:\n    pass|\n", FAST, False, "end_of_statement", "acceleration", True),
+    ("def f():\n    return foo()|\n", FAST, False, "end_of_statement", "acceleration", False),  # the next line
+    ("for x in y:\n    pass|\n", FAST, False, "end_of_statement", "acceleration", False),
     ("def f():\n    return foo()|\n", PAUSE, False, "end_of_statement", "exploration", False),
     ("def f(x):\n    |\n", FAST, False, "after_block_opener", "exploration", False),
     ("def f(x):\n|", None, False, "after_block_opener", "exploration", False),
