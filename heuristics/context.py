@@ -55,6 +55,7 @@ class CursorContext:
     in_comment: bool = False
     string_quote: str = ""
     after_comment: bool = False  # the line above is a comment (a "wish" for the code below it)
+    after_docstring: bool = False  # the line above closes a def's or class's docstring: a body is wanted
 
     @property
     def mid_line(self) -> bool:
@@ -187,6 +188,13 @@ def analyze(prefix: str, suffix: str, n_next: int = 8) -> CursorContext:
 
     depth = len(state.brackets)
     after_comment = previous.strip().startswith("#") and not line_prefix.strip()
+    after_docstring = (
+        not line_prefix.strip()
+        and previous.strip().endswith(('"""', "'''"))
+        and bool(headers)
+        and headers[0].keyword in ("def", "class")
+        and not state.in_string
+    )
     if state.in_comment:
         kind = "comment"
     elif in_docstring:
@@ -223,4 +231,5 @@ def analyze(prefix: str, suffix: str, n_next: int = 8) -> CursorContext:
         state.in_comment,
         state.quote,
         after_comment,
+        after_docstring,
     )

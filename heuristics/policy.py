@@ -141,6 +141,6 @@ def plan(
     # An empty line.
     if invoked or paused:
         return explore(3)
-    if ctx.after_comment or kind == "after_block_opener":
-        return explore()  # a descriptive comment or a signature asks for a body, even from a fast typist
+    if ctx.after_comment or ctx.after_docstring or kind == "after_block_opener":
+        return explore()  # a descriptive comment, a signature or a docstring asks for a body
     return accel()  # the next statement of a block being typed line by line

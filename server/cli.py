@@ -127,6 +127,33 @@ def complete_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def stats_main(storage: str | None) -> int:
+    """A table of what was shown, accepted and still there later, per context class."""
+    from heuristics.telemetry import Telemetry
+    from server.settings import Settings
+
+    directory = os.path.join(storage or Settings().storage_dir(), "telemetry")
+    if not os.path.isdir(directory):
+        print(f"no statistics yet in {directory}")
+        return 0
+    data = Telemetry(directory).stats()
+    print(f"local statistics in {directory}")
+    print(f"{'context':<20}{'shown':>7}{'accepted':>10}{'rate':>7}{'chars':>7}{'kept 30s':>10}{'kept 2m':>9}")
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v:.0%}"
+
+    for cls, row in sorted(data["classes"].items()):
+        chars = "—" if row["mean_accepted_chars"] is None else f"{row['mean_accepted_chars']:.0f}"
+        print(
+            f"{cls:<20}{row['shown']:>7}{row['accepted']:>10}{pct(row['accept_rate']):>7}{chars:>7}"
+            f"{pct(row['retention_30s']):>10}{pct(row['retention_120s']):>9}"
+        )
+    for cls, factor in data["line_factors"].items():
+        print(f"adapted: multi-line suggestions in {cls} shortened to {factor:.0%} of maxLines")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="slipstream", description="Local AI pair programmer for Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -141,7 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     demo = sub.add_parser("demo", help="drive the real server over stdio on a sample file, as an editor would")
     demo.add_argument("--file", help="the Python file to type in (default: examples/inventory.py)")
     demo.add_argument("--model", help="a GGUF file (default: the embedded Gemma 3 270M)")
+    stats = sub.add_parser("stats", help="print the local acceptance statistics (never sent anywhere)")
+    stats.add_argument("--storage", help="the storage directory (default: ~/.cache/slipstream)")
     args = parser.parse_args(argv)
+    if args.cmd == "stats":
+        sys.exit(stats_main(args.storage))
     if args.cmd == "serve":
         serve_main(args.rest)
     elif args.cmd == "complete":
@@ -150,3 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         from server.demo import demo_main
 
         sys.exit(demo_main(args.file, args.model))
+
+
+if __name__ == "__main__":
+    main()

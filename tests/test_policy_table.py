@@ -58,6 +58,8 @@ CASES = [
     ("x = 1\n|", FAST, True, "module", "exploration", False),
     ("# compute the mean of the values\n|", FAST, False, "module", "exploration", False),
     ("def f(xs):\n    # sum the prices of the items\n    |\n", FAST, False, "block_body", "exploration", False),
+    ('def f(xs):\n    """Sum the prices."""\n    |\n', FAST, False, "block_body", "exploration", False),
+    ('class A:\n    """\n    A thing.\n    """\n    |\n', FAST, False, "class_body", "exploration", False),
     ("x = 1  # a com|\n", FAST, False, "comment", "acceleration", True),
     ("# TODO: handle the |\n", PAUSE, False, "comment", "acceleration", True),
     ('s = "hello wor|"\n', FAST, False, "string", "acceleration", True),

@@ -55,3 +55,18 @@ def test_disabled_and_unwritable_storage(tmp_path):
     assert "local telemetry disabled" in bad.error
     bad.shown(Shown("a", "u", 0, "x", "module", False))  # no exception: completions go on
     assert bad.stats()["enabled"] is False
+
+
+def test_stats_command_prints_the_table(tmp_path):
+    import subprocess
+    import sys
+
+    t = Telemetry(str(tmp_path / "telemetry"))
+    t.shown(Shown("a", "u", 0, "x = 1", "mid_line", False))
+    t.accepted("a")
+    t.close()
+    out = subprocess.run(
+        [sys.executable, "-m", "server.cli", "stats", "--storage", str(tmp_path)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "mid_line" in out.stdout and "100%" in out.stdout
