@@ -118,6 +118,8 @@ def test_telemetry_shrinks_rejected_multi_line_classes():
 
 # (snippet, cadence, what the model wrote, what is kept: the stop is enforced while streaming)
 STOPS = [
+    # The end of an if-body line followed by else: the next line is never the else.
+    ("if x:\n    y = compute()|\nelse:\n    y = 2\n", FAST, "\nelse:\n    y = 3", ""),
     ("if x:\n    y = 1\n    |\n", PAUSE, "y = 2\nelse:\n    z = 3", "y = 2"),
     ("if x:\n    |\n", FAST, "y = 2\n    z = 3\nelif w:\n    q", "y = 2\n    z = 3"),
     ("try:\n    |\n", FAST, "x = load()\nexcept OSError:\n    x = None", "x = load()"),
@@ -143,3 +145,13 @@ def test_block_stops(doc, cadence, raw, kept):
     for n in range(len(raw) + 1):
         c = p.cutter(raw[:n])
         assert c is None or raw[:c] == kept or kept.startswith(raw[:c])
+
+
+def test_mid_call_does_not_reclose_the_paren():
+    from heuristics.postprocess import clean
+
+    ctx = at("result = f(a, |)\n")
+    p = plan(ctx, LIMITS, FAST)
+    assert p.single_line
+    assert clean("b)", ctx) == "b"
+    assert clean("g(b))", ctx) == "g(b)"
