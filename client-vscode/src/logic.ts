@@ -1,0 +1,118 @@
+// Pure client logic (no vscode import), unit-tested with node's test runner.
+
+export interface InterpreterChoice {
+  path: string;
+  source: 'setting' | 'python-extension' | 'default';
+}
+
+/** The setting wins, then the Python extension's active interpreter, then python3 on PATH. */
+export function chooseInterpreter(setting: string | undefined, pythonExtension: string | undefined): InterpreterChoice {
+  if (setting && setting.trim()) return { path: setting.trim(), source: 'setting' };
+  if (pythonExtension && pythonExtension.trim()) return { path: pythonExtension.trim(), source: 'python-extension' };
+  return { path: 'python3', source: 'default' };
+}
+
+export function venvPython(venvDir: string, platform: string): string {
+  return platform === 'win32' ? `${venvDir}\\Scripts\\python.exe` : `${venvDir}/bin/python`;
+}
+
+/** pip arguments that install the bundled server wheel; a local wheel directory is searched first. */
+export function pipInstallArgs(wheel: string, wheelDirectory: string | undefined): string[] {
+  const args = ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off'];
+  if (wheelDirectory && wheelDirectory.trim()) args.push('--find-links', wheelDirectory.trim());
+  args.push(wheel);
+  return args;
+}
+
+/** Parses "3.11" style output; the server needs 3.10 or newer. */
+export function pythonVersionOk(output: string): boolean {
+  const m = /(\d+)\.(\d+)/.exec(output);
+  if (!m) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return major > 3 || (major === 3 && minor >= 10);
+}
+
+export interface PartialNotification {
+  uri: string;
+  version: number;
+  position: { line: number; character: number };
+  requestId: unknown;
+  text: string;
+  done: boolean;
+}
+
+export function flightKey(uri: string, version: number, line: number, character: number): string {
+  return `${uri}@${version}:${line}:${character}`;
+}
+
+/**
+ * The streamed text of the one request in flight. Text for any other document version or position is
+ * stale and never shown; a partial that does not match the flight is ignored.
+ */
+export class StreamState {
+  key: string | undefined;
+  text = '';
+  done = false;
+  private listeners: Array<() => void> = [];
+
+  start(key: string): void {
+    this.key = key;
+    this.text = '';
+    this.done = false;
+    this.wake();
+  }
+
+  apply(p: PartialNotification): 'update' | 'stale' {
+    const key = flightKey(p.uri, p.version, p.position.line, p.position.character);
+    if (key !== this.key) return 'stale';
+    this.text = p.text;
+    this.done = this.done || p.done;
+    this.wake();
+    return 'update';
+  }
+
+  finish(key: string, text: string): void {
+    if (key !== this.key) return;
+    this.text = text;
+    this.done = true;
+    this.wake();
+  }
+
+  /** The text to show for ``key`` now, or undefined when it is not the flight's or nothing came yet. */
+  shown(key: string): string | undefined {
+    return key === this.key && this.text ? this.text : undefined;
+  }
+
+  onChange(fn: () => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      this.listeners = this.listeners.filter((f) => f !== fn);
+    };
+  }
+
+  private wake(): void {
+    for (const fn of [...this.listeners]) fn();
+  }
+}
+
+/** Automatic triggers wait for the typist; an explicit trigger (Alt+\) is immediate. */
+export function debounceFor(invoked: boolean, settingMs: number): number {
+  if (invoked) return 0;
+  return Math.max(0, Math.min(2000, Number.isFinite(settingMs) ? settingMs : 75));
+}
+
+/** Bounded restarts: at most ``max`` within ``windowMs``. */
+export class RestartBudget {
+  private times: number[] = [];
+  constructor(private max = 5, private windowMs = 3 * 60_000) {}
+  allow(now: number): boolean {
+    this.times = this.times.filter((t) => now - t < this.windowMs);
+    if (this.times.length >= this.max) return false;
+    this.times.push(now);
+    return true;
+  }
+  get count(): number {
+    return this.times.length;
+  }
+}

@@ -1,0 +1,161 @@
+// Streamed ghost text: VS Code's inline API is request/response, so the provider answers with the text
+// received so far and re-triggers inline suggest as more arrives. The LSP request is sent once per
+// (document version, position) and is not cancelled by those re-triggers, only by a newer flight.
+import * as vscode from 'vscode';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import { debounceFor, flightKey, type PartialNotification, StreamState } from './logic';
+
+interface LspItem {
+  insertText: string | { value: string };
+  range?: { start: { line: number; character: number }; end: { line: number; character: number } };
+  command?: { title: string; command: string; arguments?: unknown[] };
+}
+
+interface Flight {
+  key: string;
+  uri: string;
+  version: number;
+  position: vscode.Position;
+  cts: vscode.CancellationTokenSource;
+  items?: LspItem[];
+  started: number;
+}
+
+export class StreamingInline {
+  readonly state = new StreamState();
+  private flight: Flight | undefined;
+  private retriggerTimer: NodeJS.Timeout | undefined;
+  onLatency: (ms: number) => void = () => {};
+  onBusy: (busy: boolean) => void = () => {};
+
+  constructor(
+    private client: LanguageClient,
+    private debounceMs: () => number,
+    private log: vscode.LogOutputChannel,
+  ) {}
+
+  async provide(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+  ): Promise<vscode.InlineCompletionItem[] | undefined> {
+    const key = flightKey(document.uri.toString(), document.version, position.line, position.character);
+    let flight = this.flight;
+    if (!flight || flight.key !== key) {
+      const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
+      const wait = debounceFor(invoked, this.debounceMs());
+      if (wait > 0) {
+        await new Promise((r) => setTimeout(r, wait));
+        if (token.isCancellationRequested) return undefined; // typed on: never asked the server
+      }
+      flight = this.start(document, position, key, invoked);
+    }
+    if (!this.state.shown(key) && !flight.items) {
+      await this.waitForText(key, token);
+    }
+    if (this.flight !== flight || document.version !== flight.version) return undefined;
+    if (flight.items) return flight.items.map((it) => this.toVscode(it, position));
+    const text = this.state.shown(key);
+    return text ? [new vscode.InlineCompletionItem(text, new vscode.Range(position, position))] : undefined;
+  }
+
+  onPartial(p: PartialNotification): void {
+    if (this.state.apply(p) !== 'update' || !this.flight) return;
+    if (this.flight.started) {
+      this.onLatency(Date.now() - this.flight.started);
+      this.flight.started = 0;
+    }
+    if (!p.done) this.retrigger(this.flight);
+  }
+
+  cancel(): void {
+    this.flight?.cts.cancel();
+    this.flight = undefined;
+  }
+
+  private start(document: vscode.TextDocument, position: vscode.Position, key: string, invoked: boolean): Flight {
+    this.flight?.cts.cancel(); // $/cancelRequest for the older flight
+    const flight: Flight = {
+      key,
+      uri: document.uri.toString(),
+      version: document.version,
+      position,
+      cts: new vscode.CancellationTokenSource(),
+      started: Date.now(),
+    };
+    this.flight = flight;
+    this.state.start(key);
+    this.onBusy(true);
+    const params = {
+      textDocument: { uri: flight.uri },
+      position: { line: position.line, character: position.character },
+      context: { triggerKind: invoked ? 1 : 2 },
+    };
+    this.client
+      .sendRequest<{ items: LspItem[] } | LspItem[] | null>('textDocument/inlineCompletion', params, flight.cts.token)
+      .then(
+        (result) => {
+          const items = Array.isArray(result) ? result : (result?.items ?? []);
+          flight.items = items;
+          const first = items[0] ? textOf(items[0]) : '';
+          const shownBefore = this.state.shown(key);
+          this.state.finish(key, first);
+          if (this.flight === flight && (shownBefore !== first || items.length > 1)) this.retrigger(flight);
+        },
+        (err) => {
+          // Superseded (ContentModified), cancelled, or the server is restarting: nothing to show.
+          if (this.flight === flight) {
+            flight.items = [];
+            this.state.finish(key, '');
+          }
+          this.log.debug(`inline completion ended: ${err?.message ?? err}`);
+        },
+      )
+      .finally(() => {
+        if (this.flight === flight) this.onBusy(false);
+        if (flight.started) this.onLatency(Date.now() - flight.started);
+      });
+    return flight;
+  }
+
+  private waitForText(key: string, token: vscode.CancellationToken): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        off();
+        sub.dispose();
+        resolve();
+      };
+      const off = this.state.onChange(() => {
+        if (this.state.key !== key || this.state.text || this.state.done) done();
+      });
+      const sub = token.onCancellationRequested(done);
+    });
+  }
+
+  /** Ask VS Code to query again, if the editor still shows the flight's document version and position. */
+  private retrigger(flight: Flight): void {
+    if (this.retriggerTimer) return;
+    this.retriggerTimer = setTimeout(() => {
+      this.retriggerTimer = undefined;
+      const editor = vscode.window.activeTextEditor;
+      if (!editor || this.flight !== flight) return;
+      if (editor.document.uri.toString() !== flight.uri || editor.document.version !== flight.version) return;
+      if (!editor.selection.active.isEqual(flight.position)) return;
+      void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+    }, 30);
+  }
+
+  private toVscode(item: LspItem, position: vscode.Position): vscode.InlineCompletionItem {
+    const range = item.range
+      ? new vscode.Range(item.range.start.line, item.range.start.character, item.range.end.line, item.range.end.character)
+      : new vscode.Range(position, position);
+    const out = new vscode.InlineCompletionItem(textOf(item), range);
+    if (item.command) out.command = { title: item.command.title, command: item.command.command, arguments: item.command.arguments };
+    return out;
+  }
+}
+
+function textOf(item: LspItem): string {
+  return typeof item.insertText === 'string' ? item.insertText : item.insertText.value;
+}
