@@ -115,6 +115,8 @@ async def lsp_pass(text: str, positions: list[tuple[int, int]], threads: int) ->
                 "prompt_tokens": rec["prompt_tokens"],
                 "reused": rec["reused_tokens"],
                 "engine_first_ms": rec["first_ms"],
+                "queued_ms": rec.get("queued_ms"),
+                "prefill_ms": rec.get("prefill_ms"),
                 "lsp_first_ms": (first[version] - t0) * 1000 if version in first else None,
                 "lsp_final_ms": (t1 - t0) * 1000,
                 "text": result.items[0].insert_text if result and result.items else "",

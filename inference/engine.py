@@ -45,6 +45,7 @@ class GenerationResult:
     t_first_token_s: float | None = None  # from the start of this request's turn on the model
     t_total_s: float = 0.0
     t_queued_s: float = 0.0
+    t_prefill_s: float = 0.0  # chunked prompt evaluation before generate() (cold prompts only)
 
     @property
     def cancelled(self) -> bool:
@@ -179,6 +180,7 @@ class Engine:
         if req.cancel.is_set():
             return stopped()
 
+        t_prefill = time.perf_counter() - t0
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""
         n = 0
@@ -217,7 +219,9 @@ class Engine:
                     break
         finally:
             gen.close()
-        return GenerationResult(text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued)
+        return GenerationResult(
+            text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued, t_prefill
+        )
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

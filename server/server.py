@@ -282,6 +282,8 @@ class SlipstreamServer(LanguageServer):
                 "reused_tokens": r.reused_tokens,
                 "first_ms": None if r.t_first_token_s is None else round(r.t_first_token_s * 1000, 1),
                 "total_ms": round(r.t_total_s * 1000, 1),
+                "queued_ms": round(r.t_queued_s * 1000, 1),
+                "prefill_ms": round(r.t_prefill_s * 1000, 1),
             }
         )
 
