@@ -86,6 +86,17 @@ class Engine:
             self._lock.notify_all()
         return fut
 
+    def submit_if_idle(self, request: GenerationRequest) -> Future | None:
+        """Background work (warm-up, speculation): runs only when nothing else is queued or running,
+        and any later submit supersedes it."""
+        with self._lock:
+            if self._closed or self._pending is not None or self._running is not None:
+                return None
+            fut: Future = Future()
+            self._pending = _Job(request, fut, time.perf_counter())
+            self._lock.notify_all()
+            return fut
+
     def supersede_all(self) -> None:
         """Drop queued work and stop the running generation (e.g. the document changed)."""
         with self._lock:
@@ -125,20 +136,24 @@ class Engine:
                 self._pending = None
                 self._running = job
             assert job is not None
+            result: GenerationResult | None = None
+            error: BaseException | None = None
             try:
                 if job.request.cancel.is_set():  # stale before its turn: never touches the model
                     result = GenerationResult("", "superseded" if job.superseded else "cancelled")
                 else:
                     result = self._generate(job)
-                _resolve(job.future, result)
             except BaseException as exc:  # the worker must survive anything a request does
                 log.exception("generation failed")
                 self.model.llama.n_tokens = 0  # the model's memory may be half-written: never reuse it
+                error = exc
+            with self._lock:
+                self._running = None  # idle before anyone hears of the result
+            if error is not None:
                 if not job.future.done():
-                    job.future.set_exception(exc)
-            finally:
-                with self._lock:
-                    self._running = None
+                    job.future.set_exception(error)
+            elif result is not None:
+                _resolve(job.future, result)
 
     def _generate(self, job: _Job) -> GenerationResult:
         req = job.request

@@ -22,6 +22,9 @@ from heuristics.cadence import cadence_from
 from heuristics.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
 from inference.engine import Engine, GenerationRequest, GenerationResult
 from inference.model import LoadedModel, ModelLoadError, load_model
+from inference.prompt import Prompt
+from inference.reuse import Anchor, AnchorStore, CompletionCache, make_anchor, split_point
+from inference.stops import StopRules
 from server.completion import Prepared, finish, prepare, request_for
 from server.documents import Document, DocumentError
 from server.protocol import SlipstreamProtocol
@@ -42,6 +45,17 @@ class InFlight:
     uri: str
     version: int
     request: GenerationRequest
+    anchor: Anchor | None = None
+
+
+@dataclass
+class Follower:
+    """A newer request answered from a running generation the user is typing along."""
+
+    version: int
+    position: types.Position
+    request_id: Any
+    typed: str
 
 
 class LspLogHandler(logging.Handler):
@@ -89,13 +103,27 @@ class SlipstreamServer(LanguageServer):
         self._inflight: dict[int, InFlight] = {}
         self.edit_times: dict[str, deque[float]] = {}
         self.telemetry: Telemetry | None = None
+        self.cache: CompletionCache | None = None
+        self.anchors = AnchorStore()
+        self._background: set[asyncio.Future] = set()
         # Seconds per second of the retention checks; SLIPSTREAM_RETENTION_SCALE shrinks them in tests.
         self.retention_scale = float(os.environ.get("SLIPSTREAM_RETENTION_SCALE", "1") or 1)
         self._ids = itertools.count(1)
         self._load_seq = 0
         self._load_task: asyncio.Task | None = None
         self.recent: deque[dict[str, Any]] = deque(maxlen=32)  # the last generations, for status and tests
-        self.stats = {"requests": 0, "answered": 0, "superseded": 0, "last_first_ms": None, "last_total_ms": None}
+        self.stats = {
+            "requests": 0,
+            "answered": 0,
+            "superseded": 0,
+            "typed_through": 0,
+            "cache_hits": 0,
+            "speculations": 0,
+            "speculations_done": 0,
+            "warmups": 0,
+            "last_first_ms": None,
+            "last_total_ms": None,
+        }
 
     # -- logging / status --------------------------------------------------------------------
     def log_to_client(self, kind: types.MessageType, message: str) -> None:
@@ -113,6 +141,7 @@ class SlipstreamServer(LanguageServer):
             "enabled": self.settings.enable,
             "busy": bool(self.engine and self.engine.busy()),
             "stats": dict(self.stats),
+            "cache": self.cache.stats.as_dict() if self.cache is not None else None,
             "recent": list(self.recent),
         }
         if uri is not None:
@@ -139,6 +168,7 @@ class SlipstreamServer(LanguageServer):
     def on_did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         td = params.text_document
         self.documents[td.uri] = Document(td.uri, td.version, td.text, self.encoding)
+        self.warm_up(td.uri)
 
     def on_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
@@ -162,13 +192,19 @@ class SlipstreamServer(LanguageServer):
     def on_did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self.documents.pop(params.text_document.uri, None)
         self.edit_times.pop(params.text_document.uri, None)
+        self.anchors.drop(params.text_document.uri)
         self.cancel_stale(params.text_document.uri, None)
 
     def cancel_stale(self, uri: str, version: int | None) -> None:
-        """An edit supersedes every completion computed for an older version of the document."""
+        """An edit supersedes every completion computed for an older version of the document, except
+        a running one whose first characters the user just typed (it will answer the newer request)."""
+        doc = self.documents.get(uri)
         for fl in self._inflight.values():
-            if fl.uri == uri and fl.version != version:
-                fl.request.cancel.set()
+            if fl.uri != uri or fl.version == version:
+                continue
+            if doc is not None and fl.anchor is not None and fl.anchor.still_typed_through(doc.text):
+                continue
+            fl.request.cancel.set()
 
     # -- model -------------------------------------------------------------------------------
     def apply_settings(self, raw: Any) -> None:
@@ -182,6 +218,12 @@ class SlipstreamServer(LanguageServer):
             self.telemetry = Telemetry(os.path.join(new.storage_dir(), "telemetry"), new.telemetry)
             if self.telemetry.error:
                 self.show_error(f"Slipstream: {self.telemetry.error}", types.MessageType.Warning)
+        if self.cache is None or old.storage_dir() != new.storage_dir() or old.cache != new.cache:
+            if self.cache is not None:
+                self.cache.close()
+            self.cache = CompletionCache(os.path.join(new.storage_dir(), "completions") if new.cache else None)
+            if self.cache.stats.errors:
+                self.show_error(f"Slipstream: {self.cache.stats.errors[-1]}", types.MessageType.Warning)
         if self.loop is not None and model_changed(old, new) and self.state != "starting":
             self.start_model_load()
         if old.enable != new.enable and self.state in ("ready", "disabled"):
@@ -290,13 +332,29 @@ class SlipstreamServer(LanguageServer):
     def line_factors(self) -> dict[str, float]:
         return self.telemetry.stats()["line_factors"] if self.telemetry is not None else {}
 
-    async def _generate(
-        self, engine: Engine, prepared: Prepared, uri: str, version: int, stream: Any, **sampling: Any
+    def cache_key(self, model: LoadedModel, prepared: Prepared) -> str:
+        ctx, plan = prepared.context, prepared.plan
+        return CompletionCache.key(
+            model.path,
+            prepared.prompt.tokens,
+            (ctx.line_prefix, ctx.line_suffix, ctx.next_lines, ctx.previous_line, ctx.indent, ctx.kind),
+            (plan.mode, plan.single_line, plan.max_lines, plan.max_tokens, plan.alternatives),
+        )
+
+    async def _run(
+        self,
+        engine: Engine,
+        prepared: Prepared,
+        uri: str,
+        version: int,
+        stream: Any,
+        anchor: Anchor | None = None,
+        **sampling: Any,
     ) -> tuple[GenerationResult, str]:
-        """Run one generation; a superseded or stale one ends the request with ContentModified."""
+        """One generation and its cleaned text; the caller decides what a stale version means."""
         loop = asyncio.get_running_loop()
         request = request_for(prepared, stream, label=f"{uri}@{version}", **sampling)
-        fl = InFlight(uri, version, request)
+        fl = InFlight(uri, version, request, anchor)
         key = next(self._ids)
         self._inflight[key] = fl
         future = engine.submit(request)
@@ -308,11 +366,38 @@ class SlipstreamServer(LanguageServer):
             raise
         finally:
             self._inflight.pop(key, None)
+        return result, ("" if result.cancelled else finish(prepared, result))
+
+    def _stale(self, uri: str, version: int) -> bool:
         current = self.documents.get(uri)
-        if result.cancelled or current is None or current.version != version:
-            self.stats["superseded"] += 1
-            raise JsonRpcContentModified("superseded by a newer edit or request")
-        return result, finish(prepared, result)
+        return current is None or current.version != version
+
+    def _respond(
+        self,
+        uri: str,
+        version: int,
+        pos: types.Position,
+        request_id: Any,
+        texts: list[str],
+        context_class: str,
+        send_done: bool = True,
+    ) -> types.InlineCompletionList:
+        if send_done:  # answers without the model still end with the done partial
+            shown = InFlight(uri, version, GenerationRequest(Prompt([], "", "", ""), StopRules()))
+            self.send_partial(shown, pos, request_id, texts[0] if texts else "", True)
+        items = []
+        for i, t in enumerate(texts):
+            item_id = f"{key_of(request_id)}-{i}"
+            if self.telemetry is not None:
+                self.telemetry.shown(Shown(item_id, uri, pos.line, t, context_class, "\n" in t))
+            items.append(
+                types.InlineCompletionItem(
+                    insert_text=t,
+                    range=types.Range(start=pos, end=pos),
+                    command=types.Command(title="Slipstream: accepted", command=ACCEPT_COMMAND, arguments=[item_id]),
+                )
+            )
+        return types.InlineCompletionList(items=items)
 
     async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
         self.stats["requests"] += 1
@@ -330,46 +415,134 @@ class SlipstreamServer(LanguageServer):
             raise JsonRpcInvalidParams(str(exc)) from exc
         engine = self.engine
         t0 = time.perf_counter()
+        text, version = doc.text, doc.version
+        request_id = self.protocol.msg_id
+        before, line_prefix, suffix = split_point(text, offset)
+
+        # 1. The user typed along a suggestion: the rest of it, without the model.
+        found = self.anchors.find(uri, before, line_prefix, suffix)
+        if found is not None and not found[0].done:
+            anchor = found[0]
+            follower = Follower(version, pos, request_id, line_prefix[len(anchor.line_prefix) :])
+            anchor.followers.append(follower)
+            try:
+                await anchor.finished.wait()
+            finally:
+                anchor.followers.remove(follower)
+            if self._stale(uri, version):
+                raise JsonRpcContentModified("superseded by a newer edit")
+            found = self.anchors.find(uri, before, line_prefix, suffix)
+        if found is not None and found[0].done and found[1]:
+            self.stats["typed_through"] += 1
+            return self._respond(uri, version, pos, request_id, found[1], found[0].context_class)
+
         trigger = params.context.trigger_kind if params.context is not None else None
         invoked = trigger == types.InlineCompletionTriggerKind.Invoked
         cadence = cadence_from(self.edit_times.get(uri, ()), time.monotonic())
-        prepared = prepare(doc.text, offset, engine.model, self.settings, cadence, invoked, self.line_factors())
-        version = doc.version
-        request_id = self.protocol.msg_id
+        prepared = prepare(text, offset, engine.model, self.settings, cadence, invoked, self.line_factors())
+        context_class = prepared.plan.context_class
+
+        # 2. The same context was answered before (or speculated): the same answer.
+        key = self.cache_key(engine.model, prepared)
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            self.stats["cache_hits"] += 1
+            if cached:
+                self.anchors.add(make_anchor(uri, text, offset, cached, True, context_class))
+            self._schedule_speculation(uri, version, text, offset, cached)
+            return self._respond(uri, version, pos, request_id, cached, context_class)
+
+        # 3. The model.
         loop = asyncio.get_running_loop()
+        anchor = make_anchor(uri, text, offset, [""], False, context_class)
+        anchor.finished = asyncio.Event()
+        self.anchors.add(anchor)
         shown = InFlight(uri, version, GenerationRequest(prepared.prompt, prepared.rules))
 
-        def on_partial(text: str) -> None:
-            loop.call_soon_threadsafe(self.send_partial, shown, pos, request_id, text, False)
+        def stream(partial: str) -> None:
+            loop.call_soon_threadsafe(self._stream, anchor, shown, pos, request_id, partial)
 
-        result, text = await self._generate(engine, prepared, uri, version, on_partial)
+        try:
+            result, first = await self._run(engine, prepared, uri, version, stream, anchor)
+        except BaseException:
+            anchor.done = True
+            anchor.texts = []
+            anchor.finished.set()
+            raise
+        anchor.texts, anchor.done = ([first] if first else []), True
+        anchor.finished.set()
+        if result.cancelled or self._stale(uri, version):
+            self.stats["superseded"] += 1
+            raise JsonRpcContentModified("superseded by a newer edit or request")
         self.stats["answered"] += 1
         self.stats["last_first_ms"] = round(result.t_first_token_s * 1000, 1) if result.t_first_token_s else None
         self.stats["last_total_ms"] = round(result.t_total_s * 1000, 1)
-        self.send_partial(shown, pos, request_id, text, True)
-        texts = [text] if text else []
+        self.send_partial(shown, pos, request_id, first, True)
+        texts = [first] if first else []
         # Exploration: up to N distinct alternatives, sampled, while the time budget allows.
         seed = 0
         while texts and len(texts) < prepared.plan.alternatives and seed < 2 * prepared.plan.alternatives:
             if time.perf_counter() - t0 > prepared.plan.time_budget_s:
                 break
             seed += 1
-            _, alt = await self._generate(engine, prepared, uri, version, None, temperature=0.8, seed=seed)
+            alt_result, alt = await self._run(engine, prepared, uri, version, None, temperature=0.8, seed=seed)
+            if alt_result.cancelled or self._stale(uri, version):
+                raise JsonRpcContentModified("superseded by a newer edit or request")
             if alt and alt not in texts:
                 texts.append(alt)
-        items = []
-        for i, t in enumerate(texts):
-            item_id = f"{key_of(request_id)}-{i}"
-            if self.telemetry is not None:
-                self.telemetry.shown(Shown(item_id, uri, pos.line, t, prepared.plan.context_class, "\n" in t))
-            items.append(
-                types.InlineCompletionItem(
-                    insert_text=t,
-                    range=types.Range(start=pos, end=pos),
-                    command=types.Command(title="Slipstream: accepted", command=ACCEPT_COMMAND, arguments=[item_id]),
-                )
-            )
-        return types.InlineCompletionList(items=items)
+        anchor.texts = list(texts)
+        if self.cache is not None and (len(texts) == prepared.plan.alternatives or prepared.plan.alternatives == 1):
+            self.cache.put(key, texts)
+        self._schedule_speculation(uri, version, text, offset, texts)
+        return self._respond(uri, version, pos, request_id, texts, context_class, send_done=False)
+
+    def _stream(self, anchor: Anchor, shown: InFlight, pos: types.Position, request_id: Any, text: str) -> None:
+        anchor.texts = [text]
+        self.send_partial(shown, pos, request_id, text, False)
+        for f in list(anchor.followers):
+            if text.startswith(f.typed) and len(text) > len(f.typed):
+                follower = InFlight(shown.uri, f.version, shown.request)
+                self.send_partial(follower, f.position, f.request_id, text[len(f.typed) :], False)
+
+    # -- background work: speculation and warm-up ------------------------------------------------
+    def _schedule_speculation(self, uri: str, version: int, text: str, offset: int, texts: list[str]) -> None:
+        if texts and self.settings.speculate and self.engine is not None:
+            task = asyncio.ensure_future(self._speculate(uri, version, text, offset, texts[0]))
+            self._background.add(task)  # keep a reference until it ends
+            task.add_done_callback(self._background.discard)
+
+    async def _speculate(self, uri: str, version: int, text: str, offset: int, accepted: str) -> None:
+        """While a suggestion is shown and the model is idle: what comes after accepting it."""
+        await asyncio.sleep(0)  # after the answer is sent
+        engine = self.engine
+        if engine is None or self._stale(uri, version) or self.cache is None or engine.busy():
+            return
+        after = text[:offset] + accepted + text[offset:]
+        prepared = prepare(after, offset + len(accepted), engine.model, self.settings, None, False, self.line_factors())
+        if prepared.plan.alternatives > 1:
+            return
+        key = self.cache_key(engine.model, prepared)
+        if self.cache.get(key) is not None:
+            return
+        future = engine.submit_if_idle(request_for(prepared, label=f"speculative {uri}@{version}"))
+        if future is None:
+            return
+        self.stats["speculations"] += 1
+        result = await _shielded(future, asyncio.get_running_loop())
+        if not result.cancelled:
+            self.cache.put(key, [t for t in [finish(prepared, result)] if t])
+            self.stats["speculations_done"] += 1
+
+    def warm_up(self, uri: str) -> None:
+        """A file was opened: evaluate its prompt while the user reads, so the first request is warm."""
+        engine, doc = self.engine, self.documents.get(uri)
+        if engine is None or doc is None or self.state != "ready":
+            return
+        offset = len(doc.text)
+        prepared = prepare(doc.text, offset, engine.model, self.settings)
+        warm = GenerationRequest(prepared.prompt, StopRules(max_tokens=1), label=f"warm-up {uri}")
+        if engine.submit_if_idle(warm) is not None:
+            self.stats["warmups"] += 1
 
     def on_accepted(self, item_id: Any, accepted_chars: Any = None) -> None:
         """The client accepted a suggestion: count it, and check 30 s and 2 min later that it stayed."""

@@ -20,6 +20,8 @@ _SPEC: dict[str, tuple[str, type, float | None, float | None]] = {
     "contextSize": ("context_size", int, 256, 131072),
     "telemetry": ("telemetry", bool, None, None),
     "storagePath": ("storage_path", str, None, None),
+    "cache": ("cache", bool, None, None),
+    "speculate": ("speculate", bool, None, None),
 }
 MODES = ("auto", "acceleration", "exploration")
 
@@ -36,6 +38,8 @@ class Settings:
     context_size: int = 4096
     telemetry: bool = True  # local only: counters in storage_path, never sent anywhere
     storage_path: str = ""  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
+    cache: bool = True  # completions for identical contexts, in memory and on disk (bounded)
+    speculate: bool = True  # compute the suggestion after the shown one while the model is idle
 
     def storage_dir(self) -> str:
         if self.storage_path:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,15 @@ SHARED_RECIPE = ROOT.parent / "shared" / "recipes" / "tiny_fim_gguf.py"
 SERVER_CMD = [sys.executable, "-m", "server"]
 
 
+# Servers started by the tests keep their telemetry and completion cache here, never in the user's.
+TEST_CACHE_HOME = tempfile.mkdtemp(prefix="slipstream-test-cache-")
+
+
 def server_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["XDG_CACHE_HOME"] = TEST_CACHE_HOME
     return env
 
 

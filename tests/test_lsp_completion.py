@@ -101,7 +101,7 @@ async def test_partials_stream_before_the_final_answer(client: LanguageClient):
 def test_cancel_request_answers_request_cancelled_and_stops_the_model():
     server = RawServer()
     try:
-        server.initialize({"maxLines": 6, "maxTokens": 64})
+        server.initialize({"maxLines": 6, "maxTokens": 64, "cache": False, "speculate": False})
         assert server.wait_ready()["state"] == "ready"
         row = line_index(SAMPLE, "    def in_stock(self)")
         lines = SAMPLE.split("\n")

@@ -1,0 +1,165 @@
+"""Answers without the model, over LSP with the real default model: typed-through, cache, speculation."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import ROOT
+from tests.rawlsp import RawServer
+
+SAMPLE = (ROOT / "examples" / "inventory.py").read_text()
+URI = "file:///work/sample/inventory.py"
+
+
+def line_of(text: str, start: str) -> int:
+    return next(i for i, ln in enumerate(text.split("\n")) if ln.startswith(start))
+
+
+def params(line: int, character: int, kind: int = 2) -> dict:
+    return {
+        "textDocument": {"uri": URI},
+        "position": {"line": line, "character": character},
+        "context": {"triggerKind": kind},
+    }
+
+
+def insert(server: RawServer, version: int, line: int, col: int, text: str) -> None:
+    server.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": URI, "version": version},
+            "contentChanges": [
+                {
+                    "range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}},
+                    "text": text,
+                }
+            ],
+        },
+    )
+
+
+def delete(server: RawServer, version: int, line: int, col: int, n: int) -> None:
+    server.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": URI, "version": version},
+            "contentChanges": [
+                {
+                    "range": {"start": {"line": line, "character": col - n}, "end": {"line": line, "character": col}},
+                    "text": "",
+                }
+            ],
+        },
+    )
+
+
+def status(server: RawServer) -> dict:
+    return server.request("slipstream/getStatus", {})["result"]
+
+
+def start(tmp_path, **options) -> RawServer:
+    server = RawServer()
+    server.initialize({"maxLines": 4, "maxTokens": 48, "storagePath": str(tmp_path), **options})
+    assert server.wait_ready()["state"] == "ready"
+    return server
+
+
+def wait_idle(server: RawServer) -> dict:
+    for _ in range(200):
+        st = status(server)
+        if not st["busy"]:
+            return st
+        time.sleep(0.05)
+    raise AssertionError("the engine never went idle")
+
+
+def mid_line_doc() -> tuple[str, int, int]:
+    row = line_of(SAMPLE, "        return sum(item.total_value()")
+    lines = SAMPLE.split("\n")
+    lines[row] = "        return sum("
+    return "\n".join(lines), row, len("        return sum(")
+
+
+def test_typing_along_a_suggestion_is_answered_without_the_model(tmp_path):
+    server = start(tmp_path, speculate=False)
+    try:
+        text, row, col = mid_line_doc()
+        server.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
+        )
+        first = server.request("textDocument/inlineCompletion", params(row, col), timeout=60)["result"]["items"]
+        assert first, "the model suggested nothing"
+        suggestion = first[0]["insertText"]
+        assert len(suggestion) >= 3, suggestion
+        generations = len(wait_idle(server)["recent"])
+        # Type the first two characters of the suggestion.
+        insert(server, 2, row, col, suggestion[:2])
+        resp = server.request("textDocument/inlineCompletion", params(row, col + 2), timeout=10)["result"]
+        assert resp["items"][0]["insertText"] == suggestion[2:]
+        # Backspace once: the suggestion grows back by one character.
+        delete(server, 3, row, col + 2, 1)
+        resp = server.request("textDocument/inlineCompletion", params(row, col + 1), timeout=10)["result"]
+        assert resp["items"][0]["insertText"] == suggestion[1:]
+        st = wait_idle(server)
+        assert st["stats"]["typed_through"] == 2
+        assert len(st["recent"]) == generations, "no new generation for typed-through answers"
+        # Typing something else departs from it: the model runs again.
+        insert(server, 4, row, col + 1, "#")
+        server.request("textDocument/inlineCompletion", params(row, col + 2), timeout=60)
+        assert len(wait_idle(server)["recent"]) > generations
+    finally:
+        assert server.close() == 0
+
+
+def test_identical_context_is_served_from_the_disk_cache_after_a_restart(tmp_path):
+    text, row, col = mid_line_doc()
+    open_msg = {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
+    server = start(tmp_path, speculate=False)
+    try:
+        server.notify("textDocument/didOpen", open_msg)
+        first = server.request("textDocument/inlineCompletion", params(row, col), timeout=60)["result"]
+    finally:
+        assert server.close() == 0
+    server = start(tmp_path, speculate=False)
+    try:
+        server.notify("textDocument/didOpen", open_msg)
+        wait_idle(server)  # let the warm-up end
+        before = len(status(server)["recent"])
+        again = server.request("textDocument/inlineCompletion", params(row, col), timeout=60)["result"]
+        st = wait_idle(server)
+        assert [i["insertText"] for i in again["items"]] == [i["insertText"] for i in first["items"]]
+        assert st["stats"]["cache_hits"] == 1 and st["cache"]["disk_hits"] == 1
+        assert len(st["recent"]) == before, "served without a generation"
+    finally:
+        assert server.close() == 0
+
+
+def test_speculation_answers_the_request_after_accepting(tmp_path):
+    server = start(tmp_path)
+    try:
+        row = line_of(SAMPLE, "    def in_stock(self)")
+        lines = SAMPLE.split("\n")
+        lines[row + 1] = "        return ["
+        text = "\n".join(lines)
+        col = len(lines[row + 1])
+        server.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
+        )
+        items = server.request("textDocument/inlineCompletion", params(row + 1, col), timeout=60)["result"]["items"]
+        assert items
+        suggestion = items[0]["insertText"]
+        for _ in range(200):  # the speculative generation runs while the model is idle
+            st = status(server)
+            if st["stats"]["speculations_done"] and not st["busy"]:
+                break
+            time.sleep(0.05)
+        assert st["stats"]["speculations_done"] >= 1, st["stats"]
+        generations = len(st["recent"])
+        # Accept (the editor inserts the text), then the editor asks again at the end of it.
+        insert(server, 2, row + 1, col, suggestion)
+        server.request("textDocument/inlineCompletion", params(row + 1, col + len(suggestion)), timeout=60)
+        st = wait_idle(server)
+        assert st["stats"]["cache_hits"] >= 1, st["stats"]
+        assert len(st["recent"]) == generations, "no foreground generation: the speculated answer was used"
+    finally:
+        assert server.close() == 0

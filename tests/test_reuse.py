@@ -1,0 +1,116 @@
+"""Typed-through reuse and the completion cache."""
+
+from __future__ import annotations
+
+import os
+
+from inference.reuse import Anchor, AnchorStore, CompletionCache, split_point, typed_through
+
+DOC = "def f(items):\n    total = sum(\n\nprint(f([]))\n"
+
+
+def anchor_at(doc: str, offset: int, texts: list[str], done: bool = True) -> Anchor:
+    before, line_prefix, suffix = split_point(doc, offset)
+    return Anchor("u", before, line_prefix, suffix, texts, done)
+
+
+def at(doc: str, offset: int):
+    return split_point(doc, offset)
+
+
+def test_typing_along_the_suggestion_returns_the_rest():
+    off = DOC.index("sum(") + 4
+    a = anchor_at(DOC, off, ["item.price for item in items)"])
+    doc2 = DOC[:off] + "ite" + DOC[off:]
+    assert typed_through(a, *at(doc2, off + 3)) == ["m.price for item in items)"]
+
+
+def test_backspace_back_to_the_anchor_point_and_not_before():
+    off = DOC.index("sum(") + 4
+    a = anchor_at(DOC, off, ["item.price"])
+    doc2 = DOC[:off] + "it" + DOC[off:]
+    assert typed_through(a, *at(doc2, off + 2)) == ["em.price"]
+    # Backspace twice: back at the anchor point, the whole suggestion again.
+    assert typed_through(a, *at(DOC, off)) == ["item.price"]
+    # One more backspace: before the anchor point, no reuse.
+    doc3 = DOC[: off - 1] + DOC[off:]
+    assert typed_through(a, *at(doc3, off - 1)) is None
+
+
+def test_departing_from_the_suggestion_or_editing_elsewhere_is_no_reuse():
+    off = DOC.index("sum(") + 4
+    a = anchor_at(DOC, off, ["item.price", "items"])
+    doc2 = DOC[:off] + "x" + DOC[off:]
+    assert typed_through(a, *at(doc2, off + 1)) is None
+    # Typing "items" matches only the second alternative.
+    doc3 = DOC[:off] + "items" + DOC[off:]
+    assert typed_through(a, *at(doc3, off + 5)) == []  # fully typed: nothing left of it
+    doc4 = DOC[:off] + "item" + DOC[off:]
+    assert typed_through(a, *at(doc4, off + 4)) == [".price", "s"]
+    # An edit above the cursor line or below the cursor invalidates it.
+    above = "# note\n" + DOC
+    assert typed_through(a, *at(above, off + len("# note\n"))) is None
+    below = DOC + "x = 1\n"
+    assert typed_through(a, *at(below, off)) is None
+
+
+def test_anchor_store_prefers_the_newest():
+    store = AnchorStore(per_document=2)
+    off = DOC.index("sum(") + 4
+    store.add(anchor_at(DOC, off, ["old"]))
+    store.add(anchor_at(DOC, off, ["new"]))
+    found = store.find("u", *at(DOC, off))
+    assert found is not None and found[1] == ["new"]
+    store.add(anchor_at(DOC, off, ["third"]))
+    assert len(store._by_uri["u"]) == 2
+    store.drop("u")
+    assert store.find("u", *at(DOC, off)) is None
+
+
+def test_cache_memory_and_disk_layers(tmp_path):
+    key = CompletionCache.key("model", [1, 2, 3], ("ctx",), "plan")
+    assert key != CompletionCache.key("model", [1, 2, 4], ("ctx",), "plan")
+    c = CompletionCache(str(tmp_path / "c"), memory_items=2)
+    assert c.get(key) is None
+    c.put(key, ["x = 1"])
+    assert c.get(key) == ["x = 1"]
+    c.close()
+    c2 = CompletionCache(str(tmp_path / "c"))
+    assert c2.get(key) == ["x = 1"], "persists across restarts"
+    assert c2.get(key) == ["x = 1"]
+    stats = c2.stats.as_dict()
+    assert (stats["disk_hits"], stats["memory_hits"]) == (1, 1)
+    # LRU bound in memory
+    small = CompletionCache(None, memory_items=2)
+    for i in range(3):
+        small.put(str(i), [str(i)])
+    assert small.get("0") is None and small.get("2") == ["2"]
+
+
+def test_unwritable_cache_dir_disables_disk_only(tmp_path):
+    if os.geteuid() == 0:
+        blocker = tmp_path / "f"
+        blocker.write_text("x")
+        path = blocker / "sub"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        path = ro / "sub"
+    c = CompletionCache(str(path))
+    assert "disabled" in c.stats.as_dict()["error"]
+    c.put("k", ["v"])
+    assert c.get("k") == ["v"]
+
+
+def test_a_running_generation_survives_typing_along_it():
+    from inference.reuse import make_anchor
+
+    off = DOC.index("sum(") + 4
+    a = make_anchor("u", DOC, off, ["item.pr"], done=False)
+    assert a.still_typed_through(DOC[:off] + "ite" + DOC[off:])
+    assert a.still_typed_through(DOC), "nothing typed yet"
+    assert not a.still_typed_through(DOC[:off] + "x" + DOC[off:]), "departs from the text so far"
+    assert not a.still_typed_through(DOC[:off] + "item.price" + DOC[off:]), "past what was generated so far"
+    assert not a.still_typed_through("#" + DOC[:off] + "it" + DOC[off:]), "an edit above"
+    assert not a.still_typed_through(DOC[:off] + "it" + DOC[off:] + "#"), "an edit below"
