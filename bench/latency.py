@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import sys
+import sysconfig
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
+from bench.replay import region_from, replay  # noqa: E402
 from inference.model import load_model  # noqa: E402
 from server.completion import prepare  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -76,7 +79,9 @@ async def lsp_pass(text: str, positions: list[tuple[int, int]], threads: int) ->
     await client.start_io(sys.executable, "-m", "server")
     await client.initialize_async(
         types.InitializeParams(
-            capabilities=types.ClientCapabilities(), initialization_options={"threads": threads, "maxLines": 1}
+            capabilities=types.ClientCapabilities(),
+            # Pure overhead: no answers from the cache or from speculation.
+            initialization_options={"threads": threads, "maxLines": 1, "cache": False, "speculate": False},
         )
     )
     client.initialized(types.InitializedParams())
@@ -157,20 +162,18 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("file", nargs="?", default=str(ROOT / "examples" / "inventory.py"))
-    ap.add_argument("--positions", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    text = Path(args.file).read_text()
-    positions = pick_positions(text, args.positions)
-    rows = asyncio.run(lsp_pass(text, positions, args.threads))
-    raw_pass(text, positions, rows, args.threads)
+def overhead(file: str, n_positions: int, threads: int) -> None:
+    text = Path(file).read_text()
+    positions = pick_positions(text, n_positions)
+    rows = asyncio.run(lsp_pass(text, positions, threads))
+    raw_pass(text, positions, rows, threads)
+    overhead_table(rows, Path(file).name, threads)
 
+
+def overhead_table(rows: list[dict[str, Any]], name: str, threads: int) -> None:
     print(
-        f"\nLatency over LSP vs raw llama-cpp-python — {Path(args.file).name}, {len(rows)} positions, "
-        f"{args.threads} threads, default model\n"
+        f"\nOverhead: latency over LSP vs raw llama-cpp-python — {name}, {len(rows)} positions, "
+        f"{threads} threads, default model\n"
     )
     hdr = (
         f"{'pos':>7} {'prompt':>6} {'reused':>6} {'tok':>4} │ {'LSP first':>9} {'engine':>6} {'raw first':>9} │ "
@@ -205,6 +208,82 @@ def main() -> None:
         f"final {statistics.median(lt) / statistics.median(rt):.2f}×; "
         f"sum of finals {sum(lt) / sum(rt):.2f}×"
     )
+
+
+def q(values: list[float], p: float) -> float:
+    return pct(values, p) if values else float("nan")
+
+
+def replay_section(file: str, n_lines: int, seed: int, threads: int) -> None:
+    from inference.model import default_model_path
+
+    rng = random.Random(seed)
+    big = Path(file).read_text()
+    region = region_from(big, n_lines, rng)
+    lines = big.split("\n")
+    # The same region near the end of a ~100 KB file, and inside a ~1 KB one (a few lines around it).
+    filler = lines[: region[0]]
+    while len("\n".join(filler)) < 100_000:
+        filler = filler + lines[: region[0]]
+    large_lines = filler[-len(filler) :] + lines[region[0] : region[1] + 3]
+    large = "\n".join(large_lines)
+    large_region = (len(filler), len(filler) + n_lines)
+    lo = max(0, region[0] - 8)
+    small = "\n".join(lines[lo : region[1] + 3])
+    small_region = (region[0] - lo, region[0] - lo + n_lines)
+    results = [
+        asyncio.run(replay(small, small_region, seed, threads, "small")),
+        asyncio.run(replay(large, large_region, seed, threads, "large")),
+    ]
+    model_mb = Path(default_model_path()).stat().st_size / 2**20
+    print(
+        f"\nTyping replay — {n_lines} lines of {Path(file).name} (seed {seed}) typed key by key, 60-140 ms between "
+        f"keys, pauses at line ends; {threads} threads, default model"
+    )
+    hdr = (
+        f"{'file':<12}{'keys':>6}{'ghost':>7}{'first p50':>10}{'first p95':>10}{'full p50':>9}{'full p95':>9}"
+        f"{'no model':>9}{'peak RSS':>10}"
+    )
+    print(hdr)
+    print("─" * len(hdr))
+    for r in results:
+        reused = (r["typed_through"] + r["cache_hits"]) / max(1, r["answered"])
+        name = f"{r['label']} {r['chars'] / 1000:.0f} KB"
+        print(
+            f"{name:<12}{r['keystrokes']:>6}{len(r['first']):>7}{q(r['first'], 0.5):>10.0f}{q(r['first'], 0.95):>10.0f}"
+            f"{q(r['final'], 0.5):>9.0f}{q(r['final'], 0.95):>9.0f}{reused:>9.0%}{r['rss_mb']:>7.0f} MB"
+        )
+    s, b = results
+    peak = max(r["rss_mb"] for r in results)
+    print("─" * len(hdr))
+    print(
+        f"100 KB / 1 KB first ghost text: p50 ratio {q(b['first'], 0.5) / q(s['first'], 0.5):.2f}, "
+        f"p95 ratio {q(b['first'], 0.95) / q(s['first'], 0.95):.2f}. Peak RSS {peak:.0f} MB = model file "
+        f"{model_mb:.0f} MB + {peak - model_mb:.0f} MB"
+    )
+    gens = [g for r in results for g in r["recent"] if g.get("first_ms") is not None]
+    if gens:
+        print(
+            "engine breakdown (the last generations that produced a token), p50: first token "
+            f"{statistics.median(g['first_ms'] for g in gens):.0f} ms, chunked prefill "
+            f"{statistics.median(g['prefill_ms'] for g in gens):.0f} ms, prompt "
+            f"{statistics.median(g['prompt_tokens'] for g in gens):.0f} tokens of which "
+            f"{statistics.median(g['reused_tokens'] for g in gens):.0f} reused from the KV cache"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--file", default=str(Path(sysconfig.get_paths()["stdlib"]) / "argparse.py"))
+    ap.add_argument("--lines", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--positions", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-replay", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_replay:
+        replay_section(args.file, args.lines, args.seed, args.threads)
+    overhead(str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
 
 
 if __name__ == "__main__":

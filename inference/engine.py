@@ -149,11 +149,14 @@ class Engine:
                 error = exc
             with self._lock:
                 self._running = None  # idle before anyone hears of the result
+                idle = self._pending is None
             if error is not None:
                 if not job.future.done():
                     job.future.set_exception(error)
             elif result is not None:
                 _resolve(job.future, result)
+            if idle:
+                _trim_heap()
 
     def _generate(self, job: _Job) -> GenerationResult:
         req = job.request
@@ -237,6 +240,28 @@ class Engine:
         return GenerationResult(
             text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued, t_prefill
         )
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _trim_heap() -> None:
+    """Give freed heap back to the system when idle (~0.1 ms).
+
+    llama.cpp's varying batch shapes leave ~100 MB of freed-but-kept heap after a few dozen
+    generations; returning it keeps the server's resident memory near the model's size.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

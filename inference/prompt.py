@@ -26,6 +26,7 @@ class PromptBudget:
     max_prefix_tokens: int = 1200
     max_suffix_tokens: int = 256
     anchor_lines: int = 16
+    max_line_tokens: int = 256  # the cursor line itself (minified code can make it huge)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def build_prompt(
     """
     budget = budget or PromptBudget()
     lines_before, current = split_current_line(prefix)
-    current = clip_line(current, tokenize, budget.max_prefix_tokens // 2)
+    current = clip_line(current, tokenize, budget.max_line_tokens)
     head = [bos] if bos is not None and bos >= 0 else []
     if fim is None:
         text = window_prefix(lines_before, tokenize, budget) + current

@@ -35,7 +35,7 @@ class Settings:
     max_tokens: int = 128
     time_budget_ms: int = 2000
     threads: int = field(default_factory=default_threads)
-    context_size: int = 4096
+    context_size: int = 2048  # the prompt budget (about 1,750 tokens at most) plus generation fits
     telemetry: bool = True  # local only: counters in storage_path, never sent anywhere
     storage_path: str = ""  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
     cache: bool = True  # completions for identical contexts, in memory and on disk (bounded)

@@ -78,7 +78,7 @@ def test_prefix_window_respects_token_budget():
 
 
 def test_over_long_current_line_is_clipped_from_the_left():
-    p = build_prompt("y" * 10_000, "", char_tokens, None, bos=None, budget=PromptBudget(max_prefix_tokens=400))
+    p = build_prompt("y" * 10_000, "", char_tokens, None, bos=None, budget=PromptBudget(max_line_tokens=200))
     assert 0 < len(p.tokens) <= 200
 
 

@@ -22,5 +22,5 @@ def test_invalid_values_keep_the_old_value():
 def test_model_changed_only_for_model_settings():
     a = Settings()
     assert not model_changed(a, parse_settings({"maxLines": 2}, a)[0])
-    assert model_changed(a, parse_settings({"contextSize": 2048}, a)[0])
+    assert model_changed(a, parse_settings({"contextSize": 4096}, a)[0])
     assert model_changed(a, parse_settings({"modelPath": "/x.gguf"}, a)[0])

@@ -1,0 +1,171 @@
+"""Typing replay over LSP: a region of real code is deleted and typed again key by key, as a user would.
+
+Used by bench/latency.py. Each keystroke is a didChange and an inline completion request (as VS Code
+sends them), 60-140 ms apart, with a pause at each line end. Records keystroke -> first ghost text
+(the first partial with text, or the answer if it came first) and keystroke -> complete suggestion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+
+def plain(obj: Any) -> Any:
+    if hasattr(obj, "_asdict"):
+        return {k: plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, list):
+        return [plain(v) for v in obj]
+    return obj
+
+
+@dataclass
+class Keystroke:
+    version: int
+    sent: float
+    first: float | None = None
+    final: float | None = None
+    answered: bool = False  # a result (not superseded) came back
+    shown: bool = False  # it had text
+
+
+def is_code_line(line: str) -> bool:
+    quotes = ('"' * 3, "'" * 3)
+    return line.startswith("        ") and bool(line.strip()) and not any(q in line for q in quotes)
+
+
+def region_from(text: str, n_lines: int, rng: random.Random) -> tuple[int, int]:
+    """A run of ``n_lines`` indented code lines (inside a function body, no docstrings)."""
+    lines = text.split("\n")
+    starts = [i for i in range(len(lines) - n_lines) if all(is_code_line(ln) for ln in lines[i : i + n_lines])]
+    if not starts:
+        raise SystemExit("no region of indented code lines found")
+    i = rng.choice(starts)
+    return i, i + n_lines
+
+
+def peak_rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _insert(client: LanguageClient, uri: str, version: int, line: int, col: int, text: str) -> None:
+    pos = types.Position(line=line, character=col)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=pos, end=pos), text=text)],
+        )
+    )
+
+
+async def replay(text: str, region: tuple[int, int], seed: int, threads: int, label: str) -> dict[str, Any]:
+    """Type ``text``'s region again, key by key, against a fresh server; returns the measurements."""
+    rng = random.Random(seed)
+    lines = text.split("\n")
+    r0, r1 = region
+    typed_lines = lines[r0:r1]
+    start_doc = "\n".join([*lines[:r0], "", *lines[r1:]])
+    client = LanguageClient("bench", "0")
+    keys: dict[int, Keystroke] = {}
+
+    @client.feature("slipstream/inlineCompletionPartial")
+    def on_partial(params: Any) -> None:
+        p = plain(params)
+        k = keys.get(p["version"])
+        if k is not None and k.first is None and p["text"]:
+            k.first = time.perf_counter()
+
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def on_log(params: Any) -> None:
+        pass
+
+    @client.feature("slipstream/status")
+    def on_status(params: Any) -> None:
+        pass
+
+    storage = tempfile.mkdtemp(prefix="slipstream-bench-")
+    await client.start_io(sys.executable, "-m", "server")
+    pid = client._server.pid  # the server process, for its peak RSS
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            initialization_options={"threads": threads, "storagePath": storage},
+        )
+    )
+    client.initialized(types.InitializedParams())
+    while plain(await client.protocol.send_request_async("slipstream/getStatus", {}))["state"] != "ready":
+        await asyncio.sleep(0.1)
+    uri = f"file:///bench/{label}.py"
+    version = 1
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=start_doc)
+        )
+    )
+    await asyncio.sleep(1.5)  # the user looks at the file: the warm-up runs
+    tasks = []
+
+    async def ask(k: Keystroke, line: int, col: int) -> None:
+        try:
+            res = await client.text_document_inline_completion_async(
+                types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=line, character=col),
+                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+                )
+            )
+            k.final = time.perf_counter()
+            k.answered = True
+            k.shown = bool(res and res.items)
+            if k.shown and k.first is None:
+                k.first = k.final
+        except Exception:
+            k.final = time.perf_counter()
+
+    for i, line_text in enumerate(typed_lines):
+        row = r0 + i
+        if i > 0:  # Enter at the end of the previous line
+            version += 1
+            _insert(client, uri, version, row - 1, len(typed_lines[i - 1]), "\n")
+        for col, ch in enumerate(line_text):
+            version += 1
+            _insert(client, uri, version, row, col, ch)
+            k = keys[version] = Keystroke(version, time.perf_counter())
+            tasks.append(asyncio.ensure_future(ask(k, row, col + 1)))
+            await asyncio.sleep(rng.uniform(0.06, 0.14))
+        await asyncio.sleep(rng.uniform(0.4, 0.9))  # a pause at the line end
+    await asyncio.gather(*tasks)
+    status = plain(await client.protocol.send_request_async("slipstream/getStatus", {}))
+    rss_kb = peak_rss_kb(pid)
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    ks = list(keys.values())
+    stats = status["stats"]
+    return {
+        "label": label,
+        "chars": len(text),
+        "keystrokes": len(ks),
+        "first": [(k.first - k.sent) * 1000 for k in ks if k.first is not None],
+        "final": [(k.final - k.sent) * 1000 for k in ks if k.answered and k.shown and k.final is not None],
+        "answered": sum(k.answered for k in ks),
+        "typed_through": stats["typed_through"],
+        "cache_hits": stats["cache_hits"],
+        "rss_mb": rss_kb / 1024 if rss_kb else float("nan"),
+        "recent": status["recent"],
+    }
