@@ -81,3 +81,23 @@ def test_cancel_stops_within_one_token_and_stale_work_never_runs(default_model_p
         assert r3.reused_tokens >= len(prompt.tokens) - 1, "the same prompt again is served from the KV cache"
     finally:
         engine.close()
+
+
+def test_prompts_of_consecutive_keystrokes_share_their_token_prefix(default_model_path: str):
+    """The KV cache is reused only for a common token prefix: typing must change only the prompt's tail."""
+    from pathlib import Path
+
+    from inference.engine import _common_prefix
+
+    model = load_model(ModelConfig(path=default_model_path, n_ctx=512))
+    text = (Path(__file__).parent.parent / "examples" / "inventory.py").read_text() * 3  # ~200 lines
+    cut = text.index("    def cheapest", len(text) // 2)
+    typed = "    def cheapest(self) -> Item | None:\n        if not self.items:\n            return None"
+    base = text[:cut]
+    prev = None
+    for i in range(1, len(typed) + 1):
+        prompt = build_prompt(base + typed[:i], text[cut + len(typed) :], model.tokenize, model.fim, model.bos).tokens
+        if prev is not None:
+            shared = _common_prefix(prev, prompt)
+            assert shared >= len(prev) - 3, f"keystroke {i}: only {shared} of {len(prev)} tokens shared"
+        prev = prompt

@@ -80,13 +80,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       },
     };
     client = new LanguageClient('slipstream', 'Slipstream', serverOptions, clientOptions);
-    streaming = new StreamingInline(client, () => vscode.workspace.getConfiguration('slipstream').get<number>('debounceMs', 75), log);
+    streaming = new StreamingInline(client, () => vscode.workspace.getConfiguration('slipstream').get<number>('debounceMs', 150), log);
     streaming.onLatency = (ms) => status.latency(ms);
     streaming.onBusy = (busy) => status.busy(busy);
     client.onDidChangeState((e) => {
       if (e.newState === State.Stopped) status.set({ state: 'stopped' });
     });
     context.subscriptions.push(
+      vscode.workspace.onDidChangeTextDocument((e) => {
+        if (e.document.languageId === 'python' && e.contentChanges.length) streaming?.clock.key(Date.now());
+      }),
       client.onNotification('slipstream/inlineCompletionPartial', (p: PartialNotification) => streaming?.onPartial(p)),
       client.onNotification('slipstream/status', (s: ServerStatus) => status.set(s)),
     );

@@ -116,3 +116,38 @@ export class RestartBudget {
     return this.times.length;
   }
 }
+
+/**
+ * Adaptive debounce (as Tabby does): wait about as long as the user's usual gap between keys (the 75th
+ * percentile of the recent ones), so a request goes out when they pause, not in the middle of a word.
+ * Never longer than the setting; the setting alone until a few keystrokes were seen.
+ */
+export class KeystrokeClock {
+  private times: number[] = [];
+  constructor(private size = 16) {}
+
+  key(now: number): void {
+    this.times.push(now);
+    if (this.times.length > this.size) this.times.shift();
+  }
+
+  debounce(settingMs: number, floorMs = 25): number {
+    const gaps: number[] = [];
+    for (let i = 1; i < this.times.length; i++) {
+      const gap = this.times[i] - this.times[i - 1];
+      if (gap < 2000) gaps.push(gap); // a long pause is not a typing gap
+    }
+    const max = debounceFor(false, settingMs);
+    if (gaps.length < 4) return max;
+    gaps.sort((a, b) => a - b);
+    const p75 = gaps[Math.min(gaps.length - 1, Math.floor(0.75 * gaps.length))];
+    return Math.max(Math.min(floorMs, max), Math.min(max, Math.round(p75)));
+  }
+}
+
+/** Did the user just type along the ghost text on screen? Then the server answers from it at once. */
+export function typedAlong(shownLinePrefix: string, shownText: string, linePrefixNow: string): boolean {
+  if (!shownText || !linePrefixNow.startsWith(shownLinePrefix)) return false;
+  const typed = linePrefixNow.slice(shownLinePrefix.length);
+  return typed.length > 0 && shownText.startsWith(typed);
+}

@@ -3,7 +3,7 @@
 // (document version, position) and is not cancelled by those re-triggers, only by a newer flight.
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { debounceFor, flightKey, type PartialNotification, StreamState } from './logic';
+import { debounceFor, flightKey, KeystrokeClock, type PartialNotification, StreamState, typedAlong } from './logic';
 
 interface LspItem {
   insertText: string | { value: string };
@@ -23,7 +23,9 @@ interface Flight {
 
 export class StreamingInline {
   readonly state = new StreamState();
+  readonly clock = new KeystrokeClock();
   private flight: Flight | undefined;
+  private lastShown: { uri: string; linePrefix: string; text: string } | undefined;
   private retriggerTimer: NodeJS.Timeout | undefined;
   onLatency: (ms: number) => void = () => {};
   onBusy: (busy: boolean) => void = () => {};
@@ -44,7 +46,11 @@ export class StreamingInline {
     let flight = this.flight;
     if (!flight || flight.key !== key) {
       const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
-      const wait = debounceFor(invoked, this.debounceMs());
+      const linePrefix = document.lineAt(position.line).text.slice(0, position.character);
+      const last = this.lastShown;
+      const along = !!last && last.uri === document.uri.toString() && typedAlong(last.linePrefix, last.text, linePrefix);
+      // Typing along the ghost text: the server answers from it without the model, so ask at once.
+      const wait = invoked || along ? 0 : this.clock.debounce(debounceFor(false, this.debounceMs()));
       if (wait > 0) {
         await new Promise((r) => setTimeout(r, wait));
         if (token.isCancellationRequested) return undefined; // typed on: never asked the server
@@ -55,8 +61,13 @@ export class StreamingInline {
       await this.waitForText(key, token);
     }
     if (this.flight !== flight || document.version !== flight.version) return undefined;
-    if (flight.items) return flight.items.map((it) => this.toVscode(it, position));
+    const linePrefix = document.lineAt(position.line).text.slice(0, position.character);
+    if (flight.items) {
+      if (flight.items[0]) this.lastShown = { uri: flight.uri, linePrefix, text: textOf(flight.items[0]) };
+      return flight.items.map((it) => this.toVscode(it, position));
+    }
     const text = this.state.shown(key);
+    if (text) this.lastShown = { uri: flight.uri, linePrefix, text };
     return text ? [new vscode.InlineCompletionItem(text, new vscode.Range(position, position))] : undefined;
   }
 

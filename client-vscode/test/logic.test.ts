@@ -4,10 +4,12 @@ import {
   chooseInterpreter,
   debounceFor,
   flightKey,
+  KeystrokeClock,
   pipInstallArgs,
   pythonVersionOk,
   RestartBudget,
   StreamState,
+  typedAlong,
   venvPython,
 } from '../src/logic';
 
@@ -81,4 +83,27 @@ test('restart budget is bounded in a window', () => {
   assert.ok(b.allow(0) && b.allow(10) && b.allow(20));
   assert.ok(!b.allow(30));
   assert.ok(b.allow(1500), 'the window slides');
+});
+
+test('adaptive debounce follows the typing rhythm within the setting', () => {
+  const c = new KeystrokeClock();
+  assert.equal(c.debounce(150), 150, 'the setting until enough keys were seen');
+  for (const t of [0, 80, 160, 250, 330, 420]) c.key(t);
+  const d = c.debounce(150);
+  assert.ok(d >= 80 && d <= 90, `about the usual gap, got ${d}`);
+  assert.equal(c.debounce(50), 50, 'never longer than the setting');
+  const slow = new KeystrokeClock();
+  for (const t of [0, 400, 800, 1200, 1600, 2000]) slow.key(t);
+  assert.equal(slow.debounce(300), 300);
+  const fast = new KeystrokeClock();
+  for (const t of [0, 10, 20, 30, 40, 50]) fast.key(t);
+  assert.equal(fast.debounce(150), 25, 'a floor for key repeat');
+});
+
+test('typing along the ghost text skips the debounce', () => {
+  assert.ok(typedAlong('    x = ', 'compute(a)', '    x = com'));
+  assert.ok(!typedAlong('    x = ', 'compute(a)', '    x = '), 'nothing typed yet');
+  assert.ok(!typedAlong('    x = ', 'compute(a)', '    x = q'));
+  assert.ok(!typedAlong('    x = ', '', '    x = c'));
+  assert.ok(!typedAlong('    y = ', 'compute(a)', '    x = com'));
 });
