@@ -137,7 +137,16 @@ def overrun(text: str, middle: str) -> int:
     return max(0, len(text.rstrip()) - len(middle.rstrip()))
 
 
-def run(cases: list[Case], settings: Settings, raw_tokens: int) -> list[dict]:
+def context_for(case: Case) -> str:
+    from inference.project_context import project_context
+
+    doc = case.prefix + case.suffix
+    line = case.prefix.count("\n")
+    col = len(case.prefix) - case.prefix.rfind("\n") - 1
+    return project_context(doc, None, line, col)
+
+
+def run(cases: list[Case], settings: Settings, raw_tokens: int, with_context: bool = False) -> list[dict]:
     model = load_model(settings.model_config())
     engine = Engine(model)
     rows = []
@@ -148,14 +157,19 @@ def run(cases: list[Case], settings: Settings, raw_tokens: int) -> list[dict]:
             raw_req = GenerationRequest(
                 prepared.prompt, StopRules(max_tokens=raw_tokens, max_lines=10**6, time_budget_s=60)
             )
-            for variant in ("a", "b"):
+            variants = ("a", "b", "c") if with_context else ("a", "b")
+            for variant in variants:
                 t0 = time.perf_counter()
                 if variant == "a":
                     r = engine.submit(raw_req).result()
                     text = r.text
-                else:
+                elif variant == "b":
                     r = engine.submit(request_for(prepared)).result()
                     text = finish(prepared, r)
+                else:  # (b) with jedi project context ahead of the prefix
+                    with_ctx = prepare(doc, len(case.prefix), model, settings, extra=context_for(case))
+                    r = engine.submit(request_for(with_ctx)).result()
+                    text = finish(with_ctx, r)
                 dt = time.perf_counter() - t0
                 rows.append(
                     {
@@ -185,7 +199,7 @@ def table(rows: list[dict], title: str) -> None:
     print(hdr)
     print("─" * len(hdr))
     for cls in (*CLASSES, "overall"):
-        for v in ("a", "b"):
+        for v in ("a", "b", "c"):
             rs = [r for r in rows if r["variant"] == v and (cls == "overall" or r["cls"] == cls)]
             if not rs:
                 continue
@@ -209,6 +223,14 @@ def table(rows: list[dict], title: str) -> None:
         f"edit sim {statistics.mean(r['sim'] for r in a):.3f} → {statistics.mean(r['sim'] for r in b):.3f}, "
         f"else written {sum(r['else'] for r in a)} → {sum(r['else'] for r in b)}"
     )
+    c = [r for r in rows if r["variant"] == "c"]
+    if c:
+        print(
+            f"(c) jedi project context vs (b): exact {sum(r['exact'] for r in b)} → {sum(r['exact'] for r in c)}, "
+            f"edit sim {statistics.mean(r['sim'] for r in b):.3f} → {statistics.mean(r['sim'] for r in c):.3f}, "
+            f"median latency {statistics.median(r['ms'] for r in b):.0f} → "
+            f"{statistics.median(r['ms'] for r in c):.0f} ms"
+        )
 
 
 def main() -> None:
@@ -219,10 +241,11 @@ def main() -> None:
     ap.add_argument("--model", default="")
     ap.add_argument("--raw-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--context", action="store_true", help="also (c): (b) with jedi project context")
     args = ap.parse_args()
     cases = pick_cases(Path(args.dir), args.n, args.seed)
     settings = Settings(model_path=args.model, threads=args.threads, max_lines=8, max_tokens=128)
-    rows = run(cases, settings, args.raw_tokens)
+    rows = run(cases, settings, args.raw_tokens, args.context)
     name = Path(args.model).name if args.model else "default model (Gemma 3 270M, prefix-driven)"
     table(
         rows,

@@ -77,6 +77,7 @@ def build_prompt(
     fim: FimTokens | None,
     bos: int | None,
     budget: PromptBudget | None = None,
+    extra: str = "",
 ) -> Prompt:
     """Lay out the prompt for the text before (``prefix``) and after (``suffix``) the cursor.
 
@@ -87,9 +88,11 @@ def build_prompt(
     lines_before, current = split_current_line(prefix)
     current = clip_line(current, tokenize, budget.max_line_tokens)
     head = [bos] if bos is not None and bos >= 0 else []
+    # Extra context (project context) comes first: it changes rarely, so it stays in the KV cache.
+    context = tokenize(extra.rstrip("\n") + "\n") if extra.strip() else []
     if fim is None:
         text = window_prefix(lines_before, tokenize, budget) + current
-        return Prompt(head + tokenize(text), "prefix", text, "")
+        return Prompt(head + context + tokenize(text), "prefix", text, "")
     before = window_prefix(lines_before, tokenize, budget)
     after = window_suffix(suffix, tokenize, budget)
     tokens = head + [fim.prefix] + tokenize(before) + [fim.suffix] + tokenize(after) + [fim.middle] + tokenize(current)

@@ -37,6 +37,7 @@ def prepare(
     cadence: Cadence | None = None,
     invoked: bool = False,
     line_factor: Mapping[str, float] | None = None,
+    extra: str = "",
 ) -> Prepared:
     prefix, suffix = text[:offset], text[offset:]
     ctx = analyze(prefix, suffix)
@@ -54,7 +55,7 @@ def prepare(
         time_budget_s=p.time_budget_s,
         cutter=p.cutter,
     )
-    prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos)
+    prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra)
     return Prepared(prompt, ctx, p, rules, prefix, suffix)
 
 

@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from heuristics.cadence import cadence_from
 from heuristics.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
 from inference.engine import Engine, GenerationRequest, GenerationResult
 from inference.model import LoadedModel, ModelLoadError, load_model
+from inference.project_context import project_context
 from inference.prompt import Prompt
 from inference.reuse import Anchor, AnchorStore, CompletionCache, make_anchor, split_point
 from inference.stops import StopRules
@@ -106,6 +108,9 @@ class SlipstreamServer(LanguageServer):
         self.cache: CompletionCache | None = None
         self.anchors = AnchorStore()
         self._background: set[asyncio.Future] = set()
+        self._contexts: dict[tuple[str, int], str] = {}
+        self._contexts_pending: set[tuple[str, int]] = set()
+        self._jedi = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipstream-jedi")
         # Seconds per second of the retention checks; SLIPSTREAM_RETENTION_SCALE shrinks them in tests.
         self.retention_scale = float(os.environ.get("SLIPSTREAM_RETENTION_SCALE", "1") or 1)
         self._ids = itertools.count(1)
@@ -439,7 +444,8 @@ class SlipstreamServer(LanguageServer):
         trigger = params.context.trigger_kind if params.context is not None else None
         invoked = trigger == types.InlineCompletionTriggerKind.Invoked
         cadence = cadence_from(self.edit_times.get(uri, ()), time.monotonic())
-        prepared = prepare(text, offset, engine.model, self.settings, cadence, invoked, self.line_factors())
+        extra = self.project_context_for(uri, text, offset, pos.line) if self.settings.project_context else ""
+        prepared = prepare(text, offset, engine.model, self.settings, cadence, invoked, self.line_factors(), extra)
         context_class = prepared.plan.context_class
 
         # 2. The same context was answered before (or speculated): the same answer.
@@ -503,6 +509,26 @@ class SlipstreamServer(LanguageServer):
             if text.startswith(f.typed) and len(text) > len(f.typed):
                 follower = InFlight(shown.uri, f.version, shown.request)
                 self.send_partial(follower, f.position, f.request_id, text[len(f.typed) :], False)
+
+    def project_context_for(self, uri: str, text: str, offset: int, row: int) -> str:
+        """The jedi context for this cursor line if it is ready; else start computing it (never waits)."""
+        key = (uri, row)
+        if key in self._contexts:
+            return self._contexts[key]
+        if key not in self._contexts_pending:
+            self._contexts_pending.add(key)
+            path = uri[7:] if uri.startswith("file://") else None
+            column = offset - (text.rfind("\n", 0, offset) + 1)
+
+            def done(f: Any) -> None:
+                self._contexts_pending.discard(key)
+                if not f.cancelled() and f.exception() is None:
+                    self._contexts[key] = f.result()
+                    while len(self._contexts) > 64:
+                        self._contexts.pop(next(iter(self._contexts)))
+
+            self._jedi.submit(project_context, text, path, row, column).add_done_callback(done)
+        return ""
 
     # -- background work: speculation and warm-up ------------------------------------------------
     def _schedule_speculation(self, uri: str, version: int, text: str, offset: int, texts: list[str]) -> None:

@@ -22,6 +22,7 @@ _SPEC: dict[str, tuple[str, type, float | None, float | None]] = {
     "storagePath": ("storage_path", str, None, None),
     "cache": ("cache", bool, None, None),
     "speculate": ("speculate", bool, None, None),
+    "projectContext": ("project_context", bool, None, None),
 }
 MODES = ("auto", "acceleration", "exploration")
 
@@ -40,6 +41,7 @@ class Settings:
     storage_path: str = ""  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
     cache: bool = True  # completions for identical contexts, in memory and on disk (bounded)
     speculate: bool = True  # compute the suggestion after the shown one while the model is idle
+    project_context: bool = False  # jedi signatures/members ahead of the prompt (measured: see README)
 
     def storage_dir(self) -> str:
         if self.storage_path:

@@ -163,3 +163,28 @@ def test_speculation_answers_the_request_after_accepting(tmp_path):
         assert len(st["recent"]) == generations, "no foreground generation: the speculated answer was used"
     finally:
         assert server.close() == 0
+
+
+def test_project_context_is_used_once_ready_and_never_waited_for(tmp_path):
+    server = start(tmp_path, speculate=False, cache=False, projectContext=True)
+    try:
+        text = SAMPLE.replace("    inventory = Inventory()\n", "    inventory = Inventory()\n    inventory.\n", 1)
+        row = line_of(text, "    inventory.")
+        col = len("    inventory.")
+        server.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
+        )
+        wait_idle(server)
+        server.request("textDocument/inlineCompletion", params(row, col), timeout=60)
+        first = wait_idle(server)["recent"][-1]["prompt_tokens"]
+        end_line = text.count("\n")
+        for i in range(100):  # jedi runs in the background; the request above did not wait for it
+            insert(server, 2 + i, end_line + i, 0, "\n")  # an edit below: the previous answer is not reused
+            server.request("textDocument/inlineCompletion", params(row, col), timeout=60)
+            last = wait_idle(server)["recent"][-1]["prompt_tokens"]
+            if last > first:
+                break
+            time.sleep(0.1)
+        assert last > first, "the members of `inventory` were added ahead of the prompt"
+    finally:
+        assert server.close() == 0
