@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
-from bench.replay import region_from, replay  # noqa: E402
+from bench.replay import plain, region_from, replay  # noqa: E402
 from inference.model import load_model  # noqa: E402
 from server.completion import prepare  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -53,14 +53,6 @@ def cut_line(text: str, line: int, col: int) -> str:
     lines = text.split("\n")
     lines[line] = lines[line][:col]
     return "\n".join(lines)
-
-
-def plain(obj: Any) -> Any:
-    if hasattr(obj, "_asdict"):
-        return {k: plain(v) for k, v in obj._asdict().items()}
-    if isinstance(obj, list):
-        return [plain(v) for v in obj]
-    return obj
 
 
 async def lsp_pass(text: str, positions: list[tuple[int, int]], threads: int) -> list[dict[str, Any]]:
@@ -214,7 +206,7 @@ def q(values: list[float], p: float) -> float:
     return pct(values, p) if values else float("nan")
 
 
-def replay_section(file: str, n_lines: int, seed: int, threads: int) -> None:
+def replay_section(file: str, n_lines: int, seed: int, threads: int, llama_server: str | None = None) -> None:
     from inference.model import default_model_path
 
     rng = random.Random(seed)
@@ -261,6 +253,22 @@ def replay_section(file: str, n_lines: int, seed: int, threads: int) -> None:
         f"p95 ratio {q(b['first'], 0.95) / q(s['first'], 0.95):.2f}. Peak RSS {peak:.0f} MB = model file "
         f"{model_mb:.0f} MB + {peak - model_mb:.0f} MB"
     )
+    if llama_server:
+        from bench.llama_server import replay_llama_server
+
+        anchors = [
+            asyncio.run(replay_llama_server(llama_server, small, small_region, seed, threads)),
+            asyncio.run(replay_llama_server(llama_server, large, large_region, seed, threads)),
+        ]
+        print("\nSame replay against llama.cpp's llama-server (streaming /completion, cache_prompt, same prompts):")
+        for ours, theirs in zip(results, anchors, strict=True):
+            o50, o95 = q(ours["first"], 0.5), q(ours["first"], 0.95)
+            t50, t95 = q(theirs["first"], 0.5), q(theirs["first"], 0.95)
+            print(
+                f"  {ours['label']:<6} llama-server first token p50 {t50:.0f} ms, p95 {t95:.0f} ms "
+                f"({len(theirs['first'])} of {theirs['keystrokes']} keys) vs Slipstream first ghost text "
+                f"p50 {o50:.0f} ms, p95 {o95:.0f} ms: ratio p50 {o50 / t50:.2f}, p95 {o95 / t95:.2f}"
+            )
     gens = [g for r in results for g in r["recent"] if g.get("first_ms") is not None]
     if gens:
         print(
@@ -280,9 +288,10 @@ def main() -> None:
     ap.add_argument("--positions", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-replay", action="store_true")
+    ap.add_argument("--llama-server", metavar="PATH", help="also replay against this llama-server binary")
     args = ap.parse_args()
     if not args.skip_replay:
-        replay_section(args.file, args.lines, args.seed, args.threads)
+        replay_section(args.file, args.lines, args.seed, args.threads, args.llama_server)
     overhead(str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
 
 
