@@ -80,6 +80,10 @@ class LoadedModel:
         bos = llama_cpp.llama_vocab_bos(vocab)
         self.bos: int | None = bos if add_bos and bos >= 0 else None
 
+    @property
+    def n_ctx(self) -> int:
+        return int(self.llama.n_ctx())
+
     def tokenize(self, text: str) -> list[int]:
         """Plain text to ids: no BOS, and special-token texts in user code stay plain text."""
         if not text:

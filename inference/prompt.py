@@ -6,7 +6,8 @@ For FIM models this follows llama.cpp's /infill: the lines before the cursor lin
 FIM prefix marker, the suffix after the FIM suffix marker, and the current line's text before the
 cursor after the FIM middle marker, so typing on one line only changes the prompt's tail.
 The window's first line is anchored to a multiple of ``anchor_lines`` so it does not slide by one
-line per keystroke.
+line per keystroke, and with the previous window's start as a hint it stays put while the window
+grows by up to ``slack_lines``/``slack_tokens``: a moved start means re-evaluating the whole prompt.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class PromptBudget:
     max_suffix_tokens: int = 256
     anchor_lines: int = 16
     max_line_tokens: int = 256  # the cursor line itself (minified code can make it huge)
+    slack_lines: int = 48  # how far a kept window may grow past max_prefix_lines
+    slack_tokens: int = 200  # ... and past max_prefix_tokens (the whole prompt still fits 2048)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Prompt:
     mode: str  # "fim" or "prefix"
     prefix_text: str  # the part of the document's prefix the prompt holds
     suffix_text: str  # the part of the suffix the prompt holds (empty in prefix mode)
+    start_line: int = 0  # the window's first line (pass it back as the next prompt's hint)
 
 
 def split_current_line(prefix: str) -> tuple[str, str]:
@@ -43,17 +47,24 @@ def split_current_line(prefix: str) -> tuple[str, str]:
     return prefix[:cut], prefix[cut:]
 
 
-def window_prefix(lines_before: str, tokenize: Tokenize, budget: PromptBudget) -> str:
-    """Keep the last lines before the cursor line, starting at an anchored line, within the budget."""
-    lines = lines_before.splitlines(keepends=True)
+def window_start(lines: list[str], tokenize: Tokenize, budget: PromptBudget, hint: int | None = None) -> int:
+    """The first line of the window over ``lines`` (the complete lines before the cursor line)."""
     n = len(lines)
+    if hint is not None and 0 <= hint <= n and n - hint <= budget.max_prefix_lines + budget.slack_lines:
+        if len(tokenize("".join(lines[hint:]))) <= budget.max_prefix_tokens + budget.slack_tokens:
+            return hint  # the previous window still fits: keep its start, keep the KV cache
     anchor = max(1, budget.anchor_lines)
     start = max(0, n - budget.max_prefix_lines)
-    start = -(-start // anchor) * anchor  # round up to the anchor grid: stable between keystrokes
-    start = min(start, n)
+    start = min(n, -(-start // anchor) * anchor)  # round up to the anchor grid: stable between keystrokes
     while start < n and len(tokenize("".join(lines[start:]))) > budget.max_prefix_tokens:
         start = min(n, start + anchor)
-    return "".join(lines[start:])
+    return start
+
+
+def window_prefix(lines_before: str, tokenize: Tokenize, budget: PromptBudget, hint: int | None = None) -> str:
+    """Keep the last lines before the cursor line, starting at an anchored line, within the budget."""
+    lines = lines_before.splitlines(keepends=True)
+    return "".join(lines[window_start(lines, tokenize, budget, hint) :])
 
 
 def window_suffix(suffix: str, tokenize: Tokenize, budget: PromptBudget) -> str:
@@ -78,6 +89,7 @@ def build_prompt(
     bos: int | None,
     budget: PromptBudget | None = None,
     extra: str = "",
+    hint: int | None = None,
 ) -> Prompt:
     """Lay out the prompt for the text before (``prefix``) and after (``suffix``) the cursor.
 
@@ -90,10 +102,12 @@ def build_prompt(
     head = [bos] if bos is not None and bos >= 0 else []
     # Extra context (project context) comes first: it changes rarely, so it stays in the KV cache.
     context = tokenize(extra.rstrip("\n") + "\n") if extra.strip() else []
+    lines = lines_before.splitlines(keepends=True)
+    start = window_start(lines, tokenize, budget, hint)
+    before = "".join(lines[start:])
     if fim is None:
-        text = window_prefix(lines_before, tokenize, budget) + current
-        return Prompt(head + context + tokenize(text), "prefix", text, "")
-    before = window_prefix(lines_before, tokenize, budget)
+        text = before + current
+        return Prompt(head + context + tokenize(text), "prefix", text, "", start)
     after = window_suffix(suffix, tokenize, budget)
     tokens = head + [fim.prefix] + tokenize(before) + [fim.suffix] + tokenize(after) + [fim.middle] + tokenize(current)
-    return Prompt(tokens, "fim", before + current, after)
+    return Prompt(tokens, "fim", before + current, after, start)

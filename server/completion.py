@@ -14,7 +14,7 @@ from heuristics.policy import Limits, Plan, plan
 from heuristics.postprocess import breaks_syntax, clean
 from inference.engine import GenerationRequest, GenerationResult
 from inference.model import LoadedModel
-from inference.prompt import Prompt, build_prompt
+from inference.prompt import Prompt, PromptBudget, build_prompt
 from inference.stops import StopRules
 from server.settings import Settings
 
@@ -38,6 +38,7 @@ def prepare(
     invoked: bool = False,
     line_factor: Mapping[str, float] | None = None,
     extra: str = "",
+    hint: int | None = None,
 ) -> Prepared:
     prefix, suffix = text[:offset], text[offset:]
     ctx = analyze(prefix, suffix)
@@ -55,7 +56,13 @@ def prepare(
         time_budget_s=p.time_budget_s,
         cutter=p.cutter,
     )
-    prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra)
+    prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra, hint=hint)
+    room = model.n_ctx - rules.max_tokens - 16
+    if len(prompt.tokens) > room:  # a small context size (setting) or a long extra context: shrink to fit
+        budget = PromptBudget(
+            max_prefix_tokens=room * 6 // 10, max_suffix_tokens=room // 10, max_line_tokens=room // 5, slack_tokens=0
+        )
+        prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget)
     return Prepared(prompt, ctx, p, rules, prefix, suffix)
 
 

@@ -109,6 +109,7 @@ class SlipstreamServer(LanguageServer):
         self.anchors = AnchorStore()
         self._background: set[asyncio.Future] = set()
         self._contexts: dict[tuple[str, int], str] = {}
+        self.window_hints: dict[str, int] = {}  # each document's last prompt window start (keeps the KV cache)
         self._contexts_pending: set[tuple[str, int]] = set()
         self._jedi = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipstream-jedi")
         # Seconds per second of the retention checks; SLIPSTREAM_RETENTION_SCALE shrinks them in tests.
@@ -198,6 +199,7 @@ class SlipstreamServer(LanguageServer):
         self.documents.pop(params.text_document.uri, None)
         self.edit_times.pop(params.text_document.uri, None)
         self.anchors.drop(params.text_document.uri)
+        self.window_hints.pop(params.text_document.uri, None)
         self.cancel_stale(params.text_document.uri, None)
 
     def cancel_stale(self, uri: str, version: int | None) -> None:
@@ -445,7 +447,18 @@ class SlipstreamServer(LanguageServer):
         invoked = trigger == types.InlineCompletionTriggerKind.Invoked
         cadence = cadence_from(self.edit_times.get(uri, ()), time.monotonic())
         extra = self.project_context_for(uri, text, offset, pos.line) if self.settings.project_context else ""
-        prepared = prepare(text, offset, engine.model, self.settings, cadence, invoked, self.line_factors(), extra)
+        prepared = prepare(
+            text,
+            offset,
+            engine.model,
+            self.settings,
+            cadence,
+            invoked,
+            self.line_factors(),
+            extra,
+            self.window_hints.get(uri),
+        )
+        self.window_hints[uri] = prepared.prompt.start_line
         context_class = prepared.plan.context_class
 
         # 2. The same context was answered before (or speculated): the same answer.
@@ -544,7 +557,17 @@ class SlipstreamServer(LanguageServer):
         if engine is None or self._stale(uri, version) or self.cache is None or engine.busy():
             return
         after = text[:offset] + accepted + text[offset:]
-        prepared = prepare(after, offset + len(accepted), engine.model, self.settings, None, False, self.line_factors())
+        prepared = prepare(
+            after,
+            offset + len(accepted),
+            engine.model,
+            self.settings,
+            None,
+            False,
+            self.line_factors(),
+            "",
+            self.window_hints.get(uri),
+        )
         if prepared.plan.alternatives > 1:
             return
         key = self.cache_key(engine.model, prepared)

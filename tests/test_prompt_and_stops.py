@@ -109,3 +109,31 @@ def test_fim_from_ids_requires_all_three():
 def test_stop_rules(text, rules, kept, stop, reason):
     check = check_stop(text, rules)
     assert (check.text, check.stop, check.reason) == (kept, stop, reason)
+
+
+def test_window_keeps_its_start_with_a_hint_while_it_fits():
+    """Typing many lines: without a hint the start moves every 16 lines; with it, only past the slack."""
+    from inference.prompt import window_start
+
+    budget = PromptBudget(max_prefix_lines=96, max_prefix_tokens=100_000, anchor_lines=16, slack_lines=48)
+    lines = [f"v{i} = {i}\n" for i in range(400)]
+    moves_plain = moves_hint = 0
+    prev_plain = prev_hint = None
+    hint = None
+    for n in range(200, 300):
+        plain = window_start(lines[:n], char_tokens, budget)
+        hint = window_start(lines[:n], char_tokens, budget, hint)
+        moves_plain += prev_plain is not None and plain != prev_plain
+        moves_hint += prev_hint is not None and hint != prev_hint
+        prev_plain, prev_hint = plain, hint
+        assert n - hint <= 96 + 48
+    assert moves_plain >= 6 and moves_hint <= 2, (moves_plain, moves_hint)
+
+
+def test_a_hint_that_no_longer_fits_is_dropped():
+    from inference.prompt import window_start
+
+    budget = PromptBudget(max_prefix_lines=96, max_prefix_tokens=300, anchor_lines=16, slack_tokens=50)
+    lines = ["x" * 20 + "\n" for _ in range(100)]
+    start = window_start(lines, char_tokens, budget, hint=0)
+    assert len("".join(lines[start:])) <= 300
