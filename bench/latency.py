@@ -269,15 +269,17 @@ def replay_section(file: str, n_lines: int, seed: int, threads: int, llama_serve
                 f"({len(theirs['first'])} of {theirs['keystrokes']} keys) vs Slipstream first ghost text "
                 f"p50 {o50:.0f} ms, p95 {o95:.0f} ms: ratio p50 {o50 / t50:.2f}, p95 {o95 / t95:.2f}"
             )
-    gens = [g for r in results for g in r["recent"] if g.get("first_ms") is not None]
-    if gens:
-        print(
-            "engine breakdown (the last generations that produced a token), p50: first token "
-            f"{statistics.median(g['first_ms'] for g in gens):.0f} ms, chunked prefill "
-            f"{statistics.median(g['prefill_ms'] for g in gens):.0f} ms, prompt "
-            f"{statistics.median(g['prompt_tokens'] for g in gens):.0f} tokens of which "
-            f"{statistics.median(g['reused_tokens'] for g in gens):.0f} reused from the KV cache"
-        )
+    for r in results:
+        gens = [g for g in r["recent"] if g.get("first_ms") is not None]
+        if gens:
+            firsts = [g["first_ms"] for g in gens]
+            print(
+                f"engine breakdown, {r['label']} file (its last {len(gens)} generations): first token p50 "
+                f"{statistics.median(firsts):.0f} ms, p95 {q(firsts, 0.95):.0f} ms; chunked prefill p50 "
+                f"{statistics.median(g['prefill_ms'] for g in gens):.0f} ms; prompt "
+                f"{statistics.median(g['prompt_tokens'] for g in gens):.0f} tokens, "
+                f"{statistics.median(g['reused_tokens'] for g in gens):.0f} reused from the KV cache (p50)"
+            )
 
 
 def main() -> None:
