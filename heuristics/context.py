@@ -128,7 +128,7 @@ def enclosing_headers(lines_before: list[str], column: int) -> tuple[Header, ...
         if kw in COMPOUND:
             out.append(Header(kw, c, line))
             col = c
-        elif c < col:
+        else:
             col = c  # a less-indented plain statement: the blocks above it do not enclose the cursor
         if col == 0:
             break

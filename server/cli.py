@@ -108,8 +108,7 @@ def complete_main(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             shown[0] = t
 
-    start, _, _ = text[:offset].rpartition("\n")
-    sys.stdout.write(text[len(start) + 1 if start or text[:1] == "\n" else 0 : offset])
+    sys.stdout.write(text[text.rfind("\n", 0, offset) + 1 : offset])  # the cursor line so far
     t0 = time.perf_counter()
     result = engine.submit(request_for(prepared, on_partial)).result()
     final = finish(prepared, result)
