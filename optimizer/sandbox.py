@@ -1,0 +1,139 @@
+"""Run user code only in a subprocess with time, memory, file-size and network limits.
+
+The child is a fresh ``python -I`` in a temporary working directory with a fixed hash seed; an audit
+hook refuses sockets and subprocesses; rlimits bound address space, CPU time and written file size;
+the whole process group is killed at the wall-clock limit. The parent never imports user code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Runs in the child: installs the guards, then executes the job's code with the job's payload.
+_BOOTSTRAP = r"""
+import os, pickle, sys
+_HOME = os.path.realpath(os.getcwd())
+_WRITES = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.chmod", "os.chown",
+           "os.link", "os.symlink", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile")
+def _inside(path):
+    try:
+        return os.path.realpath(os.fsdecode(path)).startswith(_HOME + os.sep)
+    except Exception:
+        return False
+def _guard(event, args):
+    if event.startswith(("socket.", "subprocess.", "os.fork", "os.exec", "os.posix_spawn", "os.system",
+                         "pty.", "os.kill")):
+        raise PermissionError(f"sandbox: {event} is not allowed")
+    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        mode, flags = args[1] or "r", args[2] or 0
+        writing = any(c in str(mode) for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if writing and not _inside(args[0]):
+            raise PermissionError(f"sandbox: writing {args[0]!r} outside the sandbox is not allowed")
+    elif event in _WRITES and args and not _inside(args[0]):
+        raise PermissionError(f"sandbox: {event} on {args[0]!r} is not allowed")
+with open(sys.argv[1], "rb") as f:
+    job = pickle.load(f)
+_OUT = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+sys.addaudithook(_guard)
+scope = {"__name__": "__sandbox__", "PAYLOAD": job["payload"]}
+exec(compile(job["driver"], "<sandbox-driver>", "exec"), scope)
+data = pickle.dumps(scope.get("RESULT"))  # written through a descriptor opened before the guard
+while data:
+    data = data[os.write(_OUT, data):]
+os.close(_OUT)
+"""
+
+
+@dataclass(frozen=True)
+class Limits:
+    seconds: float = 20.0
+    memory_bytes: int = 1 << 30
+    file_bytes: int = 16 << 20
+
+
+@dataclass
+class SandboxResult:
+    ok: bool
+    reason: str  # "", "timeout", "memory", "crashed: <signal>", "exit <code>", "error: <text>"
+    value: Any = None
+    stderr: str = ""
+    returncode: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _limit(limits: Limits) -> None:  # runs in the child before exec
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    cpu = int(limits.seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run(driver: str, payload: Any, limits: Limits | None = None, python: str | None = None) -> SandboxResult:
+    """Execute ``driver`` (Python source that reads ``PAYLOAD`` and sets ``RESULT``) in the sandbox."""
+    limits = limits or Limits()
+    with tempfile.TemporaryDirectory(prefix="slipstream-sandbox-") as tmp:
+        job, out = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl"
+        work = Path(tmp) / "work"
+        work.mkdir()
+        try:
+            job.write_bytes(pickle.dumps({"driver": driver, "payload": payload}))
+        except Exception as exc:
+            return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
+        env = {"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8"}
+        proc = subprocess.Popen(
+            [python or sys.executable, "-I", "-c", _BOOTSTRAP, str(job), str(out)],
+            cwd=work,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: killed whole
+            preexec_fn=lambda: _limit(limits),
+        )
+        try:
+            _, err = proc.communicate(timeout=limits.seconds)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return SandboxResult(False, f"timeout: still running after {limits.seconds:g} s", returncode=None)
+        finally:
+            _kill_group(proc)  # anything it left behind in its group
+        stderr = err.decode("utf-8", "replace")[-4000:]
+        if proc.returncode != 0:
+            if proc.returncode < 0:
+                sig = signal.Signals(-proc.returncode).name
+                reason = "timeout: CPU limit" if sig == "SIGXCPU" else f"crashed: {sig}"
+                return SandboxResult(False, reason, stderr=stderr, returncode=proc.returncode)
+            if "MemoryError" in stderr:
+                return SandboxResult(False, "memory: over the limit", stderr=stderr, returncode=proc.returncode)
+            return SandboxResult(False, f"exit {proc.returncode}", stderr=stderr, returncode=proc.returncode)
+        if not out.exists() or out.stat().st_size == 0:
+            return SandboxResult(
+                False, "exit 0 without a result (the code ended the process)", stderr=stderr, returncode=0
+            )
+        try:
+            value = pickle.loads(out.read_bytes())
+        except Exception as exc:
+            return SandboxResult(False, f"error: unreadable result ({exc})", stderr=stderr, returncode=0)
+        return SandboxResult(True, "", value, stderr, 0)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass

@@ -1,0 +1,95 @@
+"""Does a variant behave like the original on real inputs? Checked in the sandbox, call by call.
+
+Compared per input: the return value (exact equality and the same type; float tolerance only where
+the original returns a float), the raised exception's type, how the arguments were mutated, and
+what was printed. Each call gets fresh deep copies of the inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from optimizer.sandbox import Limits, run
+
+FLOAT_REL_TOL = 1e-9
+
+_DRIVER = r"""
+import contextlib, copy, io, math, pickle
+
+def load(src, name):
+    ns = {"__name__": "__slipstream_target__"}
+    exec(compile(src, "<module>", "exec"), ns)
+    return ns[name]
+
+def outcome(fn, args, kwargs):
+    a, k = copy.deepcopy(args), copy.deepcopy(kwargs)
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            value = fn(*a, **k)
+        result = ("return", value)
+    except BaseException as exc:
+        result = ("raise", type(exc).__name__)
+    try:
+        after = pickle.dumps((a, k))
+    except Exception:
+        after = repr((a, k))
+    return result, after, buf.getvalue()
+
+def same(x, y, tol):
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, float):
+        return x == y or (tol and math.isclose(x, y, rel_tol=tol)) or (x != x and y != y)
+    return x == y
+
+p = PAYLOAD
+original = load(p["original"], p["name"])
+variant = load(p["variant"], p["name"])
+rows = []
+for args, kwargs in p["inputs"]:
+    (ro, ao, so), (rv, av, sv) = outcome(original, args, kwargs), outcome(variant, args, kwargs)
+    tol = p["tol"] if ro[0] == "return" and isinstance(ro[1], float) else 0.0
+    if ro[0] != rv[0]:
+        rows.append(f"original {ro[0]}s, variant {rv[0]}s ({ro[1] if ro[0] == 'raise' else rv[1]})")
+    elif ro[0] == "raise" and ro[1] != rv[1]:
+        rows.append(f"raises {rv[1]} instead of {ro[1]}")
+    elif ro[0] == "return" and not same(ro[1], rv[1], tol):
+        rows.append(f"returns {rv[1]!r:.80} instead of {ro[1]!r:.80}")
+    elif ao != av:
+        rows.append("mutates its arguments differently")
+    elif so != sv:
+        rows.append("prints differently")
+    else:
+        rows.append("")
+RESULT = rows
+"""
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    inputs: int
+    reason: str = ""  # the first mismatch, or the sandbox's reason
+    mismatches: list[str] = field(default_factory=list)
+
+
+def verify(
+    module_source: str, variant_source: str, name: str, inputs: list[tuple[tuple, dict]], limits: Limits | None = None
+) -> Verdict:
+    """Run original and variant (each module's ``name``) on every input; any difference rejects."""
+    if not inputs:
+        return Verdict(False, 0, "no inputs to verify on")
+    payload: dict[str, Any] = {
+        "original": module_source,
+        "variant": variant_source,
+        "name": name,
+        "inputs": inputs,
+        "tol": FLOAT_REL_TOL,
+    }
+    res = run(_DRIVER, payload, limits)
+    if not res.ok:
+        return Verdict(False, 0, f"sandbox: {res.reason}")
+    bad = [f"input {i}: {r}" for i, r in enumerate(res.value) if r]
+    return Verdict(not bad, len(inputs), bad[0] if bad else "", bad)
