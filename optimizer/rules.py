@@ -1,0 +1,367 @@
+"""Behaviour-preserving rewrites with libcst: minimal changes first (data structures, then loops).
+
+Each rule has a precise precondition and changes only the target function. A rewrite is a
+candidate, never an answer: it is offered only after verification on real inputs and measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libcst as cst
+import libcst.matchers as m
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    rule: str
+    title: str
+    source: str  # the whole module with the function rewritten
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    title: str
+    transform: Callable[[cst.FunctionDef], cst.FunctionDef]
+
+
+def _is_simple_literal(node: cst.BaseExpression) -> bool:
+    if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
+        return True
+    if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
+        return True
+    return isinstance(node, cst.UnaryOperation) and isinstance(node.expression, (cst.Integer, cst.Float))
+
+
+def _names_in(node: cst.CSTNode) -> set[str]:
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+    node.visit(V())
+    return found
+
+
+class _KeysMembership(cst.CSTTransformer):
+    """``k in d.keys()`` -> ``k in d``: a view lookup through a method call is slower than the dict's own."""
+
+    def leave_ComparisonTarget(self, original: cst.ComparisonTarget, updated: cst.ComparisonTarget):
+        if isinstance(updated.operator, (cst.In, cst.NotIn)) and m.matches(
+            updated.comparator, m.Call(func=m.Attribute(attr=m.Name("keys")), args=[])
+        ):
+            return updated.with_changes(comparator=updated.comparator.func.value)
+        return updated
+
+
+class _SortedIndex(cst.CSTTransformer):
+    """``sorted(x)[0]`` -> ``min(x)`` and ``sorted(x)[-1]`` -> ``max(x)`` (one argument, no key/reverse)."""
+
+    def leave_Subscript(self, original: cst.Subscript, updated: cst.Subscript):
+        if not m.matches(updated.value, m.Call(func=m.Name("sorted"), args=[m.Arg(keyword=None, star="")])):
+            return updated
+        if len(updated.slice) != 1 or not isinstance(updated.slice[0].slice, cst.Index):
+            return updated
+        idx = updated.slice[0].slice.value
+        if m.matches(idx, m.Integer("0")):
+            fn = "min"
+        elif m.matches(idx, m.UnaryOperation(operator=m.Minus(), expression=m.Integer("1"))):
+            fn = "max"
+        else:
+            return updated
+        return cst.Call(func=cst.Name(fn), args=[updated.value.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+
+
+class _SumOfList(cst.CSTTransformer):
+    """``sum([e for x in xs])`` -> ``sum(e for x in xs)``: no intermediate list."""
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call):
+        if m.matches(updated, m.Call(func=m.Name("sum"), args=[m.Arg(value=m.ListComp(), keyword=None, star="")])):
+            comp = updated.args[0].value
+            gen = cst.GeneratorExp(elt=comp.elt, for_in=comp.for_in, lpar=[], rpar=[])
+            return updated.with_changes(args=[cst.Arg(gen)])
+        return updated
+
+
+class _LiteralListMembership(cst.CSTTransformer):
+    """``x in [1, 2, 3]`` -> ``x in {1, 2, 3}`` when every element is a hashable literal."""
+
+    def leave_ComparisonTarget(self, original: cst.ComparisonTarget, updated: cst.ComparisonTarget):
+        comp = updated.comparator
+        if (
+            isinstance(updated.operator, (cst.In, cst.NotIn))
+            and isinstance(comp, (cst.List, cst.Tuple))
+            and len(comp.elements) >= 3
+            and all(isinstance(e, cst.Element) and _is_simple_literal(e.value) for e in comp.elements)
+        ):
+            return updated.with_changes(comparator=cst.Set(elements=comp.elements))
+        return updated
+
+
+def _loop_to_builder(fn: cst.FunctionDef, kind: str) -> cst.FunctionDef:
+    """``acc = []; for x in xs: acc.append(e)`` -> a comprehension; ``s = ""; for x in xs: s += e`` -> join.
+
+    Preconditions: the two statements are adjacent in the same block, the loop has no ``else``, its body
+    is that one statement (optionally under one ``if`` without ``else``), the target is a plain name
+    not used after the loop, and the accumulator is not read inside the loop.
+    """
+
+    def rewrite(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        i = 0
+        while i < len(body):
+            new = _try_pair(body, i, kind)
+            if new is not None:
+                out.append(new)
+                i += 2
+            else:
+                out.append(body[i])
+                i += 1
+        return out
+
+    class T(cst.CSTTransformer):
+        def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock):
+            return updated.with_changes(body=rewrite(list(updated.body)))
+
+    return fn.visit(T())
+
+
+def _try_pair(body: list[cst.BaseStatement], i: int, kind: str) -> cst.BaseStatement | None:
+    if i + 1 >= len(body):
+        return None
+    init, loop = body[i], body[i + 1]
+    if not (isinstance(init, cst.SimpleStatementLine) and len(init.body) == 1 and isinstance(loop, cst.For)):
+        return None
+    assign = init.body[0]
+    if not (
+        isinstance(assign, cst.Assign) and len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name)
+    ):
+        return None
+    acc = assign.targets[0].target.value
+    if loop.orelse is not None or loop.asynchronous is not None or not isinstance(loop.target, cst.Name):
+        return None
+    if not isinstance(loop.body, cst.IndentedBlock) or len(loop.body.body) != 1:
+        return None
+    stmt = loop.body.body[0]
+    cond: cst.BaseExpression | None = None
+    if (
+        isinstance(stmt, cst.If)
+        and stmt.orelse is None
+        and isinstance(stmt.body, cst.IndentedBlock)
+        and len(stmt.body.body) == 1
+    ):
+        cond, stmt = stmt.test, stmt.body.body[0]
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return None
+    inner = stmt.body[0]
+    if kind == "append":
+        if not m.matches(assign.value, m.List(elements=[])):
+            return None
+        if not m.matches(
+            inner,
+            m.Expr(
+                m.Call(func=m.Attribute(value=m.Name(acc), attr=m.Name("append")), args=[m.Arg(keyword=None, star="")])
+            ),
+        ):
+            return None
+        elt = inner.value.args[0].value
+    else:
+        if not m.matches(assign.value, m.SimpleString()) or assign.value.evaluated_value != "":
+            return None
+        if not (
+            isinstance(inner, cst.AugAssign)
+            and isinstance(inner.operator, cst.AddAssign)
+            and m.matches(inner.target, m.Name(acc))
+        ):
+            return None
+        elt = inner.value
+    used_inside = _names_in(elt) | (_names_in(cond) if cond is not None else set()) | _names_in(loop.iter)
+    if acc in used_inside:
+        return None
+    # The loop variable must not be read after the loop: a comprehension does not leave it set.
+    if any(loop.target.value in _names_in(s) for s in body[i + 2 :]):
+        return None
+    ifs = [cst.CompIf(test=cond)] if cond is not None else []
+    comp_for = cst.CompFor(target=loop.target, iter=loop.iter, ifs=ifs)
+    if kind == "append":
+        value: cst.BaseExpression = cst.ListComp(elt=elt, for_in=comp_for)
+    else:
+        value = cst.Call(
+            func=cst.Attribute(value=cst.SimpleString('""'), attr=cst.Name("join")),
+            args=[cst.Arg(cst.GeneratorExp(elt=elt, for_in=comp_for, lpar=[], rpar=[]))],
+        )
+    return init.with_changes(body=[assign.with_changes(value=value)], leading_lines=init.leading_lines)
+
+
+_IMPURE_CALLS = {"print", "open", "input", "exec", "eval", "setattr", "delattr", "globals", "vars"}
+_IMPURE_MODULES = {"random", "time", "datetime", "os", "sys", "secrets", "uuid", "itertools"}
+_MUTATORS = {
+    "append",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "clear",
+    "update",
+    "add",
+    "discard",
+    "setdefault",
+    "sort",
+    "reverse",
+    "popitem",
+    "write",
+}
+
+
+def _cache_recursive(fn: cst.FunctionDef) -> cst.FunctionDef:
+    """A pure, self-recursive function with positional parameters gets ``@functools.cache``.
+
+    Preconditions: it calls itself; it has no ``global``/``nonlocal``, no attribute or subscript
+    assignment, no ``yield``, no calls to I/O, time or randomness; no ``*args``/``**kwargs``
+    defaults that could be mutable; no decorators already.
+    """
+    name = fn.name.value
+    if fn.decorators or fn.params.star_kwarg is not None or isinstance(fn.params.star_arg, cst.Param):
+        return fn
+    if any(p.default is not None and not _is_simple_literal(p.default) for p in fn.params.params):
+        return fn
+    calls_self = impure = False
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            nonlocal calls_self, impure
+            if m.matches(node.func, m.Name(name)):
+                calls_self = True
+            if isinstance(node.func, cst.Name) and node.func.value in _IMPURE_CALLS:
+                impure = True
+            if (
+                isinstance(node.func, cst.Attribute)
+                and m.matches(node.func.value, m.Name())
+                and node.func.value.value in _IMPURE_MODULES
+            ):
+                impure = True
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in _MUTATORS:
+                impure = True  # mutates an argument or shared state: not a function of its arguments
+
+        def visit_Global(self, node: cst.Global) -> None:
+            nonlocal impure
+            impure = True
+
+        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+            nonlocal impure
+            impure = True
+
+        def visit_Yield(self, node: cst.Yield) -> None:
+            nonlocal impure
+            impure = True
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            nonlocal impure
+            if isinstance(node.target, (cst.Attribute, cst.Subscript)):
+                impure = True
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            nonlocal impure
+            if isinstance(node.target, (cst.Attribute, cst.Subscript)):
+                impure = True
+
+    fn.body.visit(V())
+    if not calls_self or impure:
+        return fn
+    deco = cst.Decorator(decorator=cst.Attribute(value=cst.Name("functools"), attr=cst.Name("cache")))
+    return fn.with_changes(decorators=[deco])
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("keys-membership", "`k in d.keys()` → `k in d`", lambda f: f.visit(_KeysMembership())),
+    Rule("sorted-index", "`sorted(x)[0]`/`[-1]` → `min`/`max`", lambda f: f.visit(_SortedIndex())),
+    Rule("sum-generator", "`sum([...])` → `sum(...)` without the list", lambda f: f.visit(_SumOfList())),
+    Rule("literal-set-membership", "membership in a literal list → set", lambda f: f.visit(_LiteralListMembership())),
+    Rule("append-loop-comprehension", "append loop → list comprehension", lambda f: _loop_to_builder(f, "append")),
+    Rule("string-concat-join", 'string `+=` loop → `"".join`', lambda f: _loop_to_builder(f, "concat")),
+    Rule("cache-pure-recursion", "pure recursive function → `functools.cache`", _cache_recursive),
+)
+
+
+def _find_function(module: cst.Module, qualname: str) -> list[str] | None:
+    parts = qualname.split(".")
+    body = module.body
+    path: list[str] = []
+    for k, part in enumerate(parts):
+        node = next((n for n in body if isinstance(n, (cst.FunctionDef, cst.ClassDef)) and n.name.value == part), None)
+        if node is None:
+            return None
+        path.append(part)
+        if k < len(parts) - 1:
+            if not isinstance(node, cst.ClassDef) or not isinstance(node.body, cst.IndentedBlock):
+                return None
+            body = node.body.body
+        elif not isinstance(node, cst.FunctionDef):
+            return None
+    return path
+
+
+class _ReplaceFunction(cst.CSTTransformer):
+    def __init__(self, path: list[str], transform: Callable[[cst.FunctionDef], cst.FunctionDef]) -> None:
+        self.path, self.transform, self.stack = path, transform, []  # type: ignore[var-annotated]
+        self.changed = False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stack.append(node.name.value)
+
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef):
+        self.stack.pop()
+        return updated
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.stack.append(node.name.value)
+        return False  # the rule transforms the whole function itself
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef):
+        here = list(self.stack)
+        self.stack.pop()
+        if here != self.path:
+            return updated
+        new = self.transform(updated)
+        self.changed = not new.deep_equals(updated)
+        return new
+
+
+def _ensure_import(module: cst.Module, name: str) -> cst.Module:
+    if f"import {name}" in module.code:
+        return module
+    stmt = cst.parse_statement(f"import {name}\n")
+    body = list(module.body)
+    pos = 0
+    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(m.SimpleString())])):
+        pos = 1  # after the module docstring
+    while pos < len(body) and m.matches(
+        body[pos], m.SimpleStatementLine(body=[m.ImportFrom(module=m.Name("__future__"))])
+    ):
+        pos += 1
+    body.insert(pos, stmt)
+    return module.with_changes(body=body)
+
+
+def candidates(source: str, qualname: str) -> list[Rewrite]:
+    """Every rule that applies to ``qualname`` (``func`` or ``Class.method``), each as a whole module."""
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        return []
+    path = _find_function(module, qualname)
+    if path is None:
+        return []
+    out: list[Rewrite] = []
+    for rule in RULES:
+        t = _ReplaceFunction(path, rule.transform)
+        new = module.visit(t)
+        if not t.changed:
+            continue
+        if rule.name == "cache-pure-recursion":
+            new = _ensure_import(new, "functools")
+        out.append(Rewrite(rule.name, rule.title, new.code))
+    return out
