@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ class Telemetry:
         self._cache: Any = None
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, Shown] = OrderedDict()
+        self._factors: tuple[float, dict[str, float]] | None = None
         if enabled and directory:
             try:
                 import diskcache
@@ -139,6 +141,14 @@ class Telemetry:
             if any(row.values()):
                 out[cls] = row
         return out
+
+    def factors(self, max_age_s: float = 5.0) -> dict[str, float]:
+        """The policy's per-class line factors; read from the store at most every ``max_age_s`` seconds
+        (it is asked on every completion request)."""
+        now = time.monotonic()
+        if self._factors is None or now - self._factors[0] > max_age_s:
+            self._factors = (now, line_factors(self.counts()))
+        return self._factors[1]
 
     def stats(self) -> dict[str, Any]:
         counts = self.counts()

@@ -337,7 +337,7 @@ class SlipstreamServer(LanguageServer):
         )
 
     def line_factors(self) -> dict[str, float]:
-        return self.telemetry.stats()["line_factors"] if self.telemetry is not None else {}
+        return self.telemetry.factors() if self.telemetry is not None else {}
 
     def cache_key(self, model: LoadedModel, prepared: Prepared) -> str:
         ctx, plan = prepared.context, prepared.plan

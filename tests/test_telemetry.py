@@ -70,3 +70,12 @@ def test_stats_command_prints_the_table(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "mid_line" in out.stdout and "100%" in out.stdout
+
+
+def test_line_factors_are_read_at_most_every_few_seconds(tmp_path):
+    t = Telemetry(str(tmp_path / "t"))
+    assert t.factors() == {}
+    for i in range(12):
+        t.shown(Shown(f"s{i}", "u", 0, "a\nb", "module", True))
+    assert t.factors() == {}, "cached: the store is not read again within max_age_s"
+    assert t.factors(max_age_s=0) == {"module": 0.25}
