@@ -25,7 +25,8 @@ _WRITES = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.
            "os.link", "os.symlink", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile")
 def _inside(path):
     try:
-        return os.path.realpath(os.fsdecode(path)).startswith(_HOME + os.sep)
+        real = os.path.realpath(os.fsdecode(path))
+        return real == _HOME or real.startswith(_HOME + os.sep) or real == os.devnull
     except Exception:
         return False
 def _guard(event, args):
@@ -90,7 +91,14 @@ def run(driver: str, payload: Any, limits: Limits | None = None, python: str | N
             job.write_bytes(pickle.dumps({"driver": driver, "payload": payload}))
         except Exception as exc:
             return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
-        env = {"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8"}
+        env = {
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(work),
+            "TMPDIR": str(work),  # temp files (pytest's tmp_path too) stay inside the sandbox
+            "LANG": "C.UTF-8",
+        }
         proc = subprocess.Popen(
             [python or sys.executable, "-I", "-c", _BOOTSTRAP, str(job), str(out)],
             cwd=work,

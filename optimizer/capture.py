@@ -1,0 +1,114 @@
+"""Real inputs for a function: run the user's workload in the sandbox and record the function's arguments.
+
+A profile hook sees every call of the target function (matched by file and qualified name) and keeps
+up to ``limit`` distinct argument sets, pickled as they were on entry; arguments that cannot be
+pickled are counted and skipped. The pickles are only ever loaded inside the sandbox, where the
+user's classes resolve from the workspace: the server process never imports user code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from optimizer.sandbox import Limits, run
+
+_DRIVER = r"""
+import os, pickle, runpy, sys, threading
+p = PAYLOAD
+sys.path.insert(0, p["workspace"])
+sys.dont_write_bytecode = True
+target = os.path.realpath(p["path"])
+qualname = p["qualname"]
+blobs, seen = [], set()
+stats = {"calls": 0, "skipped": 0}
+
+def hook(frame, event, arg):
+    if event != "call":
+        return
+    code = frame.f_code
+    if getattr(code, "co_qualname", code.co_name) != qualname and code.co_name != qualname:
+        return
+    if os.path.realpath(code.co_filename) != target:
+        return
+    stats["calls"] += 1
+    n_pos, n_kw = code.co_argcount, code.co_kwonlyargcount
+    names = code.co_varnames
+    local = frame.f_locals
+    args = [local[n] for n in names[:n_pos]]
+    kwargs = {n: local[n] for n in names[n_pos : n_pos + n_kw]}
+    i = n_pos + n_kw
+    if code.co_flags & 0x04:  # *args
+        args.extend(local[names[i]])
+        i += 1
+    if code.co_flags & 0x08:  # **kwargs
+        kwargs.update(local[names[i]])
+    try:
+        blob = pickle.dumps((tuple(args), kwargs))
+    except Exception:
+        stats["skipped"] += 1
+        return
+    if blob not in seen and len(blobs) < p["limit"]:
+        seen.add(blob)
+        blobs.append(blob)
+
+sys.setprofile(hook)
+threading.setprofile(hook)
+status = 0
+try:
+    kind, what = p["kind"], p["target"]
+    if kind == "pytest":
+        import pytest
+        status = pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", p["workspace"], what])
+    elif kind == "script":
+        runpy.run_path(what, run_name="__main__")
+    else:
+        runpy.run_module(what, run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    status = exc.code if isinstance(exc.code, int) else 1
+finally:
+    sys.setprofile(None)
+    threading.setprofile(None)
+RESULT = {"inputs": blobs, "status": int(status), **stats}
+"""
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str  # "pytest" (a node id or path), "script" (a path) or "module" (a module name)
+    target: str
+
+
+@dataclass
+class Capture:
+    inputs: list[bytes] = field(default_factory=list)  # pickled (args, kwargs), distinct
+    calls: int = 0
+    skipped: int = 0  # calls whose arguments could not be pickled
+    status: int = 0  # the workload's exit status (pytest's, for pytest)
+    reason: str = ""  # why nothing was captured, when so
+
+
+def capture_inputs(
+    workspace: str, path: str, qualname: str, workload: Workload, limit: int = 100, limits: Limits | None = None
+) -> Capture:
+    if workload.kind not in ("pytest", "script", "module"):
+        return Capture(reason=f"unknown workload kind {workload.kind!r}")
+    payload = {
+        "workspace": workspace,
+        "path": path,
+        "qualname": qualname,
+        "kind": workload.kind,
+        "target": workload.target,
+        "limit": limit,
+    }
+    res = run(_DRIVER, payload, limits or Limits(seconds=120))
+    if not res.ok:
+        return Capture(reason=f"the workload did not finish in the sandbox: {res.reason}")
+    v = res.value
+    cap = Capture(v["inputs"], v["calls"], v["skipped"], v["status"])
+    if not cap.inputs:
+        cap.reason = (
+            f"{qualname} was called {cap.calls} times but no arguments could be pickled"
+            if cap.calls
+            else f"the workload never called {qualname}"
+        )
+    return cap

@@ -1,0 +1,100 @@
+"""Capturing a function's real inputs from a workload, in the sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import textwrap
+
+from optimizer.capture import Workload, capture_inputs
+
+LIB = textwrap.dedent("""
+    import threading
+
+
+    class Basket:
+        def __init__(self, items):
+            self.items = list(items)
+
+        def total(self, discount=0.0):
+            return sum(self.items) * (1 - discount)
+
+
+    def dedupe(xs, *, keep_order=True):
+        out = []
+        for x in xs:
+            if x not in out:
+                out.append(x)
+        return out
+
+
+    def with_lock(n):
+        return threading.Lock(), n
+""")
+
+TESTS = textwrap.dedent("""
+    from lib import Basket, dedupe, with_lock
+
+
+    def test_dedupe():
+        assert dedupe([1, 1, 2]) == [1, 2]
+        assert dedupe([3, 3], keep_order=False) == [3]
+        assert dedupe([1, 1, 2]) == [1, 2]  # the same arguments again: captured once
+
+
+    def test_basket(tmp_path):
+        (tmp_path / "scratch.txt").write_text("tests may use tmp_path")
+        assert Basket([1, 2]).total(discount=0.5) == 1.5
+
+
+    def test_unpicklable():
+        lock, _ = with_lock(1)
+        assert with_lock(lock)[1] is lock
+""")
+
+
+def workspace(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "lib.py").write_text(LIB)
+    (ws / "test_lib.py").write_text(TESTS)
+    (ws / "run.py").write_text("from lib import dedupe\nfor n in range(5):\n    dedupe(list(range(n)) * 2)\n")
+    return ws
+
+
+def digest(ws) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(ws.rglob("*")) if p.is_file()}
+
+
+def test_pytest_workload_records_distinct_arguments_and_leaves_the_workspace_alone(tmp_path):
+    ws = workspace(tmp_path)
+    before = digest(ws)
+    cap = capture_inputs(str(ws), str(ws / "lib.py"), "dedupe", Workload("pytest", str(ws / "test_lib.py")))
+    assert cap.status == 0, cap
+    assert cap.calls == 3 and len(cap.inputs) == 2
+    assert pickle.loads(cap.inputs[0]) == (([1, 1, 2],), {"keep_order": True})
+    assert pickle.loads(cap.inputs[1]) == (([3, 3],), {"keep_order": False})
+    assert digest(ws) == before, "no __pycache__, no .pytest_cache, nothing written"
+
+
+def test_methods_and_unpicklable_arguments(tmp_path):
+    ws = workspace(tmp_path)
+    cap = capture_inputs(str(ws), str(ws / "lib.py"), "Basket.total", Workload("pytest", str(ws)))
+    assert cap.calls == 1 and len(cap.inputs) == 1  # self (a Basket) is part of the arguments
+    locks = capture_inputs(str(ws), str(ws / "lib.py"), "with_lock", Workload("pytest", str(ws)))
+    assert locks.calls == 2 and locks.skipped == 1 and len(locks.inputs) == 1
+
+
+def test_script_workload_and_clear_reasons(tmp_path):
+    ws = workspace(tmp_path)
+    cap = capture_inputs(str(ws), str(ws / "lib.py"), "dedupe", Workload("script", str(ws / "run.py")))
+    assert cap.calls == 5 and len(cap.inputs) == 5
+    none = capture_inputs(str(ws), str(ws / "lib.py"), "Basket.total", Workload("script", str(ws / "run.py")))
+    assert none.inputs == [] and "never called Basket.total" in none.reason
+    (ws / "hang.py").write_text("while True:\n    pass\n")
+    from optimizer.sandbox import Limits
+
+    hung = capture_inputs(
+        str(ws), str(ws / "lib.py"), "dedupe", Workload("script", str(ws / "hang.py")), limits=Limits(seconds=2)
+    )
+    assert "did not finish" in hung.reason and "timeout" in hung.reason
