@@ -12,19 +12,17 @@ import random
 import statistics
 from dataclasses import dataclass
 
+from optimizer.loader import LOADER
 from optimizer.sandbox import Limits, run
 
-_DRIVER = r"""
-import copy, time, tracemalloc
-
-def load(src, name):
-    ns = {"__name__": "__slipstream_target__"}
-    exec(compile(src, "<module>", "exec"), ns)
-    return ns[name]
+_DRIVER = (
+    LOADER
+    + r"""
+import time, tracemalloc
 
 p = PAYLOAD
-fns = [load(p["original"], p["name"]), load(p["variant"], p["name"])]
-inputs = p["inputs"]
+original, variant, inputs = load_pair(p)
+fns = [original, variant]
 
 def one_pass(fn, copies):
     t = time.perf_counter()
@@ -60,6 +58,7 @@ for fn in fns:
     tracemalloc.stop()
 RESULT = {"ratios": ratios, "times": times, "peaks": peaks, "repeat": repeat}
 """
+)
 
 
 @dataclass
@@ -90,10 +89,12 @@ def measure(
     module_source: str,
     variant_source: str,
     name: str,
-    inputs: list[tuple[tuple, dict]],
+    inputs: list[tuple[tuple, dict]] | list[bytes],
     rounds: int = 7,
     min_round_s: float = 0.05,
     limits: Limits | None = None,
+    workspace: str | None = None,
+    module: str | None = None,
 ) -> Measurement | str:
     """The measurement, or the sandbox's reason when it could not be taken."""
     payload = {
@@ -103,6 +104,8 @@ def measure(
         "inputs": inputs,
         "rounds": max(7, rounds),
         "min_round_s": min_round_s,
+        "workspace": workspace,
+        "module": module,
     }
     res = run(_DRIVER, payload, limits or Limits(seconds=120))
     if not res.ok:

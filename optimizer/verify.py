@@ -10,17 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from optimizer.loader import LOADER
 from optimizer.sandbox import Limits, run
 
 FLOAT_REL_TOL = 1e-9
 
-_DRIVER = r"""
-import contextlib, copy, io, math, pickle
-
-def load(src, name):
-    ns = {"__name__": "__slipstream_target__"}
-    exec(compile(src, "<module>", "exec"), ns)
-    return ns[name]
+_DRIVER = (
+    LOADER
+    + r"""
+import contextlib, io, math
 
 def outcome(fn, args, kwargs):
     a, k = copy.deepcopy(args), copy.deepcopy(kwargs)
@@ -45,10 +43,9 @@ def same(x, y, tol):
     return x == y
 
 p = PAYLOAD
-original = load(p["original"], p["name"])
-variant = load(p["variant"], p["name"])
+original, variant, inputs = load_pair(p)
 rows = []
-for args, kwargs in p["inputs"]:
+for args, kwargs in inputs:
     (ro, ao, so), (rv, av, sv) = outcome(original, args, kwargs), outcome(variant, args, kwargs)
     tol = p["tol"] if ro[0] == "return" and isinstance(ro[1], float) else 0.0
     if ro[0] != rv[0]:
@@ -65,6 +62,7 @@ for args, kwargs in p["inputs"]:
         rows.append("")
 RESULT = rows
 """
+)
 
 
 @dataclass
@@ -76,9 +74,17 @@ class Verdict:
 
 
 def verify(
-    module_source: str, variant_source: str, name: str, inputs: list[tuple[tuple, dict]], limits: Limits | None = None
+    module_source: str,
+    variant_source: str,
+    name: str,
+    inputs: list[tuple[tuple, dict]] | list[bytes],
+    limits: Limits | None = None,
+    workspace: str | None = None,
+    module: str | None = None,
 ) -> Verdict:
-    """Run original and variant (each module's ``name``) on every input; any difference rejects."""
+    """Run original and variant (``name``, e.g. ``f`` or ``Class.method``) on every input; any
+    difference rejects. ``inputs`` may be captured pickles; with ``workspace`` and ``module`` the
+    original is the real module (see optimizer/loader.py)."""
     if not inputs:
         return Verdict(False, 0, "no inputs to verify on")
     payload: dict[str, Any] = {
@@ -87,6 +93,8 @@ def verify(
         "name": name,
         "inputs": inputs,
         "tol": FLOAT_REL_TOL,
+        "workspace": workspace,
+        "module": module,
     }
     res = run(_DRIVER, payload, limits)
     if not res.ok:

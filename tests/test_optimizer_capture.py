@@ -98,3 +98,59 @@ def test_script_workload_and_clear_reasons(tmp_path):
         str(ws), str(ws / "lib.py"), "dedupe", Workload("script", str(ws / "hang.py")), limits=Limits(seconds=2)
     )
     assert "did not finish" in hung.reason and "timeout" in hung.reason
+
+
+SLOW = textwrap.dedent("""
+    from dataclasses import dataclass
+
+
+    @dataclass(frozen=True)
+    class Order:
+        sku: str
+        qty: int
+
+
+    def skus(orders):
+        out = []
+        for o in orders:
+            if o.qty > 0:
+                out.append(o.sku.upper())
+        return out
+
+
+    def fib(n):
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+""")
+
+
+def test_captured_inputs_verify_and_measure_rule_variants_against_the_real_module(tmp_path):
+    """The pipeline's core: real inputs (instances of the user's own class) → rule variants → verified → faster."""
+    from optimizer.measure import measure
+    from optimizer.rules import candidates
+    from optimizer.verify import verify
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "shop.py").write_text(SLOW)
+    (ws / "test_shop.py").write_text(
+        "from shop import Order, fib, skus\n\n"
+        "def test_skus():\n    assert skus([Order('a', 1), Order('b', 0)] * 50) == ['A'] * 50\n\n"
+        "def test_fib():\n    assert [fib(n) for n in (5, 18, 20)] == [5, 2584, 6765]\n"
+    )
+    before = digest(ws)
+    source = (ws / "shop.py").read_text()
+    for name, rule in (("skus", "append-loop-comprehension"), ("fib", "cache-pure-recursion")):
+        cap = capture_inputs(str(ws), str(ws / "shop.py"), name, Workload("pytest", str(ws)))
+        assert cap.inputs, cap
+        (variant,) = [c for c in candidates(source, name) if c.rule == rule]
+        verdict = verify(source, variant.source, name, cap.inputs[:20], workspace=str(ws), module="shop")
+        assert verdict.ok, verdict.reason
+        # A wrong variant is caught against the same inputs.
+        wrong = variant.source.replace("o.sku.upper()", "o.sku").replace("fib(n - 2)", "fib(n - 1)")
+        assert not verify(source, wrong, name, cap.inputs[:20], workspace=str(ws), module="shop").ok
+        if name == "fib":
+            big = [b for b in cap.inputs if pickle.loads(b)[0][0] >= 15][:3]  # ints: safe to look at here
+            m = measure(source, variant.source, name, big, min_round_s=0.02, workspace=str(ws), module="shop")
+            assert not isinstance(m, str), m
+            assert m.ci[0] > 10, m  # the cache turns exponential time into linear
+    assert digest(ws) == before

@@ -1,0 +1,47 @@
+"""Sandbox-side code shared by verification and measurement: load the original and the variant.
+
+Standalone: both come from module sources executed in fresh namespaces. From a workspace: the original
+is the real module imported from the workspace, and the variant's function (plus the imports its rewrite
+added) is executed in a copy of that module's namespace, so both see the very same classes and helpers
+and the captured inputs (pickles) load against them.
+"""
+
+LOADER = r"""
+import ast, copy, importlib, pickle, sys
+
+def _resolve(obj, parts):
+    for part in parts:
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    return obj
+
+def _find(tree, parts):
+    body, node = tree.body, None
+    for part in parts:
+        node = next(n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    and n.name == part)
+        body = getattr(node, "body", [])
+    return node
+
+def load_pair(p):
+    parts = p["name"].split(".")
+    if p.get("workspace"):
+        sys.path.insert(0, p["workspace"])
+        sys.dont_write_bytecode = True
+        module = importlib.import_module(p["module"])
+        original = _resolve(module, parts)
+        ns = dict(vars(module))
+        tree = ast.parse(p["variant"])
+        imports = [n for n in tree.body if isinstance(n, ast.Import)
+                   or (isinstance(n, ast.ImportFrom) and n.module != "__future__")]
+        code = ast.Module(body=[*imports, _find(tree, parts)], type_ignores=[])
+        exec(compile(code, "<variant>", "exec"), ns)
+        variant = ns[parts[-1]]
+    else:
+        def load(src):
+            ns = {"__name__": "__slipstream_target__"}
+            exec(compile(src, "<module>", "exec"), ns)
+            return _resolve(ns, parts)
+        original, variant = load(p["original"]), load(p["variant"])
+    inputs = [pickle.loads(x) if isinstance(x, bytes) else x for x in p["inputs"]]
+    return original, variant, inputs
+"""
