@@ -128,7 +128,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         void vscode.window.showInformationMessage('Slipstream: this server version has no optimizer yet.');
         return;
       }
-      await vscode.commands.executeCommand('slipstream.optimizeFunction', editor.document.uri.toString(), editor.selection.active.line);
+      if (editor.document.isDirty) await editor.document.save(); // the optimizer runs the code on disk
+      const result = await vscode.commands.executeCommand<OptimizeResult>(
+        'slipstream.optimizeFunction',
+        editor.document.uri.toString(),
+        editor.selection.active.line,
+      );
+      if (result?.variants?.length) {
+        void vscode.window.showInformationMessage(`Slipstream: ${result.variants[0].title.replace('Apply faster variant — ', '')} — apply it from the lightbulb (${result.variants.length} variant(s)).`);
+      } else {
+        void vscode.window.showInformationMessage(`Slipstream: no faster variant for ${result?.function ?? 'this function'}${result?.error ? `: ${result.error}` : ''}.`);
+      }
     }),
     vscode.commands.registerCommand('slipstream.profile', async () => {
       if (!client || !hasServerCommand('slipstream.profile')) {
@@ -178,6 +188,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 export async function deactivate(): Promise<void> {
   streaming?.cancel();
   if (client) await client.stop().catch(() => undefined);
+}
+
+interface OptimizeResult {
+  function: string;
+  variants: Array<{ title: string }>;
+  error?: string;
 }
 
 interface StatsResult {
