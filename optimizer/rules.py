@@ -275,6 +275,94 @@ def _cache_recursive(fn: cst.FunctionDef) -> cst.FunctionDef:
     return fn.with_changes(decorators=[deco])
 
 
+def _membership_set(fn: cst.FunctionDef) -> cst.FunctionDef:
+    """``x in items`` inside a loop, ``items`` a parameter never rebound or mutated → a set built once.
+
+    Preconditions: the membership test sits inside a ``for``/``while`` body or a comprehension; the
+    container is a plain parameter name; the function never assigns to it, never calls a method on it
+    that could mutate it, never deletes from it. Element hashability and container kind (a ``str``
+    parameter does substring tests) are left to verification on real inputs.
+    """
+    params = {p.name.value for p in (*fn.params.params, *fn.params.kwonly_params, *fn.params.posonly_params)}
+    touched: set[str] = set()
+    used_in_loop: set[str] = set()
+
+    class Scan(cst.CSTVisitor):
+        depth = 0
+
+        def _enter(self, node: cst.CSTNode) -> None:
+            self.depth += 1
+
+        def _leave(self, node: cst.CSTNode) -> None:
+            self.depth -= 1
+
+        visit_For = visit_While = visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _enter
+        leave_For = leave_While = leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = _leave
+
+        def visit_ComparisonTarget(self, node: cst.ComparisonTarget) -> None:
+            if self.depth and isinstance(node.operator, (cst.In, cst.NotIn)) and isinstance(node.comparator, cst.Name):
+                used_in_loop.add(node.comparator.value)
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            touched.update(_names_in(node.target))
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            touched.update(_names_in(node.target))
+
+        def visit_Del(self, node: cst.Del) -> None:
+            touched.update(_names_in(node.target))
+
+        def visit_For(self, node: cst.For) -> None:  # noqa: F811 - the loop target is rebound too
+            self.depth += 1
+            touched.update(_names_in(node.target))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name):
+                if node.func.attr.value in _MUTATORS:
+                    touched.add(node.func.value.value)
+
+    fn.visit(Scan())
+    targets = sorted((used_in_loop & params) - touched)
+    if not targets or not isinstance(fn.body, cst.IndentedBlock):
+        return fn
+    renamed = {name: f"_{name}_set" for name in targets}
+
+    class Rename(cst.CSTTransformer):
+        depth = 0
+
+        def visit_For(self, node: cst.For) -> None:
+            self.depth += 1
+
+        def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
+            self.depth -= 1
+            return updated
+
+        visit_While = visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = visit_For
+
+        def leave_While(self, original, updated):
+            self.depth -= 1
+            return updated
+
+        leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = leave_While
+
+        def leave_ComparisonTarget(self, original: cst.ComparisonTarget, updated: cst.ComparisonTarget):
+            c = updated.comparator
+            if (
+                self.depth
+                and isinstance(updated.operator, (cst.In, cst.NotIn))
+                and isinstance(c, cst.Name)
+                and c.value in renamed
+            ):
+                return updated.with_changes(comparator=cst.Name(renamed[c.value]))
+            return updated
+
+    new = fn.visit(Rename())
+    body = list(new.body.body)
+    pos = 1 if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(m.SimpleString())])) else 0
+    builds = [cst.parse_statement(f"{renamed[n]} = set({n})\n") for n in targets]
+    return new.with_changes(body=new.body.with_changes(body=body[:pos] + builds + body[pos:]))
+
+
 RULES: tuple[Rule, ...] = (
     Rule("keys-membership", "`k in d.keys()` → `k in d`", lambda f: f.visit(_KeysMembership())),
     Rule("sorted-index", "`sorted(x)[0]`/`[-1]` → `min`/`max`", lambda f: f.visit(_SortedIndex())),
@@ -283,6 +371,7 @@ RULES: tuple[Rule, ...] = (
     Rule("append-loop-comprehension", "append loop → list comprehension", lambda f: _loop_to_builder(f, "append")),
     Rule("string-concat-join", 'string `+=` loop → `"".join`', lambda f: _loop_to_builder(f, "concat")),
     Rule("cache-pure-recursion", "pure recursive function → `functools.cache`", _cache_recursive),
+    Rule("membership-set", "membership in a parameter inside a loop → a set built once", _membership_set),
 )
 
 

@@ -52,7 +52,31 @@ POSITIVE = [
     ),
 ]
 
+POSITIVE += [
+    (
+        "membership-set",
+        "def f(xs, allowed):\n    return [x for x in xs if x in allowed]\n",
+        "    _allowed_set = set(allowed)\n    return [x for x in xs if x in _allowed_set]\n",
+    ),
+    (
+        "membership-set",
+        'def f(xs, seen):\n    """Doc."""\n    n = 0\n    for x in xs:\n        if x not in seen:\n            n += 1\n'
+        "    return n\n",
+        '    """Doc."""\n    _seen_set = set(seen)\n',
+    ),
+]
+
 NEGATIVE = [
+    ("membership-set", "def f(x, allowed):\n    return x in allowed\n"),  # not in a loop: one test, no gain
+    (
+        "membership-set",
+        "def f(xs, seen):\n    for x in xs:\n        if x not in seen:\n            seen.append(x)\n    return seen\n",
+    ),  # mutated inside
+    (
+        "membership-set",
+        "def f(xs, ys):\n    for x in xs:\n        ys = ys[1:]\n        if x in ys:\n            return x\n",
+    ),  # rebound
+    ("membership-set", "def f(xs):\n    local = [1, 2]\n    return [x for x in xs if x in local]\n"),  # not a parameter
     ("keys-membership", "def f(d, k):\n    return k in d.keys(1)\n"),  # keys() with arguments: not a dict view
     ("sorted-index", "def f(xs):\n    return sorted(xs, key=len)[0]\n"),  # a key: min(xs) would differ
     ("sorted-index", "def f(xs):\n    return sorted(xs)[1]\n"),
@@ -143,8 +167,19 @@ def test_applied_rewrites_verify_on_inputs():
             [((["ab", "c", ""],), {}), (([],), {})],
         ),
         ("def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n", [((n,), {}) for n in range(15)]),
+        (
+            "def f(xs, allowed):\n    return [x for x in xs if x in allowed]\n",
+            [((list(range(10)), [1, 3, 5]), {}), ((["a"], ("a", "b")), {}), (([1], {1: 2}), {})],
+        ),
     ]
     for code, inputs in cases:
         for rewrite in candidates(code, "f"):
             verdict = verify(code, rewrite.source, "f", inputs, fast)
             assert verdict.ok, (rewrite.rule, verdict.reason)
+
+
+def test_verification_rejects_the_set_rewrite_where_a_string_means_substring():
+    code = "def f(words, text):\n    return [w for w in words if w in text]\n"
+    (rewrite,) = [c for c in candidates(code, "f") if c.rule == "membership-set"]
+    verdict = verify(code, rewrite.source, "f", [((["ab", "x"], "cabd"), {})], Limits(seconds=20))
+    assert not verdict.ok and "instead of" in verdict.reason
