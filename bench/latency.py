@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT))
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
-from bench.replay import plain, region_from, replay  # noqa: E402
+from bench.replay import region_from, replay  # noqa: E402
 from inference.model import load_model  # noqa: E402
 from server.completion import prepare  # noqa: E402
+from server.demo import plain  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
 

@@ -19,13 +19,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-
-def plain(obj: Any) -> Any:
-    if hasattr(obj, "_asdict"):
-        return {k: plain(v) for k, v in obj._asdict().items()}
-    if isinstance(obj, list):
-        return [plain(v) for v in obj]
-    return obj
+from server.demo import plain
 
 
 @dataclass

@@ -95,11 +95,11 @@ class Demo:
 
         @self.client.feature("slipstream/inlineCompletionPartial")
         def on_partial(params: Any) -> None:
-            self._on_partial(_plain(params))
+            self._on_partial(plain(params))
 
         @self.client.feature("slipstream/status")
         def on_status(params: Any) -> None:
-            self.status = _plain(params)
+            self.status = plain(params)
 
         @self.client.feature(types.WINDOW_SHOW_MESSAGE)
         def on_message(params: types.ShowMessageParams) -> None:
@@ -236,7 +236,7 @@ class Demo:
         )
         t0 = time.perf_counter()
         while True:
-            status = _plain(await self.client.protocol.send_request_async("slipstream/getStatus", {}))
+            status = plain(await self.client.protocol.send_request_async("slipstream/getStatus", {}))
             if status["state"] in ("ready", "error"):
                 break
             await asyncio.sleep(0.1)
@@ -280,11 +280,12 @@ def _pos(text: str, offset: int) -> tuple[int, int]:
     return line, len(text[start:offset].encode("utf-16-le")) // 2
 
 
-def _plain(obj: Any) -> Any:
+def plain(obj: Any) -> Any:
+    """pygls hands untyped JSON objects over as namedtuples; plain dicts and lists are easier to use."""
     if hasattr(obj, "_asdict"):
-        return {k: _plain(v) for k, v in obj._asdict().items()}
+        return {k: plain(v) for k, v in obj._asdict().items()}
     if isinstance(obj, list):
-        return [_plain(v) for v in obj]
+        return [plain(v) for v in obj]
     return obj
 
 

@@ -260,19 +260,12 @@ class SlipstreamServer(LanguageServer):
         config = self.settings.model_config()
         assert self.loop is not None
         token = f"slipstream-load-{uuid.uuid4()}"
-        progress = self._client_supports_progress()
-        if progress:
-            try:
-                await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
-                self.work_done_progress.begin(
-                    token,
-                    types.WorkDoneProgressBegin(
-                        title="Slipstream: loading model", message=config.path or "default model"
-                    ),
-                )
-            except Exception:
-                progress = False
-        self.set_state("loading", config.path or "default model")
+        what = config.path or "default model"
+        progress = await self._begin_progress(
+            token,
+            types.WorkDoneProgressBegin(title="Slipstream: loading model", message=what),
+        )
+        self.set_state("loading", what)
         t0 = time.perf_counter()
         try:
             model = await self.loop.run_in_executor(None, load_model, config)
@@ -299,6 +292,17 @@ class SlipstreamServer(LanguageServer):
             self.loop.run_in_executor(None, old.close)
         log.info("model %s loaded in %.2fs (fim=%s)", model.name, time.perf_counter() - t0, model.fim is not None)
         self.set_state("ready" if self.settings.enable else "disabled", model.name)
+
+    async def _begin_progress(self, token: str, begin: types.WorkDoneProgressBegin) -> bool:
+        """Start a $/progress report if the client supports it; False when there is none to send."""
+        if not self._client_supports_progress():
+            return False
+        try:
+            await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
+            self.work_done_progress.begin(token, begin)
+        except Exception:
+            return False
+        return True
 
     def _client_supports_progress(self) -> bool:
         try:
@@ -644,15 +648,9 @@ class SlipstreamServer(LanguageServer):
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
         token = f"slipstream-optimize-{uuid.uuid4()}"
-        progress = self._client_supports_progress()
-        if progress:
-            try:
-                await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
-                self.work_done_progress.begin(
-                    token, types.WorkDoneProgressBegin(title=f"Optimizing {qualname}", cancellable=True)
-                )
-            except Exception:
-                progress = False
+        progress = await self._begin_progress(
+            token, types.WorkDoneProgressBegin(title=f"Optimizing {qualname}", cancellable=True)
+        )
 
         def report(message: str) -> None:
             if progress:
