@@ -6,11 +6,14 @@ candidate, never an answer: it is offered only after verification on real inputs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import libcst as cst
 import libcst.matchers as m
+
+from optimizer import rules_loops as rl
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Rule:
     name: str
     title: str
     transform: Callable[[cst.FunctionDef], cst.FunctionDef]
+    imports: tuple[str, ...] = ()  # modules the rewrite refers to
 
 
 def _is_simple_literal(node: cst.BaseExpression) -> bool:
@@ -370,8 +374,20 @@ RULES: tuple[Rule, ...] = (
     Rule("literal-set-membership", "membership in a literal list → set", lambda f: f.visit(_LiteralListMembership())),
     Rule("append-loop-comprehension", "append loop → list comprehension", lambda f: _loop_to_builder(f, "append")),
     Rule("string-concat-join", 'string `+=` loop → `"".join`', lambda f: _loop_to_builder(f, "concat")),
-    Rule("cache-pure-recursion", "pure recursive function → `functools.cache`", _cache_recursive),
+    Rule("cache-pure-recursion", "pure recursive function → `functools.cache`", _cache_recursive, ("functools",)),
     Rule("membership-set", "membership in a parameter inside a loop → a set built once", _membership_set),
+    Rule("search-loop-builtin", "search loop → `any`/`next`", rl.search_loop),
+    Rule("deque-queue", "`list.pop(0)`/`insert(0, x)` queue → `collections.deque`", rl.deque_queue, ("collections",)),
+    Rule("hoist-invariant-call", "loop-invariant `len`/`set(...)` hoisted out of the loop", rl.hoist_invariant_calls),
+    Rule("hoist-method-lookup", "method/attribute lookups hoisted out of the loop", rl.hoist_method_lookups),
+    Rule("compile-regex", "`re` calls with a literal pattern → one compiled pattern", rl.compile_regex),
+    Rule("counter-loop", "manual counting → `collections.Counter`", rl.count_loop, ("collections",)),
+    Rule("sum-loop", "`+=` accumulation loop → `sum`", rl.sum_loop),
+    Rule("pairwise-index", "nested-loop equality match → a dict index", rl.pairwise_index),
+    Rule("range-len-index", "`for i in range(len(xs))` → direct iteration", rl.range_len_index),
+    Rule("square-multiply", "`x ** 2` → `x * x`", rl.square_multiply),
+    Rule("seen-set-dedupe", "`not in` a growing list → a companion set", rl.seen_set),
+    Rule("sorted-slice-heapq", "`sorted(xs)[:k]` → `heapq.nsmallest`/`nlargest`", rl.sorted_slice_heapq, ("heapq",)),
 )
 
 
@@ -420,7 +436,7 @@ class _ReplaceFunction(cst.CSTTransformer):
 
 
 def _ensure_import(module: cst.Module, name: str) -> cst.Module:
-    if f"import {name}" in module.code:
+    if re.search(rf"^import {name}\b", module.code, re.MULTILINE):
         return module
     stmt = cst.parse_statement(f"import {name}\n")
     body = list(module.body)
@@ -450,7 +466,11 @@ def candidates(source: str, qualname: str) -> list[Rewrite]:
         new = module.visit(t)
         if not t.changed:
             continue
-        if rule.name == "cache-pure-recursion":
-            new = _ensure_import(new, "functools")
+        for name in rule.imports:
+            new = _ensure_import(new, name)
+        try:
+            compile(new.code, "<rewrite>", "exec")
+        except SyntaxError:  # a rule's bug must cost a candidate, never produce broken code
+            continue
         out.append(Rewrite(rule.name, rule.title, new.code))
     return out
