@@ -10,13 +10,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from optimizer.loader import LOADER
 from optimizer.sandbox import Limits, run
 
-_DRIVER = r"""
-import os, pickle, runpy, sys, threading
+# Runs the user's workload in the sandbox: (exit status, digest of what a script/module printed).
+RUN_WORKLOAD = r"""
+import contextlib, hashlib, io, runpy, sys
+
+def run_workload(p):
+    status, out = 0, io.StringIO()
+    try:
+        kind, what = p["kind"], p["target"]
+        if kind == "pytest":
+            import pytest
+            status = pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", p["workspace"], what, *p["more"]])
+        else:
+            with contextlib.redirect_stdout(out):
+                if kind == "script":
+                    runpy.run_path(what, run_name="__main__")
+                else:
+                    runpy.run_module(what, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return int(status), hashlib.sha256(out.getvalue().encode("utf-8", "replace")).hexdigest()
+"""
+
+_DRIVER = (
+    LOADER
+    + RUN_WORKLOAD
+    + r"""
+import os, pickle, sys, threading
 p = PAYLOAD
 sys.path.insert(0, p["workspace"])
 sys.dont_write_bytecode = True
+if p.get("variant"):  # the project's own workload, run against the variant
+    variant_in(importlib.import_module(p["module"]), p["qualname"].split("."), p["variant"], in_place=True)
 target = os.path.realpath(p["path"])
 qualname = p["qualname"]
 blobs, seen = [], set()
@@ -51,31 +79,29 @@ def hook(frame, event, arg):
         seen.add(blob)
         blobs.append(blob)
 
-sys.setprofile(hook)
-threading.setprofile(hook)
-status = 0
+if p["limit"]:
+    sys.setprofile(hook)
+    threading.setprofile(hook)
 try:
-    kind, what = p["kind"], p["target"]
-    if kind == "pytest":
-        import pytest
-        status = pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", p["workspace"], what])
-    elif kind == "script":
-        runpy.run_path(what, run_name="__main__")
-    else:
-        runpy.run_module(what, run_name="__main__", alter_sys=True)
-except SystemExit as exc:
-    status = exc.code if isinstance(exc.code, int) else 1
+    status, digest = run_workload(p)
 finally:
     sys.setprofile(None)
     threading.setprofile(None)
-RESULT = {"inputs": blobs, "status": int(status), **stats}
+RESULT = {"inputs": blobs, "status": status, "stdout": digest, **stats}
 """
+)
 
 
 @dataclass(frozen=True)
 class Workload:
     kind: str  # "pytest" (a node id or path), "script" (a path) or "module" (a module name)
     target: str
+    more: tuple[str, ...] = ()  # further pytest node ids or paths
+
+    def describe(self) -> str:
+        if self.kind == "module":
+            return f"-m {self.target}"
+        return " ".join((self.target, *self.more)) if len(self.more) < 3 else f"{self.target} and {len(self.more)} more"
 
 
 @dataclass
@@ -85,6 +111,7 @@ class Capture:
     skipped: int = 0  # calls whose arguments could not be pickled
     status: int = 0  # the workload's exit status (pytest's, for pytest)
     reason: str = ""  # why nothing was captured, when so
+    stdout: str = ""  # digest of what a script or module workload printed
 
 
 def capture_inputs(
@@ -98,13 +125,14 @@ def capture_inputs(
         "qualname": qualname,
         "kind": workload.kind,
         "target": workload.target,
+        "more": list(workload.more),
         "limit": limit,
     }
     res = run(_DRIVER, payload, limits or Limits(seconds=120))
     if not res.ok:
         return Capture(reason=f"the workload did not finish in the sandbox: {res.reason}")
     v = res.value
-    cap = Capture(v["inputs"], v["calls"], v["skipped"], v["status"])
+    cap = Capture(v["inputs"], v["calls"], v["skipped"], v["status"], stdout=v["stdout"])
     if not cap.inputs:
         cap.reason = (
             f"{qualname} was called {cap.calls} times but no arguments could be pickled"
@@ -112,3 +140,38 @@ def capture_inputs(
             else f"the workload never called {qualname}"
         )
     return cap
+
+
+def workload_with_variant(
+    workspace: str,
+    path: str,
+    qualname: str,
+    workload: Workload,
+    module: str,
+    variant_source: str,
+    baseline: Capture,
+    limits: Limits | None = None,
+) -> str:
+    """Run the project's workload (its tests) with the variant installed in the real module: "" when it
+    ends as it did with the original (same exit status; same output for a script), else why not."""
+    payload = {
+        "workspace": workspace,
+        "path": path,
+        "qualname": qualname,
+        "kind": workload.kind,
+        "target": workload.target,
+        "more": list(workload.more),
+        "limit": 0,
+        "module": module,
+        "variant": variant_source,
+    }
+    res = run(_DRIVER, payload, limits or Limits(seconds=120))
+    what = "the tests" if workload.kind == "pytest" else "the workload"
+    if not res.ok:
+        return f"{what} did not finish with the variant: {res.reason}"
+    v = res.value
+    if v["status"] != baseline.status:
+        return f"{what} exit with status {v['status']} with the variant, {baseline.status} with the original"
+    if workload.kind != "pytest" and v["stdout"] != baseline.stdout:
+        return f"{what} print something else with the variant"
+    return ""

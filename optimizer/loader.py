@@ -22,6 +22,20 @@ def _find(tree, parts):
         body = getattr(node, "body", [])
     return node
 
+def variant_in(module, parts, source, in_place=False):
+    # The variant's function (with the imports its rewrite added) defined against the module's globals:
+    # in a copy of them, or installed in the module itself (in_place: for running the project's tests).
+    tree = ast.parse(source)
+    imports = [n for n in tree.body if isinstance(n, ast.Import)
+               or (isinstance(n, ast.ImportFrom) and n.module != "__future__")]
+    code = ast.Module(body=[*imports, _find(tree, parts)], type_ignores=[])
+    ns = vars(module) if in_place and len(parts) == 1 else dict(vars(module))
+    exec(compile(code, "<variant>", "exec"), ns)
+    fn = ns[parts[-1]]
+    if in_place and len(parts) > 1:
+        setattr(_resolve(module, parts[:-1]), parts[-1], fn)
+    return fn
+
 def load_pair(p):
     parts = p["name"].split(".")
     if p.get("workspace"):
@@ -29,13 +43,7 @@ def load_pair(p):
         sys.dont_write_bytecode = True
         module = importlib.import_module(p["module"])
         original = _resolve(module, parts)
-        ns = dict(vars(module))
-        tree = ast.parse(p["variant"])
-        imports = [n for n in tree.body if isinstance(n, ast.Import)
-                   or (isinstance(n, ast.ImportFrom) and n.module != "__future__")]
-        code = ast.Module(body=[*imports, _find(tree, parts)], type_ignores=[])
-        exec(compile(code, "<variant>", "exec"), ns)
-        variant = ns[parts[-1]]
+        variant = variant_in(module, parts, p["variant"])
     else:
         def load(src):
             ns = {"__name__": "__slipstream_target__"}

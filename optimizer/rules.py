@@ -474,3 +474,32 @@ def candidates(source: str, qualname: str) -> list[Rewrite]:
             continue
         out.append(Rewrite(rule.name, rule.title, new.code))
     return out
+
+
+def compose(source: str, qualname: str, names: list[str]) -> Rewrite | None:
+    """The named rules applied one after another (in the registry's order): several small wins at once."""
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        return None
+    path = _find_function(module, qualname)
+    if path is None:
+        return None
+    applied: list[str] = []
+    for rule in RULES:
+        if rule.name not in names:
+            continue
+        t = _ReplaceFunction(path, rule.transform)
+        new = module.visit(t)
+        if t.changed:
+            for name in rule.imports:
+                new = _ensure_import(new, name)
+            module = new
+            applied.append(rule.name)
+    if len(applied) < 2:
+        return None
+    try:
+        compile(module.code, "<rewrite>", "exec")
+    except SyntaxError:
+        return None
+    return Rewrite("+".join(applied), "combined: " + ", ".join(applied), module.code)

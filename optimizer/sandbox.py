@@ -80,8 +80,19 @@ def _limit(limits: Limits) -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run(driver: str, payload: Any, limits: Limits | None = None, python: str | None = None) -> SandboxResult:
-    """Execute ``driver`` (Python source that reads ``PAYLOAD`` and sets ``RESULT``) in the sandbox."""
+def run(
+    driver: str,
+    payload: Any,
+    limits: Limits | None = None,
+    python: str | None = None,
+    runner: list[str] | None = None,
+    collect: tuple[str, ...] = (),
+) -> SandboxResult:
+    """Execute ``driver`` (Python source that reads ``PAYLOAD`` and sets ``RESULT``) in the sandbox.
+
+    ``runner``: run the bootstrap as a script under ``python -I <runner...> boot.py --- job out`` (a
+    profiler); ``{work}`` in it is the child's working directory. ``collect``: files the child writes in
+    its working directory, returned as bytes in ``extra``."""
     limits = limits or Limits()
     with tempfile.TemporaryDirectory(prefix="slipstream-sandbox-") as tmp:
         job, out = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl"
@@ -99,8 +110,14 @@ def run(driver: str, payload: Any, limits: Limits | None = None, python: str | N
             "TMPDIR": str(work),  # temp files (pytest's tmp_path too) stay inside the sandbox
             "LANG": "C.UTF-8",
         }
+        cmd = [python or sys.executable, "-I", "-c", _BOOTSTRAP, str(job), str(out)]
+        if runner is not None:
+            boot = Path(tmp) / "boot.py"
+            boot.write_text(_BOOTSTRAP)
+            args = [a.replace("{work}", str(work)) for a in runner]
+            cmd = [python or sys.executable, "-I", *args, str(boot), "---", str(job), str(out)]
         proc = subprocess.Popen(
-            [python or sys.executable, "-I", "-c", _BOOTSTRAP, str(job), str(out)],
+            cmd,
             cwd=work,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -117,6 +134,7 @@ def run(driver: str, payload: Any, limits: Limits | None = None, python: str | N
         finally:
             _kill_group(proc)  # anything it left behind in its group
         stderr = err.decode("utf-8", "replace")[-4000:]
+        extra = {name: (work / name).read_bytes() for name in collect if (work / name).is_file()}
         if proc.returncode != 0:
             if proc.returncode < 0:
                 sig = signal.Signals(-proc.returncode).name
@@ -133,7 +151,7 @@ def run(driver: str, payload: Any, limits: Limits | None = None, python: str | N
             value = pickle.loads(out.read_bytes())
         except Exception as exc:
             return SandboxResult(False, f"error: unreadable result ({exc})", stderr=stderr, returncode=0)
-        return SandboxResult(True, "", value, stderr, 0)
+        return SandboxResult(True, "", value, stderr, 0, extra)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

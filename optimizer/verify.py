@@ -1,7 +1,7 @@
 """Does a variant behave like the original on real inputs? Checked in the sandbox, call by call.
 
-Compared per input: the return value (exact equality and the same type; float tolerance only where
-the original returns a float), the raised exception's type, how the arguments were mutated, and
+Compared per input: the return value (exact equality and the same type; a relative tolerance of 1e-9
+only for floats, where the original returns floats or lists, tuples or dicts of them), the raised exception's type, how the arguments were mutated, and
 what was printed. Each call gets fresh deep copies of the inputs.
 """
 
@@ -40,14 +40,27 @@ def same(x, y, tol):
         return False
     if isinstance(x, float):
         return x == y or (tol and math.isclose(x, y, rel_tol=tol)) or (x != x and y != y)
+    if tol and isinstance(x, (list, tuple)):
+        return len(x) == len(y) and all(same(a, b, tol) for a, b in zip(x, y))
+    if tol and isinstance(x, dict):
+        return x.keys() == y.keys() and all(same(x[k], y[k], tol) for k in x)
     return x == y
+
+def has_float(v, depth=0):
+    if isinstance(v, float):
+        return True
+    if depth < 3 and isinstance(v, (list, tuple)):
+        return any(has_float(e, depth + 1) for e in v[:1000])
+    if depth < 3 and isinstance(v, dict):
+        return any(has_float(e, depth + 1) for e in list(v.values())[:1000])
+    return False
 
 p = PAYLOAD
 original, variant, inputs = load_pair(p)
 rows = []
 for args, kwargs in inputs:
     (ro, ao, so), (rv, av, sv) = outcome(original, args, kwargs), outcome(variant, args, kwargs)
-    tol = p["tol"] if ro[0] == "return" and isinstance(ro[1], float) else 0.0
+    tol = p["tol"] if ro[0] == "return" and has_float(ro[1]) else 0.0
     if ro[0] != rv[0]:
         rows.append(f"original {ro[0]}s, variant {rv[0]}s ({ro[1] if ro[0] == 'raise' else rv[1]})")
     elif ro[0] == "raise" and ro[1] != rv[1]:

@@ -7,20 +7,17 @@ import hashlib
 import itertools
 import logging
 import os
-import threading
 import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.uris import to_fs_path as uri_to_path
 
 from heuristics.cadence import cadence_from
 from heuristics.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
@@ -30,10 +27,9 @@ from inference.project_context import project_context
 from inference.prompt import Prompt
 from inference.reuse import Anchor, AnchorStore, CompletionCache, make_anchor, split_point
 from inference.stops import StopRules
-from optimizer.capture import Workload
-from optimizer.pipeline import Variant, function_at, optimize_function
 from server.completion import Prepared, finish, prepare, request_for
 from server.documents import Document, DocumentError
+from server.optimize import OPTIMIZE_COMMAND, PROFILE_COMMAND, OptimizerFeatures
 from server.protocol import SlipstreamProtocol
 from server.settings import Settings, model_changed, parse_settings
 
@@ -43,7 +39,6 @@ PARTIAL_METHOD = "slipstream/inlineCompletionPartial"
 STATUS_METHOD = "slipstream/status"
 GET_STATUS_METHOD = "slipstream/getStatus"
 STATS_METHOD = "slipstream/stats"
-OPTIMIZE_COMMAND = "slipstream.optimizeFunction"
 ACCEPT_COMMAND = "slipstream.accepted"
 VERSION = "0.1.0"
 
@@ -116,11 +111,9 @@ class SlipstreamServer(LanguageServer):
         self._background: set[asyncio.Future] = set()
         self._contexts: dict[tuple[str, int], str] = {}
         self.window_hints: dict[str, int] = {}  # each document's last prompt window start (keeps the KV cache)
-        # Verified variants per (uri, function), with the digest of the text they were made for.
-        self.variants: dict[tuple[str, str], tuple[str, list[Variant]]] = {}
+        self.optimizer = OptimizerFeatures(self)
         self._contexts_pending: set[tuple[str, int]] = set()
         self._jedi = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipstream-jedi")
-        self._optimizer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipstream-optimizer")
         # Seconds per second of the retention checks; SLIPSTREAM_RETENTION_SCALE shrinks them in tests.
         self.retention_scale = float(os.environ.get("SLIPSTREAM_RETENTION_SCALE", "1") or 1)
         self._ids = itertools.count(1)
@@ -261,7 +254,7 @@ class SlipstreamServer(LanguageServer):
         assert self.loop is not None
         token = f"slipstream-load-{uuid.uuid4()}"
         what = config.path or "default model"
-        progress = await self._begin_progress(
+        progress = await self.begin_progress(
             token,
             types.WorkDoneProgressBegin(title="Slipstream: loading model", message=what),
         )
@@ -293,7 +286,7 @@ class SlipstreamServer(LanguageServer):
         log.info("model %s loaded in %.2fs (fim=%s)", model.name, time.perf_counter() - t0, model.fim is not None)
         self.set_state("ready" if self.settings.enable else "disabled", model.name)
 
-    async def _begin_progress(self, token: str, begin: types.WorkDoneProgressBegin) -> bool:
+    async def begin_progress(self, token: str, begin: types.WorkDoneProgressBegin) -> bool:
         """Start a $/progress report if the client supports it; False when there is none to send."""
         if not self._client_supports_progress():
             return False
@@ -607,83 +600,6 @@ class SlipstreamServer(LanguageServer):
             self.stats["warmups"] += 1
 
     # -- optimizer ---------------------------------------------------------------------------------
-    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
-        uri = params.text_document.uri
-        doc = self.documents.get(uri)
-        if doc is None:
-            return []
-        qualname = function_at(doc.text, params.range.start.line)
-        if qualname is None:
-            return []
-        actions = [
-            types.CodeAction(
-                title="Optimize this function",
-                kind=types.CodeActionKind.RefactorRewrite,
-                command=types.Command(
-                    title="Optimize this function", command=OPTIMIZE_COMMAND, arguments=[uri, params.range.start.line]
-                ),
-            )
-        ]
-        made_for, variants = self.variants.get((uri, qualname), ("", []))
-        if made_for == _text_digest(doc.text):  # only for the text they were verified against
-            for v in variants:
-                actions.append(
-                    types.CodeAction(title=v.title, kind=types.CodeActionKind.RefactorRewrite, edit=_edit_for(uri, v))
-                )
-        return actions
-
-    async def optimize(self, uri: Any, line: Any) -> dict[str, Any]:
-        if not isinstance(uri, str) or not isinstance(line, int) or not uri.startswith("file://"):
-            raise JsonRpcInvalidParams("slipstream.optimizeFunction takes [uri, line] of a saved file")
-        path = Path(uri_to_path(uri))
-        doc = self.documents.get(uri)
-        text = doc.text if doc is not None else path.read_text(encoding="utf-8")
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            raise JsonRpcInvalidParams("save the file first: the optimizer runs the code on disk")
-        qualname = function_at(text, line)
-        if qualname is None:
-            raise JsonRpcInvalidParams(f"no function at line {line + 1}")
-        root = self.workspace_root(path)
-        workload = Workload("pytest", root)
-        loop = asyncio.get_running_loop()
-        cancel = threading.Event()
-        token = f"slipstream-optimize-{uuid.uuid4()}"
-        progress = await self._begin_progress(
-            token, types.WorkDoneProgressBegin(title=f"Optimizing {qualname}", cancellable=True)
-        )
-
-        def report(message: str) -> None:
-            if progress:
-                loop.call_soon_threadsafe(
-                    self.work_done_progress.report, token, types.WorkDoneProgressReport(message=message)
-                )
-
-        try:
-            result = await loop.run_in_executor(
-                self._optimizer, optimize_function, root, str(path), qualname, workload, report, cancel
-            )
-        except asyncio.CancelledError:
-            cancel.set()
-            raise
-        finally:
-            if progress:
-                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message="done"))
-        self.variants[(uri, qualname)] = (_text_digest(text), result.variants)
-        out = result.as_json()
-        for v, data in zip(result.variants, out["variants"], strict=True):
-            data["edit"] = self.protocol._converter.unstructure(_edit_for(uri, v))
-            del data["edits"]
-        return out
-
-    def workspace_root(self, path: Path) -> str:
-        try:
-            root = self.workspace.root_path
-        except RuntimeError:
-            root = None
-        if root and str(path.resolve()).startswith(str(Path(root).resolve())):
-            return str(Path(root).resolve())
-        return str(path.resolve().parent)
-
     def on_accepted(self, item_id: Any, accepted_chars: Any = None) -> None:
         """The client accepted a suggestion: count it, and check 30 s and 2 min later that it stayed."""
         if self.telemetry is None or not isinstance(item_id, str):
@@ -699,21 +615,6 @@ class SlipstreamServer(LanguageServer):
         doc = self.documents.get(item.uri)
         if self.telemetry is not None:
             self.telemetry.retention(item, delay, doc is not None and still_present(doc.text, item.text, item.line))
-
-
-def _edit_for(uri: str, variant: Variant) -> types.WorkspaceEdit:
-    edits = [
-        types.TextEdit(
-            range=types.Range(start=types.Position(line=a, character=0), end=types.Position(line=b, character=0)),
-            new_text=text,
-        )
-        for a, b, text in variant.edits
-    ]
-    return types.WorkspaceEdit(changes={uri: edits})
-
-
-def _text_digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def key_of(request_id: Any) -> str:
@@ -779,11 +680,23 @@ def create_server() -> SlipstreamServer:
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite]),
     )
     def on_code_action(ls: SlipstreamServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        return ls.code_actions(params)
+        return ls.optimizer.code_actions(params)
 
     @server.command(OPTIMIZE_COMMAND)
     async def on_optimize(ls: SlipstreamServer, *args: Any) -> dict[str, Any]:
-        return await ls.optimize(*(list(args) + [None, None])[:2])
+        return await ls.optimizer.optimize(*(list(args) + [None, None])[:2])
+
+    @server.command(PROFILE_COMMAND)
+    async def on_profile(ls: SlipstreamServer, *args: Any) -> dict[str, Any]:
+        return await ls.optimizer.profile(*(list(args) + [None, None])[:2])
+
+    @server.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))
+    def on_inlay_hint(ls: SlipstreamServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+        return ls.optimizer.inlay_hints(params)
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
+    def on_code_lens(ls: SlipstreamServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+        return ls.optimizer.code_lenses(params)
 
     @server.feature(types.SHUTDOWN)
     def on_shutdown(ls: SlipstreamServer, params: Any) -> None:

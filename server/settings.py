@@ -23,6 +23,10 @@ _SPEC: dict[str, tuple[str, type, float | None, float | None]] = {
     "cache": ("cache", bool, None, None),
     "speculate": ("speculate", bool, None, None),
     "projectContext": ("project_context", bool, None, None),
+    "optimizer.workload": ("optimizer_workload", str, None, None),
+    "optimizer.minSpeedup": ("min_speedup", float, 1.0, 100.0),
+    "optimizer.modelProposals": ("model_proposals", bool, None, None),
+    "optimizer.timeLimit": ("optimizer_time_limit", int, 1, 3600),
 }
 MODES = ("auto", "acceleration", "exploration")
 
@@ -42,6 +46,10 @@ class Settings:
     cache: bool = True  # completions for identical contexts, in memory and on disk (bounded)
     speculate: bool = True  # compute the suggestion after the shown one while the model is idle
     project_context: bool = False  # jedi signatures/members ahead of the prompt (measured: see README)
+    optimizer_workload: str = ""  # pytest node id/path, script, or "-m module"; empty: tests importing the file
+    min_speedup: float = 1.10  # a variant is offered only when its speedup's 95 % CI lies above this
+    model_proposals: bool = True  # after the rules, ask the local model for variants (all verified alike)
+    optimizer_time_limit: int = 120  # seconds for one run of the user's workload (capture, profile, tests)
 
     def storage_dir(self) -> str:
         if self.storage_path:
@@ -66,6 +74,11 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
         raw = raw["slipstream"]
     if not isinstance(raw, dict):
         return base, [f"settings must be an object, got {type(raw).__name__}"]
+    if isinstance(raw.get("optimizer"), dict):  # VS Code sends dotted settings as nested objects
+        raw = {
+            **{k: v for k, v in raw.items() if k != "optimizer"},
+            **{f"optimizer.{k}": v for k, v in raw["optimizer"].items()},
+        }
     changes: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in _SPEC:
@@ -75,8 +88,10 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
             continue
         if typ is int and isinstance(value, float) and value.is_integer():
             value = int(value)
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            kind = {bool: "a boolean", int: "an integer", str: "a string"}[typ]
+            kind = {bool: "a boolean", int: "an integer", str: "a string", float: "a number"}[typ]
             problems.append(f"slipstream.{key} must be {kind}, got {value!r}")
             continue
         if (lo is not None and value < lo) or (hi is not None and value > hi):

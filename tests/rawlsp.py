@@ -22,6 +22,7 @@ class RawServer:
         )
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.notifications: list[dict[str, Any]] = []
+        self.server_requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -70,14 +71,15 @@ class RawServer:
                 raise TimeoutError(f"no response to request {msg_id!r}")
             msg = self.messages.get(timeout=left)
             if "method" in msg and "id" in msg:  # a request from the server: answer it
+                self.server_requests.append(msg)
                 self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
             elif "method" in msg:
                 self.notifications.append(msg)
             elif msg.get("id") == msg_id:
                 return msg
 
-    def initialize(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
-        caps = {"window": {"workDoneProgress": True}}
+    def initialize(self, options: dict[str, Any] | None = None, caps: dict[str, Any] | None = None) -> dict[str, Any]:
+        caps = caps or {"window": {"workDoneProgress": True}}
         resp = self.request(
             "initialize",
             {"processId": None, "rootUri": None, "capabilities": caps, "initializationOptions": options or {}},

@@ -358,9 +358,9 @@ LOOP_CASES = [
         [(([1, 5, 2], 4), {}), (([], 0), {}), (([1], 1), {})],
     ),
     (
-        "def f(start, graph):\n    seen = {start}\n    q = [start]\n    order = []\n    while q:\n        n = q.pop(0)\n"
-        "        order.append(n)\n        for m in graph.get(n, ()):\n            if m not in seen:\n"
-        "                seen.add(m)\n                q.append(m)\n    return order\n",
+        "def f(start, graph):\n    seen = {start}\n    q = [start]\n    order = []\n    while q:\n"
+        "        n = q.pop(0)\n        order.append(n)\n        for m in graph.get(n, ()):\n"
+        "            if m not in seen:\n                seen.add(m)\n                q.append(m)\n    return order\n",
         [((1, {1: [2, 3], 2: [4], 3: [4], 4: [1]}), {}), ((9, {}), {})],
     ),
     (
@@ -379,7 +379,8 @@ LOOP_CASES = [
         [(([(1, "x"), (2, "y"), (1, "z")], [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]), {}), (([], []), {})],
     ),
     (
-        "def f(xs):\n    out = []\n    for x in xs:\n        if x not in out:\n            out.append(x)\n    return out\n",
+        "def f(xs):\n    out = []\n    for x in xs:\n        if x not in out:\n            out.append(x)\n"
+        "    return out\n",
         [(([3, 1, 3, 2, 1],), {}), (([1, 1.0, True],), {})],
     ),
     (

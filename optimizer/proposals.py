@@ -1,0 +1,120 @@
+"""Model proposals: the prompt that asks for a faster version of a function, and parsing what comes back.
+
+Pure text in, candidates out; the server runs the model. A proposal is only a candidate: it goes through
+the same verification, measurement and project tests as a rule's rewrite, and what failed is written into
+the next round's prompt.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import libcst as cst
+
+from optimizer.rules import Rewrite
+
+
+def function_source(source: str, qualname: str) -> str | None:
+    node = _find(ast.parse(source), qualname.split("."))
+    if node is None:
+        return None
+    lines = source.splitlines(keepends=True)
+    first = min([node.lineno, *[d.lineno for d in node.decorator_list]]) - 1
+    return textwrap.dedent("".join(lines[first : node.end_lineno]))
+
+
+def build_prompt(source: str, qualname: str, feedback: list[str], hints: list[str] | None = None) -> str | None:
+    """A completion-style prompt that ends with the new ``def`` line, so the model writes only the body."""
+    fn = function_source(source, qualname)
+    node = _find(ast.parse(source), qualname.split("."))
+    if fn is None or node is None:
+        return None
+    name = qualname.split(".")[-1]
+    notes = [
+        "# Rewrite for speed: same name, same parameters, same results, same exceptions.",
+        "# Prefer better data structures (set, dict, deque, Counter), builtins (sum, any, sorted),",
+        "# comprehensions and caching over clever tricks. Do not print, read files or use randomness.",
+    ]
+    for h in (hints or [])[:3]:
+        notes.append(f"# Hint: {h}")
+    for f in feedback[-4:]:
+        notes.append(f"# A previous attempt failed: {f[:160]}")
+    header = ast.unparse(node.args)
+    return (
+        "# Original version (slow):\n"
+        f"{fn.rstrip()}\n\n\n" + "\n".join(notes) + f"\n# Faster version:\ndef {name}({header}):\n"
+    )
+
+
+def parse_proposal(source: str, qualname: str, completion: str) -> Rewrite | None:
+    """The module with the function replaced by the model's version, if that version parses as a function
+    of the same name and parameters; None otherwise."""
+    original = _find(ast.parse(source), qualname.split("."))
+    if original is None:
+        return None
+    name = qualname.split(".")[-1]
+    header = ast.unparse(original.args)
+    body_lines = []
+    for line in completion.splitlines():
+        if line.strip() and not line[0].isspace():
+            break  # back at module level: the function ended
+        body_lines.append(line)
+    body = "\n".join(body_lines).rstrip()
+    if not body.strip():
+        return None
+    new_fn = f"def {name}({header}):\n{body}\n"
+    try:
+        parsed = ast.parse(new_fn)
+    except SyntaxError:
+        return None
+    fn = parsed.body[0]
+    if not isinstance(fn, ast.FunctionDef) or ast.dump(fn.args) != ast.dump(original.args):
+        return None
+    try:
+        new_node = cst.parse_statement(new_fn)
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        return None
+    replaced = module.visit(_Replace(qualname.split("."), new_node))
+    if replaced.code == source:
+        return None
+    return Rewrite("model", "local model proposal", replaced.code)
+
+
+class _Replace(cst.CSTTransformer):
+    def __init__(self, parts: list[str], new: cst.BaseStatement) -> None:
+        self.parts, self.new, self.stack = parts, new, []  # type: ignore[var-annotated]
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stack.append(node.name.value)
+
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef):
+        self.stack.pop()
+        return updated
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.stack.append(node.name.value)
+        return False
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef):
+        here = list(self.stack)
+        self.stack.pop()
+        if here != self.parts:
+            return updated
+        assert isinstance(self.new, cst.FunctionDef)
+        return self.new.with_changes(decorators=updated.decorators, leading_lines=updated.leading_lines)
+
+
+def _find(tree: ast.Module, parts: list[str]) -> ast.FunctionDef | None:
+    body: list[ast.stmt] = tree.body
+    node: ast.AST | None = None
+    for part in parts:
+        node = next(
+            (n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part),
+            None,
+        )
+        if node is None:
+            return None
+        body = node.body  # type: ignore[attr-defined]
+    return node if isinstance(node, ast.FunctionDef) else None

@@ -1,0 +1,298 @@
+"""The optimizer's LSP features: code actions, the optimize and profile commands, inlay hints, code lenses.
+
+The work happens in ``optimizer/`` on one background thread; this module turns requests into calls and
+results into LSP objects. Variants and profiles are offered only for the exact text they were made for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import from_fs_path
+from pygls.uris import to_fs_path as uri_to_path
+
+from inference.engine import GenerationRequest
+from inference.prompt import Prompt
+from inference.stops import StopRules
+from optimizer.pipeline import Proposer, Variant, function_at, optimize_function
+from optimizer.profile import FunctionStat, LineStat, profile_workload
+from optimizer.proposals import build_prompt, parse_proposal
+from optimizer.rules import Rewrite
+from optimizer.sandbox import Limits
+from optimizer.workload import parse_workload
+from server.documents import index_to_units, line_starts
+
+if TYPE_CHECKING:
+    from server.server import SlipstreamServer
+
+OPTIMIZE_COMMAND = "slipstream.optimizeFunction"
+PROFILE_COMMAND = "slipstream.profile"
+HOT_FUNCTION_PERCENT = 2.0  # code lenses for functions at or above this share of the run
+HOT_LINE_PERCENT = 1.0  # inlay hints for lines at or above this share (or 1 MB)
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def edit_for(uri: str, variant: Variant) -> types.WorkspaceEdit:
+    edits = [
+        types.TextEdit(
+            range=types.Range(start=types.Position(line=a, character=0), end=types.Position(line=b, character=0)),
+            new_text=text,
+        )
+        for a, b, text in variant.edits
+    ]
+    return types.WorkspaceEdit(changes={uri: edits})
+
+
+class OptimizerFeatures:
+    def __init__(self, server: SlipstreamServer) -> None:
+        self.server = server
+        # Verified variants per (uri, function), with the digest of the text they were made for.
+        self.variants: dict[tuple[str, str], tuple[str, list[Variant]]] = {}
+        # The last profile's hot lines and functions per file path, with the digest of the profiled text.
+        self.hot_lines: dict[str, tuple[str, list[LineStat]]] = {}
+        self.hot_functions: dict[str, tuple[str, list[FunctionStat]]] = {}
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipstream-optimizer")
+
+    # -- code actions ----------------------------------------------------------------------------
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        doc = self.server.documents.get(uri)
+        if doc is None:
+            return []
+        qualname = function_at(doc.text, params.range.start.line)
+        if qualname is None:
+            return []
+        actions = [
+            types.CodeAction(
+                title="Optimize this function",
+                kind=types.CodeActionKind.RefactorRewrite,
+                command=types.Command(
+                    title="Optimize this function", command=OPTIMIZE_COMMAND, arguments=[uri, params.range.start.line]
+                ),
+            )
+        ]
+        made_for, variants = self.variants.get((uri, qualname), ("", []))
+        if made_for == text_digest(doc.text):  # only for the text they were verified against
+            for v in variants:
+                actions.append(
+                    types.CodeAction(title=v.title, kind=types.CodeActionKind.RefactorRewrite, edit=edit_for(uri, v))
+                )
+        return actions
+
+    # -- the optimize command --------------------------------------------------------------------
+    def _saved_file(self, uri: Any, what: str) -> tuple[Path, str]:
+        if not isinstance(uri, str) or not uri.startswith("file://"):
+            raise JsonRpcInvalidParams(f"{what} takes the file:// URI of a saved file")
+        path = Path(uri_to_path(uri))
+        if not path.is_file():
+            raise JsonRpcInvalidParams(f"{path} is not a file on disk: save it first")
+        disk = path.read_text(encoding="utf-8", errors="replace")
+        doc = self.server.documents.get(uri)
+        if doc is not None and doc.text != disk:
+            raise JsonRpcInvalidParams("save the file first: the optimizer runs the code on disk")
+        return path, disk
+
+    async def optimize(self, uri: Any, line: Any) -> dict[str, Any]:
+        if not isinstance(line, int) or isinstance(line, bool) or line < 0:
+            raise JsonRpcInvalidParams(f"{OPTIMIZE_COMMAND} takes [uri, line] of a saved file")
+        path, text = self._saved_file(uri, OPTIMIZE_COMMAND)
+        qualname = function_at(text, line)
+        if qualname is None:
+            raise JsonRpcInvalidParams(f"no function at line {line + 1}")
+        settings = self.server.settings
+        root = self.workspace_root(path)
+        workload = parse_workload(settings.optimizer_workload, root, str(path))
+        job = functools.partial(
+            optimize_function,
+            root,
+            str(path),
+            qualname,
+            workload,
+            min_speedup=settings.min_speedup,
+            proposer=self.model_proposer() if settings.model_proposals else None,
+            limits=Limits(seconds=settings.optimizer_time_limit),
+        )
+        result = await self._run(f"Optimizing {qualname}", lambda report, cancel: job(report, cancel))
+        self.variants[(uri, qualname)] = (text_digest(text), result.variants)
+        out = result.as_json()
+        for v, data in zip(result.variants, out["variants"], strict=True):
+            data["edit"] = self.server.protocol._converter.unstructure(edit_for(uri, v))
+            del data["edits"]
+        return out
+
+    async def _run(self, title: str, job: Any) -> Any:
+        """Run ``job(report, cancel)`` on the optimizer thread with cancellable ``$/progress``."""
+        server = self.server
+        loop = asyncio.get_running_loop()
+        cancel = threading.Event()
+        token = f"slipstream-optimize-{uuid.uuid4()}"
+        progress = await server.begin_progress(token, types.WorkDoneProgressBegin(title=title, cancellable=True))
+        if progress:
+            fut = server.work_done_progress.tokens.get(token)
+            if fut is not None:  # the client's cancel button
+                fut.add_done_callback(lambda _: cancel.set())
+
+        def report(message: str) -> None:
+            if progress:
+                loop.call_soon_threadsafe(
+                    server.work_done_progress.report, token, types.WorkDoneProgressReport(message=message)
+                )
+
+        try:
+            return await loop.run_in_executor(self.executor, job, report, cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        finally:
+            if progress:
+                server.work_done_progress.end(token, types.WorkDoneProgressEnd(message="done"))
+
+    def model_proposer(self) -> Proposer | None:
+        """Proposals from the loaded completion model, or None when no model is ready."""
+        engine = self.server.engine
+        if engine is None or self.server.state != "ready":
+            return None
+        return engine_proposer(engine)
+
+    def workspace_root(self, path: Path) -> str:
+        try:
+            root = self.server.workspace.root_path
+        except RuntimeError:
+            root = None
+        if root and str(path.resolve()).startswith(str(Path(root).resolve())):
+            return str(Path(root).resolve())
+        return str(path.resolve().parent)
+
+    # -- profiling: inlay hints on hot lines, code lenses on hot functions ---------------------------
+    async def profile(self, uri: Any, workload_text: Any = None) -> dict[str, Any]:
+        path, _ = self._saved_file(uri, PROFILE_COMMAND)
+        if workload_text is not None and not isinstance(workload_text, str):
+            raise JsonRpcInvalidParams(f"{PROFILE_COMMAND} takes [uri, workload?]; the workload is a string")
+        root = self.workspace_root(path)
+        text = workload_text if workload_text else self.server.settings.optimizer_workload
+        workload = parse_workload(text, root, str(path))
+        prof = await self._run(
+            f"Profiling {workload.describe()}", lambda report, cancel: profile_workload(root, workload)
+        )
+        self.hot_lines.clear()
+        self.hot_functions.clear()
+        by_file_lines: dict[str, list[LineStat]] = {}
+        for ln in prof.lines:
+            by_file_lines.setdefault(ln.path, []).append(ln)
+        by_file_funcs: dict[str, list[FunctionStat]] = {}
+        for fn in prof.functions:
+            by_file_funcs.setdefault(fn.path, []).append(fn)
+        for p in set(by_file_lines) | set(by_file_funcs):
+            try:
+                digest = text_digest(Path(p).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue
+            self.hot_lines[p] = (digest, by_file_lines.get(p, []))
+            self.hot_functions[p] = (digest, by_file_funcs.get(p, []))
+        self._refresh()
+        out = prof.as_json()
+        out["functions"] = [{**f, "uri": from_fs_path(f["path"])} for f in out["functions"][:20]]
+        out["lines"] = len(prof.lines)
+        return out
+
+    def _refresh(self) -> None:
+        caps = self.server.client_capabilities.workspace if self.server.client_capabilities else None
+        if caps and caps.inlay_hint and caps.inlay_hint.refresh_support:
+            self.server.workspace_inlay_hint_refresh(None)
+        if caps and caps.code_lens and caps.code_lens.refresh_support:
+            self.server.workspace_code_lens_refresh(None)
+
+    def _current(self, uri: str, table: dict[str, tuple[str, list[Any]]]) -> list[Any]:
+        doc = self.server.documents.get(uri)
+        if doc is None:
+            return []
+        try:
+            path = str(Path(uri_to_path(uri)).resolve())
+        except Exception:
+            return []
+        digest, rows = table.get(path, ("", []))
+        return rows if digest == text_digest(doc.text) else []  # lines move when the text changes
+
+    def inlay_hints(self, params: types.InlayHintParams) -> list[types.InlayHint]:
+        doc = self.server.documents.get(params.text_document.uri)
+        hints = []
+        for ln in self._current(params.text_document.uri, self.hot_lines):
+            line = ln.line - 1
+            if doc is None or not (params.range.start.line <= line <= params.range.end.line):
+                continue
+            if ln.cpu_percent < HOT_LINE_PERCENT and ln.peak_mb < 1.0:
+                continue
+            parts = [f"{ln.cpu_percent:.0f} % CPU"] if ln.cpu_percent >= HOT_LINE_PERCENT else []
+            if ln.peak_mb >= 1.0:
+                parts.append(f"{ln.peak_mb:.0f} MB")
+            if line >= len(line_starts(doc.text)):
+                continue
+            start, end = doc.line_bounds(line)
+            character = index_to_units(doc.text[start:end], end - start, doc.encoding)
+            hints.append(
+                types.InlayHint(
+                    position=types.Position(line=line, character=character),
+                    label=" · ".join(parts),
+                    padding_left=True,
+                    tooltip="Slipstream profile of the last run",
+                )
+            )
+        return hints
+
+    def code_lenses(self, params: types.CodeLensParams) -> list[types.CodeLens]:
+        uri = params.text_document.uri
+        lenses = []
+        for fn in self._current(uri, self.hot_functions):
+            if fn.cpu_percent < HOT_FUNCTION_PERCENT:
+                continue
+            line = fn.line - 1
+            lenses.append(
+                types.CodeLens(
+                    range=types.Range(
+                        start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
+                    ),
+                    command=types.Command(
+                        title=f"⚡ {fn.cpu_percent:.0f} % of runtime — Optimize",
+                        command=OPTIMIZE_COMMAND,
+                        arguments=[uri, line],
+                    ),
+                )
+            )
+        return lenses
+
+
+def engine_proposer(engine: Any, samples: int = 3, max_tokens: int = 320) -> Proposer:
+    """Candidates from the completion model: a few samples per round, each parsed as the same function."""
+    model = engine.model
+
+    def propose(source: str, qualname: str, feedback: list[str]) -> list[Rewrite]:
+        text = build_prompt(source, qualname, feedback)
+        if text is None:
+            return []
+        head = [model.bos] if model.bos is not None else []
+        prompt = Prompt(head + model.tokenize(text), "prefix", text, "")
+        out: list[Rewrite] = []
+        for k in range(samples):
+            rules = StopRules(max_tokens=max_tokens, max_lines=60, time_budget_s=20.0)
+            req = GenerationRequest(prompt, rules, temperature=0.0 if k == 0 else 0.8, seed=k + len(feedback))
+            res = engine.submit(req).result(timeout=120)
+            if res.cancelled:
+                break  # the editor needs the model: proposals wait for another run
+            cand = parse_proposal(source, qualname, res.text)
+            if cand is not None and all(c.source != cand.source for c in out):
+                out.append(cand)
+        return out
+
+    return propose
