@@ -190,6 +190,8 @@ def optimize_function(
         result.error = cap.reason
         return result
     result.inputs = len(cap.inputs)
+    if cap.status:
+        result.notes.append(f"the workload already fails with the original (exit status {cap.status})")
     if cap.skipped:
         result.notes.append(f"{cap.skipped} calls had arguments that cannot be copied (skipped)")
     progress("checking that the function is deterministic")

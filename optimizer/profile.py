@@ -10,6 +10,7 @@ and tracemalloc (per-line memory), and the result says so.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -121,7 +122,10 @@ def profile_workload(
 
 def _scalene(workspace: str, workload: Workload, limits: Limits) -> Profile:
     ws = os.path.realpath(workspace)
-    runner = ["-m", "scalene", "run", "-o", "{work}/profile.json", "--profile-only", ws]
+    runner = ["-m", "scalene", "run", "-o", "{work}/profile.json", "--profile-all", "--profile-only", ws]
+    # scalene's sampling files and signals clash with the file-size and CPU rlimits: the wall clock and
+    # the address-space limit still hold.
+    limits = dataclasses.replace(limits, file_bytes=0, cpu_limit=False)
     res = run(_SCALENE_DRIVER, _payload(ws, workload), limits, runner=runner, collect=("profile.json",))
     prof = Profile("scalene", workload.describe())
     if not res.ok:

@@ -53,11 +53,16 @@ os.close(_OUT)
 """
 
 
+# What running out of address space looks like on stderr: Python's error, or a library that could not map.
+_OUT_OF_MEMORY = ("MemoryError", "Cannot allocate memory", "failed to map segment", "std::bad_alloc")
+
+
 @dataclass(frozen=True)
 class Limits:
     seconds: float = 20.0
     memory_bytes: int = 1 << 30
-    file_bytes: int = 16 << 20
+    file_bytes: int = 16 << 20  # 0: no limit (scalene's sampling files need room)
+    cpu_limit: bool = True  # RLIMIT_CPU as well as the wall clock (scalene's own signals clash with it)
 
 
 @dataclass
@@ -74,9 +79,11 @@ def _limit(limits: Limits) -> None:  # runs in the child before exec
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    cpu = int(limits.seconds) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    if limits.cpu_limit:
+        cpu = int(limits.seconds) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    if limits.file_bytes:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -140,7 +147,7 @@ def run(
                 sig = signal.Signals(-proc.returncode).name
                 reason = "timeout: CPU limit" if sig == "SIGXCPU" else f"crashed: {sig}"
                 return SandboxResult(False, reason, stderr=stderr, returncode=proc.returncode)
-            if "MemoryError" in stderr:
+            if any(sign in stderr for sign in _OUT_OF_MEMORY):
                 return SandboxResult(False, "memory: over the limit", stderr=stderr, returncode=proc.returncode)
             return SandboxResult(False, f"exit {proc.returncode}", stderr=stderr, returncode=proc.returncode)
         if not out.exists() or out.stat().st_size == 0:

@@ -1,8 +1,9 @@
 """Does a variant behave like the original on real inputs? Checked in the sandbox, call by call.
 
 Compared per input: the return value (exact equality and the same type; a relative tolerance of 1e-9
-only for floats, where the original returns floats or lists, tuples or dicts of them), the raised exception's type, how the arguments were mutated, and
-what was printed. Each call gets fresh deep copies of the inputs.
+only for floats, where the original returns floats or lists, tuples or dicts of them), the raised
+exception's type, how the arguments were mutated, and what was printed. Each call gets fresh deep
+copies of the inputs.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ class OptimizerFeatures:
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
         doc = self.server.documents.get(uri)
-        if doc is None:
+        if doc is None or not self.server.settings.optimizer_enabled:
             return []
         qualname = function_at(doc.text, params.range.start.line)
         if qualname is None:
@@ -253,7 +253,9 @@ class OptimizerFeatures:
 
     def code_lenses(self, params: types.CodeLensParams) -> list[types.CodeLens]:
         uri = params.text_document.uri
-        lenses = []
+        lenses: list[types.CodeLens] = []
+        if not self.server.settings.optimizer_enabled:
+            return lenses
         for fn in self._current(uri, self.hot_functions):
             if fn.cpu_percent < HOT_FUNCTION_PERCENT:
                 continue

@@ -23,6 +23,7 @@ _SPEC: dict[str, tuple[str, type, float | None, float | None]] = {
     "cache": ("cache", bool, None, None),
     "speculate": ("speculate", bool, None, None),
     "projectContext": ("project_context", bool, None, None),
+    "optimizer.enabled": ("optimizer_enabled", bool, None, None),
     "optimizer.workload": ("optimizer_workload", str, None, None),
     "optimizer.minSpeedup": ("min_speedup", float, 1.0, 100.0),
     "optimizer.modelProposals": ("model_proposals", bool, None, None),
@@ -46,6 +47,7 @@ class Settings:
     cache: bool = True  # completions for identical contexts, in memory and on disk (bounded)
     speculate: bool = True  # compute the suggestion after the shown one while the model is idle
     project_context: bool = False  # jedi signatures/members ahead of the prompt (measured: see README)
+    optimizer_enabled: bool = True  # "Optimize this function" code actions and profile code lenses
     optimizer_workload: str = ""  # pytest node id/path, script, or "-m module"; empty: tests importing the file
     min_speedup: float = 1.10  # a variant is offered only when its speedup's 95 % CI lies above this
     model_proposals: bool = True  # after the rules, ask the local model for variants (all verified alike)

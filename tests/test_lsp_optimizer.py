@@ -91,3 +91,115 @@ def test_optimize_this_function_end_to_end(tmp_path):
         assert clock["variants"] == [] and clock["error"], clock
     finally:
         assert server.close() == 0
+
+
+HOT = textwrap.dedent("""
+    def crunch(n):
+        squares = [i * i for i in range(n)]
+        total = 0
+        for s in squares:
+            total += s % 7
+        return total
+
+
+    def idle():
+        return 1
+""").lstrip()
+HOT_TESTS = "from hot import crunch, idle\n\n\ndef test_crunch():\n    assert crunch(400_000) > 0 and idle() == 1\n"
+REFRESH_CAPS = {
+    "window": {"workDoneProgress": True},
+    "workspace": {"inlayHint": {"refreshSupport": True}, "codeLens": {"refreshSupport": True}},
+}
+
+
+def test_profile_shows_hot_lines_and_functions(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "hot.py").write_text(HOT)
+    (ws / "test_hot.py").write_text(HOT_TESTS)
+    uri = (ws / "hot.py").as_uri()
+    server = RawServer()
+    try:
+        caps = server.initialize({"storagePath": str(tmp_path / "storage")}, REFRESH_CAPS)["result"]["capabilities"]
+        assert "slipstream.profile" in caps["executeCommandProvider"]["commands"]
+        assert caps["inlayHintProvider"] and caps["codeLensProvider"] is not None
+        server.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": HOT}}
+        )
+        before = digest(ws)
+        prof = server.request(
+            "workspace/executeCommand", {"command": "slipstream.profile", "arguments": [uri]}, timeout=300
+        )["result"]
+        assert prof["tool"] in ("scalene", "cProfile+tracemalloc") and not prof["error"], prof
+        assert prof["workload"].endswith("test_hot.py"), prof["workload"]  # the tests that import hot.py
+        hot = [f for f in prof["functions"] if f["name"] == "crunch"]
+        assert hot and hot[0]["uri"] == uri and hot[0]["line"] == 1, prof["functions"]
+        methods = {r["method"] for r in server.server_requests}
+        assert {"workspace/inlayHint/refresh", "workspace/codeLens/refresh"} <= methods
+        whole = {"start": {"line": 0, "character": 0}, "end": {"line": 12, "character": 0}}
+        hints = server.request("textDocument/inlayHint", {"textDocument": {"uri": uri}, "range": whole})["result"]
+        assert hints, f"no inlay hints from the {prof['tool']} profile"
+        assert all(1 <= h["position"]["line"] <= 5 for h in hints), hints  # inside crunch
+        assert all("% CPU" in h["label"] or "MB" in h["label"] for h in hints)
+        lenses = server.request("textDocument/codeLens", {"textDocument": {"uri": uri}})["result"]
+        (lens,) = [x for x in lenses if x["range"]["start"]["line"] == 0]
+        assert "% of runtime — Optimize" in lens["command"]["title"]
+        assert lens["command"]["command"] == "slipstream.optimizeFunction" and lens["command"]["arguments"] == [uri, 0]
+        # Once the text changes, the line numbers no longer hold: no stale hints.
+        server.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "\n" + HOT}]},
+        )
+        assert server.request("textDocument/inlayHint", {"textDocument": {"uri": uri}, "range": whole})["result"] == []
+        assert digest(ws) == before
+    finally:
+        assert server.close() == 0
+
+
+HOSTILE = {
+    # module name -> (source, test body): each must end with a clear error and no variant
+    "lottery": (
+        "import random\n\n\ndef draw(n):\n    return [x + random.random() for x in range(n)]\n",
+        "assert len(draw(3)) == 3",
+    ),
+    "counter": (
+        "_calls = []\n\n\ndef remember(x):\n    _calls.append(x)\n    return len(_calls)\n",
+        "assert remember(1) >= 1",
+    ),
+    "spin": ("def spin(n):\n    while True:\n        n += 1\n", "spin(1)"),
+    "hog": ("def hog(n):\n    out = []\n    while True:\n        out.append(' ' * n)\n", "hog(1 << 20)"),
+    "quitter": ("def quit_now(code):\n    __import__('os')._exit(code)\n", "quit_now(0)"),
+}
+
+
+def test_impure_and_hostile_functions_are_refused_with_reasons(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name, (source, body) in HOSTILE.items():
+        (ws / f"{name}.py").write_text(source)
+        func = source.split("def ")[1].split("(")[0]
+        (ws / f"test_{name}.py").write_text(f"from {name} import {func}\n\n\ndef test_{name}():\n    {body}\n")
+    server = RawServer()
+    try:
+        server.initialize({"storagePath": str(tmp_path / "storage"), "optimizer": {"timeLimit": 8}})
+        before = digest(ws)
+        reasons = {}
+        for name, (source, _) in HOSTILE.items():
+            uri = (ws / f"{name}.py").as_uri()
+            line = source.splitlines().index(next(x for x in source.splitlines() if x.startswith("def ")))
+            res = server.request(
+                "workspace/executeCommand",
+                {"command": "slipstream.optimizeFunction", "arguments": [uri, line]},
+                timeout=120,
+            )["result"]
+            assert res["variants"] == [] and res["error"], (name, res)
+            reasons[name] = res["error"]
+            assert server.request("slipstream/getStatus", {})["result"]["state"]  # alive and answering
+        assert "randomness" in reasons["lottery"]
+        assert "disagree" in reasons["counter"]
+        assert "timeout" in reasons["spin"]
+        assert "memory" in reasons["hog"]
+        assert "ended the process" in reasons["quitter"]
+        assert digest(ws) == before, "the workspace is byte-for-byte unchanged"
+    finally:
+        assert server.close() == 0

@@ -53,7 +53,9 @@ def text(n, seed):
 
 def lines(n, seed):
     rng = random.Random(seed)
-    return [f"item {rng.randint(-50, 5000)} costs {rng.randint(1, 99)} at {rng.choice(['A', 'B'])}{i}" for i in range(n)]
+    return [
+        f"item {rng.randint(-50, 5000)} costs {rng.randint(1, 99)} at {rng.choice(['A', 'B'])}{i}" for i in range(n)
+    ]
 
 
 def rows(n, seed):
@@ -106,7 +108,10 @@ def heldout(name):
         "partitions": [(10, 10), (0, 3), (12, 5), (-1, 2)],
         "value_range": [(numbers(300, 29),), ([5],), ([2.5, 1, True],)],
         "top_scores": [(numbers(300, 30),), ([1],), ([3, 3.0, 1],)],
-        "squared_distances": [([(x, y) for x, y in zip(floats(50, 31), floats(50, 32))], (1.5, -2.0)), ([], (0, 0))],
+        "squared_distances": [
+            ([(x, y) for x, y in zip(floats(50, 31), floats(50, 32), strict=True)], (1.5, -2.0)),
+            ([], (0, 0)),
+        ],
         "in_stock": [({w: 1 for w in words(50, 33)}, words(100, 34)), ({}, ["a"])],
         "dot": [(floats(100, 35), floats(100, 36)), ([], []), ([1, 2], [3, 4])],
         "timed_sum": [([1, 2],)],

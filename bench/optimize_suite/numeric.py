@@ -20,7 +20,7 @@ def squared_distances(points, origin):
     for p in points:
         dx = p[0] - ox
         dy = p[1] - oy
-        out.append(dx ** 2 + dy ** 2)
+        out.append(dx**2 + dy**2)
     return out
 
 

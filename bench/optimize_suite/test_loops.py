@@ -28,5 +28,8 @@ def test_moving_average():
 
 
 def test_weighted_total():
-    items = [{"price": p, "qty": q} for p, q in zip(cases.numbers(20000, 8, 1, 100), cases.numbers(20000, 9, 1, 5))]
+    items = [
+        {"price": p, "qty": q}
+        for p, q in zip(cases.numbers(20000, 8, 1, 100), cases.numbers(20000, 9, 1, 5), strict=True)
+    ]
     assert weighted_total(items) > 0

@@ -12,7 +12,7 @@ def test_top_scores():
 
 
 def test_squared_distances():
-    pts = list(zip(cases.floats(20000, 3), cases.floats(20000, 4)))
+    pts = list(zip(cases.floats(20000, 3), cases.floats(20000, 4), strict=True))
     assert min(squared_distances(pts, (0.5, 0.5))) >= 0
 
 

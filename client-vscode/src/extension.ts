@@ -140,14 +140,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         void vscode.window.showInformationMessage(`Slipstream: no faster variant for ${result?.function ?? 'this function'}${result?.error ? `: ${result.error}` : ''}.`);
       }
     }),
-    vscode.commands.registerCommand('slipstream.profile', async () => {
-      if (!client || !hasServerCommand('slipstream.profile')) {
+    vscode.commands.registerCommand('slipstream.profileWorkload', async () => {
+      const editor = vscode.window.activeTextEditor;
+      if (!client || !editor) return;
+      if (!hasServerCommand('slipstream.profile')) {
         void vscode.window.showInformationMessage('Slipstream: this server version has no profiler yet.');
         return;
       }
-      const workload = await vscode.window.showInputBox({ prompt: 'Workload: a pytest node id, a script, or -m module (empty: the tests that import this file)' });
+      const configured = vscode.workspace.getConfiguration('slipstream', editor.document.uri).get<string>('optimizer.workload', '');
+      const workload = await vscode.window.showInputBox({
+        prompt: 'Workload to profile: a pytest node id, a script, or -m module (empty: the tests that import this file)',
+        value: configured,
+      });
       if (workload === undefined) return;
-      await vscode.commands.executeCommand('slipstream.profile', vscode.window.activeTextEditor?.document.uri.toString(), workload);
+      if (editor.document.isDirty) await editor.document.save(); // the profiler runs the code on disk
+      // The server's command (registered by the language client): inlay hints and code lenses follow.
+      const result = await vscode.commands.executeCommand<ProfileResult>('slipstream.profile', editor.document.uri.toString(), workload);
+      if (!result) return;
+      if (result.error) {
+        void vscode.window.showWarningMessage(`Slipstream: profiling failed: ${result.error}`);
+        return;
+      }
+      const top = result.functions.slice(0, 3).map((f) => `${f.name} ${f.cpu_percent.toFixed(0)} %`).join(', ');
+      void vscode.window.showInformationMessage(`Slipstream (${result.tool}): ${top || 'no hot functions in the workspace'}${result.note ? ` — ${result.note}` : ''}`);
     }),
     vscode.commands.registerCommand('slipstream.showStats', async () => {
       if (!client) return;
@@ -165,7 +180,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         ['Toggle Completions', 'slipstream.toggle'],
         ['Select Model…', 'slipstream.selectModel'],
         ['Optimize Function at Cursor', 'slipstream.optimizeAtCursor'],
-        ['Profile…', 'slipstream.profile'],
+        ['Profile…', 'slipstream.profileWorkload'],
         ['Show Completion Stats', 'slipstream.showStats'],
         ['Restart Server', 'slipstream.restart'],
         ['Show Logs', 'slipstream.showLogs'],
@@ -194,6 +209,13 @@ interface OptimizeResult {
   function: string;
   variants: Array<{ title: string }>;
   error?: string;
+}
+
+interface ProfileResult {
+  tool: string;
+  error: string;
+  note: string;
+  functions: Array<{ name: string; cpu_percent: number }>;
 }
 
 interface StatsResult {
