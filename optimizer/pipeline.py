@@ -126,6 +126,9 @@ class _Run:
             return "a duplicate of an earlier candidate"
         self.seen.add(cand.source)
         ws, mod = self.workspace, self.module
+        impure = impurity(cand.source, self.qualname)
+        if impure:  # a model may add I/O or randomness the original did not have
+            return self.reject(cand, f"the variant {impure.replace('it depends', 'depends')}")
         progress(f"verifying {label} ({cand.rule})")
         verdict = verify(self.source, cand.source, self.qualname, self.check_inputs, workspace=ws, module=mod)
         if not verdict.ok:
@@ -221,7 +224,7 @@ def optimize_function(
         combined = compose(source, qualname, [c.rule for c in run.helpful])
         if combined is not None:
             run.try_candidate(combined, progress, "the combination")
-    if proposer is not None:
+    if proposer is not None and not result.variants:  # the model only where no rule helped: it is slower
         _model_rounds(run, proposer, progress, cancel, model_rounds)
     if not cands and not result.variants and not result.rejected:
         result.error = "no rewrite rule applies to this function" + ("" if proposer else " (model proposals off)")

@@ -173,9 +173,9 @@ def _cprofile(workspace: str, workload: Workload, limits: Limits) -> Profile:
     prof.status, prof.elapsed_s = v["status"], v["elapsed"]
     total = max(v["elapsed"], 1e-9)
     names_by_file: dict[str, dict[int, str]] = {}
-    for path, line, _name, cumtime in v["functions"]:
+    for path, line, name, cumtime in v["functions"]:
         names = names_by_file.setdefault(path, _qualnames(path))
-        if line in names:
+        if line in names and names[line].rsplit(".", 1)[-1] == name:
             prof.functions.append(FunctionStat(path, names[line], line, round(100 * cumtime / total, 1), 0.0))
     for path, line, size in v["memory"]:
         if size >= 1 << 20:

@@ -275,7 +275,7 @@ class OptimizerFeatures:
         return lenses
 
 
-def engine_proposer(engine: Any, samples: int = 3, max_tokens: int = 320) -> Proposer:
+def engine_proposer(engine: Any, samples: int = 3, max_tokens: int = 256) -> Proposer:
     """Candidates from the completion model: a few samples per round, each parsed as the same function."""
     model = engine.model
 
