@@ -6,7 +6,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcServerNotInitialized,
+)
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
@@ -18,6 +23,31 @@ log = logging.getLogger(__name__)
 
 class SlipstreamProtocol(LanguageServerProtocol):
     _server: SlipstreamServer
+    _received_initialize = False
+
+    def _refusal(self, method: Any) -> JsonRpcException | None:
+        """Why a message may not be handled now: after ``shutdown`` or before ``initialize``."""
+        if method in (types.INITIALIZE, types.EXIT):
+            return None
+        if self._shutdown:
+            return JsonRpcInvalidRequest("the server is shutting down: only 'exit' is accepted")
+        if not self._received_initialize:
+            return JsonRpcServerNotInitialized("send 'initialize' first")
+        return None
+
+    def handle_message(self, message: Any) -> None:
+        """Every request gets an answer: before ``initialize`` ServerNotInitialized, after ``shutdown``
+        InvalidRequest (pygls drops both silently). Notifications then are dropped, as LSP says."""
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None)
+        if method == types.INITIALIZE:
+            self._received_initialize = True
+        error = self._refusal(method) if method is not None else None
+        if error is not None:
+            if msg_id is not None:
+                self._send_response(msg_id, error=error.to_response_error())
+            return
+        super().handle_message(message)
 
     def structure_message(self, data: dict[str, Any]):
         """pygls drops a request whose params fail to deserialize; answer it with the error instead."""
@@ -25,7 +55,7 @@ class SlipstreamProtocol(LanguageServerProtocol):
             return super().structure_message(data)
         except JsonRpcException as exc:
             if isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)):
-                err = (
+                err = self._refusal(data["method"]) or (
                     exc
                     if not isinstance(exc, JsonRpcInvalidParams)
                     else JsonRpcInvalidParams(f"invalid params for {data['method']!r}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
+from pygls import server as pygls_server
 from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
@@ -27,6 +28,7 @@ from inference.project_context import project_context
 from inference.prompt import Prompt
 from inference.reuse import Anchor, AnchorStore, CompletionCache, make_anchor, split_point
 from inference.stops import StopRules
+from server import transport
 from server.completion import Prepared, finish, prepare, request_for
 from server.documents import Document, DocumentError
 from server.optimize import OPTIMIZE_COMMAND, PROFILE_COMMAND, OptimizerFeatures
@@ -642,6 +644,9 @@ def _shielded(future: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
 
 
 def create_server() -> SlipstreamServer:
+    # pygls's read loop loses every later message after one bad Content-Length: ours re-synchronises
+    # (server/transport.py). pygls.server calls the loop through this module attribute.
+    pygls_server.run_async = transport.run_async
     server = SlipstreamServer()
 
     @server.feature(types.INITIALIZE)
