@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.robustness.common import complete_ok, healthy_server
 from tests.rawlsp import RawServer
+from tests.robustness.common import complete_ok, healthy_server
 
 
 @pytest.fixture(scope="module")
