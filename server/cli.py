@@ -23,12 +23,21 @@ def setup_logging(level: str, server=None) -> None:
         lsp.setLevel(getattr(logging, level.upper(), logging.INFO))
         lsp.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         handlers.append(lsp)
+    for handler in handlers:
+        handler.addFilter(_routine_errors)
     for name in names:
         logger = logging.getLogger(name)
         logger.setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.INFO)
         logger.handlers = handlers
         logger.propagate = False
     logging.getLogger("pygls").setLevel(logging.WARNING)
+
+
+def _routine_errors(record: logging.LogRecord) -> bool:
+    """Drop pygls's tracebacks for requests answered as superseded or cancelled: that is the normal flow
+    while typing (hundreds a minute), not an error."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return type(exc).__name__ not in ("JsonRpcContentModified", "JsonRpcRequestCancelled")
 
 
 def protect_stdout():

@@ -17,7 +17,7 @@ from typing import Any
 from lsprotocol import types
 from pygls import server as pygls_server
 from pygls.capabilities import ServerCapabilitiesBuilder
-from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from heuristics.cadence import cadence_from
@@ -287,6 +287,13 @@ class SlipstreamServer(LanguageServer):
             self.loop.run_in_executor(None, old.close)
         log.info("model %s loaded in %.2fs (fim=%s)", model.name, time.perf_counter() - t0, model.fim is not None)
         self.set_state("ready" if self.settings.enable else "disabled", model.name)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors outside a request's answer go to the log, never to a pop-up: a malformed message was already
+        answered with its error, and a flood of pop-ups would be worse than the fault."""
+        if isinstance(error, (JsonRpcContentModified, JsonRpcRequestCancelled)):
+            return  # superseded or cancelled while typing: the normal flow
+        log.error("%s: %s", getattr(source, "__name__", source), error)
 
     async def begin_progress(self, token: str, begin: types.WorkDoneProgressBegin) -> bool:
         """Start a $/progress report if the client supports it; False when there is none to send."""

@@ -23,6 +23,7 @@ class RawServer:
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
+        self.responses: dict[Any, dict[str, Any]] = {}  # read while waiting for another one
         self._ids = itertools.count(1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -66,6 +67,8 @@ class RawServer:
     def wait_response(self, msg_id: Any, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
+            if msg_id in self.responses:
+                return self.responses.pop(msg_id)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no response to request {msg_id!r}")
@@ -77,6 +80,8 @@ class RawServer:
                 self.notifications.append(msg)
             elif msg.get("id") == msg_id:
                 return msg
+            else:
+                self.responses[msg.get("id")] = msg
 
     def initialize(self, options: dict[str, Any] | None = None, caps: dict[str, Any] | None = None) -> dict[str, Any]:
         caps = caps or {"window": {"workDoneProgress": True}}
