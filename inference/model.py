@@ -107,6 +107,8 @@ def load_model(config: ModelConfig) -> LoadedModel:
         from llama_cpp import Llama
     except ImportError as exc:
         raise ModelLoadError("llama-cpp-python is not installed in the server's environment") from exc
+    if config.n_ctx > 8192:  # small contexts fit anywhere; large ones are checked before llama.cpp allocates
+        check_context_fits(Llama, str(Path(path).expanduser()), config.n_ctx)
     try:
         llama = Llama(
             model_path=str(Path(path).expanduser()),
@@ -122,3 +124,61 @@ def load_model(config: ModelConfig) -> LoadedModel:
             "The file may be truncated or corrupt, or the context size may not fit in memory."
         ) from exc
     return LoadedModel(llama, str(path))
+
+
+def kv_cache_bytes(metadata: dict[str, str], n_ctx: int) -> int | None:
+    """Bytes of an f16 KV cache for ``n_ctx`` tokens, from the GGUF's hyper-parameters (None if unknown)."""
+    arch = metadata.get("general.architecture", "")
+
+    def num(key: str) -> int | None:
+        value = metadata.get(f"{arch}.{key}")
+        return int(value) if value is not None and str(value).isdigit() else None
+
+    layers, heads, kv_heads, embd = (
+        num("block_count"),
+        num("attention.head_count"),
+        num("attention.head_count_kv"),
+        num("embedding_length"),
+    )
+    if not layers or not heads or not embd:
+        return None
+    kv_heads = kv_heads or heads
+    k_len = num("attention.key_length") or embd // heads
+    v_len = num("attention.value_length") or embd // heads
+    return n_ctx * layers * kv_heads * (k_len + v_len) * 2
+
+
+def available_memory() -> int | None:
+    """What this process may still allocate: free RAM (MemAvailable), and the address-space limit if set."""
+    import resource
+
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        try:
+            with open("/proc/self/status") as f:
+                used = next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmSize:"))
+            limits.append(soft - used)
+        except (OSError, StopIteration):
+            pass
+    return min(limits) if limits else None
+
+
+def check_context_fits(llama_cls: Any, path: str, n_ctx: int) -> None:
+    try:
+        meta = llama_cls(model_path=path, vocab_only=True, verbose=False).metadata
+    except Exception:
+        return  # the real load reports what is wrong with the file
+    need, have = kv_cache_bytes(meta, n_ctx), available_memory()
+    if need is not None and have is not None and need > 0.8 * have:
+        raise ModelLoadError(
+            f"a context of {n_ctx} tokens needs about {need / 2**30:.1f} GiB for its cache, but only "
+            f"{have / 2**30:.1f} GiB of memory is available: lower slipstream.contextSize"
+        )
