@@ -83,7 +83,7 @@ def test_thousand_keystroke_storm_with_random_cancels(tmp_path):
             m for m, r in answers.items() if m != newest and "result" in r and r["result"] and r["result"]["items"]
         ]
         assert not stale_answered, f"{len(stale_answered)} stale requests were answered with suggestions"
-        for m, r in answers.items():
+        for r in answers.values():
             if "error" in r:
                 assert r["error"]["code"] in (-32801, -32800), r  # ContentModified / RequestCancelled
         assert "error" not in answers[newest] or newest in cancelled
