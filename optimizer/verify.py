@@ -29,7 +29,7 @@ def outcome(fn, args, kwargs):
             value = fn(*a, **k)
         result = ("return", value)
     except BaseException as exc:
-        result = ("raise", type(exc).__name__)
+        result = ("raise", type(exc).__name__, str(exc)[:120])
     try:
         after = pickle.dumps((a, k))
     except Exception:
@@ -63,9 +63,10 @@ for args, kwargs in inputs:
     (ro, ao, so), (rv, av, sv) = outcome(original, args, kwargs), outcome(variant, args, kwargs)
     tol = p["tol"] if ro[0] == "return" and has_float(ro[1]) else 0.0
     if ro[0] != rv[0]:
-        rows.append(f"original {ro[0]}s, variant {rv[0]}s ({ro[1] if ro[0] == 'raise' else rv[1]})")
+        raised = ro if ro[0] == "raise" else rv
+        rows.append(f"original {ro[0]}s, variant {rv[0]}s ({raised[1]}: {raised[2]})")
     elif ro[0] == "raise" and ro[1] != rv[1]:
-        rows.append(f"raises {rv[1]} instead of {ro[1]}")
+        rows.append(f"raises {rv[1]} ({rv[2]}) instead of {ro[1]}")
     elif ro[0] == "return" and not same(ro[1], rv[1], tol):
         rows.append(f"returns {rv[1]!r:.80} instead of {ro[1]!r:.80}")
     elif ao != av:
