@@ -41,6 +41,7 @@ def test_body_that_is_not_utf8(server):
 def test_content_length_too_small_resynchronises(server):
     body = json.dumps({"jsonrpc": "2.0", "id": 1003, "method": "slipstream/getStatus", "params": {}}).encode()
     server.send_bytes(frame(body, len(body) - 10))
+    assert errors_for(server, None)["code"] == -32700  # the cut body is not JSON
     complete_ok(server, "short-length")  # the leftover bytes did not swallow the next message
 
 
@@ -77,6 +78,7 @@ def test_extra_headers_and_lowercase_name(server):
     ],
 )
 def test_invalid_requests(server, message, code):
+    assert None not in server.responses  # no unclaimed error from an earlier case
     server.send_bytes(frame(json.dumps(message).encode()))
     msg_id = message.get("id") if isinstance(message, dict) and isinstance(message.get("id"), int) else None
     assert errors_for(server, msg_id)["code"] == code

@@ -1,0 +1,238 @@
+"""Soak: a long editing session against one server — does it stay fast, small and error-free?
+
+Types ``--keys`` keystrokes (default 10,000) of real code from the standard library, line by line, into
+a rotating set of documents (didChange + inlineCompletion per key, 40–110 ms apart, pauses at line ends),
+and runs ``slipstream.optimizeFunction`` a few times along the way. Reports per 1,000 keystrokes the
+first-ghost-text latency (p50/p95) and the server's RSS, then: RSS growth after the warm-up (the first
+1,000 keystrokes), the last 1,000's p95 against the first 1,000's, and every error.
+
+    python bench/soak.py [--keys 10000] [--optimize 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.replay import is_code_line  # noqa: E402
+from server.demo import plain  # noqa: E402
+
+SOURCES = ["json/decoder.py", "csv.py", "textwrap.py", "statistics.py", "difflib.py", "fractions.py"]
+FIB = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
+FIB_TEST = "from shop import fib\n\n\ndef test_fib():\n    assert fib(18) == 2584\n"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def code_lines(rng: random.Random) -> list[tuple[str, list[str], int]]:
+    """(file name, its lines, first line of a 20-line region of indented code) for each source file."""
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    out = []
+    for name in SOURCES:
+        lines = (lib / name).read_text().split("\n")
+        starts = [i for i in range(len(lines) - 20) if all(is_code_line(x) for x in lines[i : i + 20])]
+        if starts:
+            out.append((name, lines, rng.choice(starts)))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+async def soak(n_keys: int, n_optimize: int, seed: int) -> int:
+    rng = random.Random(seed)
+    client = LanguageClient("soak", "0")
+    first: dict[tuple[str, int], float] = {}
+    errors: list[str] = []
+
+    @client.feature("slipstream/inlineCompletionPartial")
+    def on_partial(params: Any) -> None:
+        p = plain(params)
+        if p["text"]:
+            first.setdefault((p["uri"], p["version"]), time.perf_counter())
+
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def on_log(params: Any) -> None:
+        if params.type == types.MessageType.Error:
+            errors.append(f"log: {params.message}")
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE)
+    def on_show(params: Any) -> None:
+        if params.type == types.MessageType.Error:
+            errors.append(f"message: {params.message}")
+
+    @client.feature("slipstream/status")
+    def on_status(params: Any) -> None:
+        pass
+
+    tmp = Path(tempfile.mkdtemp(prefix="slipstream-soak-"))
+    ws = tmp / "ws"
+    ws.mkdir()
+    (ws / "shop.py").write_text(FIB)
+    (ws / "test_shop.py").write_text(FIB_TEST)
+    await client.start_io(sys.executable, "-m", "server")
+    pid = client._server.pid
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            root_uri=ws.as_uri(),
+            initialization_options={"storagePath": str(tmp / "storage"), "optimizer": {"modelProposals": False}},
+        )
+    )
+    client.initialized(types.InitializedParams())
+    while plain(await client.protocol.send_request_async("slipstream/getStatus", {}))["state"] != "ready":
+        await asyncio.sleep(0.1)
+    sources = code_lines(rng)
+    latencies: list[float | None] = []
+    rss: list[tuple[int, float]] = [(0, rss_mb(pid))]
+    optimize_at = {n_keys * (k + 1) // (n_optimize + 1) for k in range(n_optimize)}
+    optimized: list[str] = []
+    tasks: list[asyncio.Future] = []
+    keys = 0
+    doc_no = 0
+
+    async def ask(uri: str, version: int, line: int, col: int, sent: float, slot: int) -> None:
+        try:
+            res = await client.text_document_inline_completion_async(
+                types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=line, character=col),
+                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+                )
+            )
+            done = time.perf_counter()
+            t = first.get((uri, version))
+            if t is None and res and res.items:
+                t = done
+            latencies[slot] = (t - sent) * 1000 if t is not None else None
+        except Exception as exc:  # superseded/cancelled are the normal flow; anything else is an error
+            code = getattr(exc, "code", None)
+            if code not in (-32801, -32800):
+                errors.append(f"request: {exc!r}")
+
+    while keys < n_keys:
+        name, lines, r0 = sources[doc_no % len(sources)]
+        doc_no += 1
+        uri = f"file:///soak/{doc_no}-{name.replace('/', '_')}"
+        typed = lines[r0 : r0 + 20]
+        doc = lines[:r0] + [""] + lines[r0 + 20 :]
+        version = 1
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text="\n".join(doc))
+            )
+        )
+        for i, text in enumerate(typed):
+            row = r0 + i
+            if i:
+                version += 1
+                _insert(client, uri, version, row - 1, len(typed[i - 1]), "\n")
+            for col, ch in enumerate(text):
+                if keys >= n_keys:
+                    break
+                version += 1
+                _insert(client, uri, version, row, col, ch)
+                latencies.append(None)
+                tasks.append(asyncio.ensure_future(ask(uri, version, row, col + 1, time.perf_counter(), keys)))
+                keys += 1
+                if keys % 500 == 0:
+                    rss.append((keys, rss_mb(pid)))
+                if keys in optimize_at:
+                    optimized.append(await _optimize(client, ws, errors))
+                await asyncio.sleep(rng.uniform(0.04, 0.11))
+            await asyncio.sleep(rng.uniform(0.3, 0.8))
+        client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+    await asyncio.gather(*tasks)
+    rss.append((keys, rss_mb(pid)))
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return report(latencies, rss, errors, optimized)
+
+
+def _insert(client: LanguageClient, uri: str, version: int, line: int, col: int, text: str) -> None:
+    pos = types.Position(line=line, character=col)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=pos, end=pos), text=text)],
+        )
+    )
+
+
+async def _optimize(client: LanguageClient, ws: Path, errors: list[str]) -> str:
+    t = time.perf_counter()
+    try:
+        res = plain(
+            await client.workspace_execute_command_async(
+                types.ExecuteCommandParams(
+                    command="slipstream.optimizeFunction", arguments=[(ws / "shop.py").as_uri(), 0]
+                )
+            )
+        )
+    except Exception as exc:
+        errors.append(f"optimize: {exc!r}")
+        return "error"
+    found = ", ".join(f"{v['rule_or_model']} {v['speedup']:.0f}×" for v in res["variants"]) or res["error"]
+    return f"{found} ({time.perf_counter() - t:.1f} s)"
+
+
+def report(latencies: list[float | None], rss: list[tuple[int, float]], errors: list[str], optimized: list[str]) -> int:
+    print(f"{'keystrokes':>12} {'shown':>6} {'p50 ms':>7} {'p95 ms':>7} {'RSS MB':>7}")
+    blocks = []
+    for a in range(0, len(latencies), 1000):
+        block = [x for x in latencies[a : a + 1000] if x is not None]
+        mem = max((m for k, m in rss if a < k <= a + 1000), default=float("nan"))
+        blocks.append((block, mem))
+        shown = len(block) / max(1, len(latencies[a : a + 1000]))
+        print(f"{a + 1:>5}–{a + 1000:<6} {shown:6.0%} {pct(block, 0.5):7.0f} {pct(block, 0.95):7.0f} {mem:7.0f}")
+    warm = next((m for k, m in rss if k >= 1000), rss[0][1])
+    growth = max(m for _, m in rss) - warm
+    p95_first, p95_last = pct(blocks[0][0], 0.95), pct(blocks[-1][0], 0.95)
+    ratio = p95_last / p95_first if p95_first else float("nan")
+    print()
+    print(f"optimize runs: {len(optimized)}: " + "; ".join(optimized))
+    print(
+        f"RSS after warm-up {warm:.0f} MB, peak {max(m for _, m in rss):.0f} MB: growth {growth:+.0f} MB (target < 50)"
+    )
+    print(
+        f"p95 first ghost text: first 1,000 {p95_first:.0f} ms, last 1,000 {p95_last:.0f} ms: "
+        f"{ratio:.2f}× (target ≤ 1.20)"
+    )
+    print(f"errors: {len(errors)}" + "".join(f"\n  {e}" for e in errors[:20]))
+    return 0 if growth < 50 and ratio <= 1.2 and not errors else 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keys", type=int, default=10_000)
+    ap.add_argument("--optimize", type=int, default=4, help="optimize runs spread over the session")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    return asyncio.run(soak(args.keys, args.optimize, args.seed))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
