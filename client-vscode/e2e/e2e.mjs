@@ -120,6 +120,35 @@ try {
   const closes = (last.match(/\)/g) || []).length;
   if (closes > opens) throw new Error(`a doubled closing bracket after accepting: ${JSON.stringify(last)}`);
   mark('accepted and saved');
+  // Crash: kill the server process. The extension restarts it (bounded retries), says so, and ghost
+  // text comes back.
+  const pattern = `${UD}.*-m server`;
+  const pids = () => { try { return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean); } catch { return []; } };
+  const before = pids();
+  if (!before.length) throw new Error('no server process found to kill');
+  execFileSync('kill', ['-KILL', ...before]);
+  mark(`server killed (pid ${before.join(',')})`);
+  await page.waitForFunction(() => /server stopped; restarting/.test(document.querySelector('.notifications-toasts')?.textContent || ''), null, { timeout: 60000 });
+  mark('restart notification shown');
+  await shot('restarted-notification');
+  for (;;) {
+    const now = pids().filter((p) => !before.includes(p));
+    const s = (await status.textContent({ timeout: 1000 }).catch(() => '')) || '';
+    if (now.length && /gemma/i.test(s)) { mark(`server back (pid ${now.join(',')}): ${s.trim()}`); break; }
+    if (Date.now() - T0 > 600000) { await shot('restart-timeout'); throw new Error(`server did not come back: ${s}`); }
+    await page.waitForTimeout(300);
+  }
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('count = len(', { delay: 40 }); // the editor keeps the indentation
+  let again = null;
+  for (let i = 0; i < 8 && !again; i++) {
+    again = await page.waitForSelector('.ghost-text-decoration, .ghost-text', { timeout: 5000 }).catch(() => null);
+    if (!again) await page.keyboard.press('Alt+Backslash');
+  }
+  if (!again) { await shot('no-ghost-after-restart'); throw new Error('no ghost text after the restart'); }
+  mark(`ghost text after restart: ${JSON.stringify((await again.textContent()).replace(/\u00a0/g, ' '))}`);
+  await shot('ghost-after-restart');
   ok = true;
 } catch (e) {
   console.error('ERROR', e.message);

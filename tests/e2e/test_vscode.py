@@ -1,8 +1,9 @@
 """The real extension in real VS Code (code-server in headless Chromium), with the real default model.
 
 Builds the .vsix, installs it into code-server, lets it set up its private server environment, types a
-partial line, sees the model's ghost text, accepts it with Tab and checks the saved file. Screenshots
-are kept in e2e-artifacts/.
+partial line, sees the model's ghost text, accepts it with Tab and checks the saved file; then kills the
+server process and sees the extension restart it (with a notification) and ghost text come back.
+Screenshots are kept in e2e-artifacts/.
 """
 
 from __future__ import annotations
@@ -31,3 +32,5 @@ def test_ghost_text_in_real_vscode_is_accepted_with_tab():
     assert e2e.returncode == 0 and "E2E PASS" in e2e.stdout, log[-5000:]
     assert "status bar ready: Slipstream · gemma" in e2e.stdout, "the status bar shows the model as ready"
     assert (artifacts / "ghost.png").is_file() and (artifacts / "accepted.png").is_file()
+    # The server process was killed: the extension restarted it with a notification, and ghost text came back.
+    assert "restart notification shown" in e2e.stdout and "ghost text after restart" in e2e.stdout, log[-5000:]
