@@ -207,7 +207,8 @@ def report(latencies: list[float | None], rss: list[tuple[int, float]], errors: 
         mem = max((m for k, m in rss if a < k <= a + 1000), default=float("nan"))
         blocks.append((block, mem))
         shown = len(block) / max(1, len(latencies[a : a + 1000]))
-        print(f"{a + 1:>5}–{a + 1000:<6} {shown:6.0%} {pct(block, 0.5):7.0f} {pct(block, 0.95):7.0f} {mem:7.0f}")
+        end = min(a + 1000, len(latencies))
+        print(f"{a + 1:>5}–{end:<6} {shown:6.0%} {pct(block, 0.5):7.0f} {pct(block, 0.95):7.0f} {mem:7.0f}")
     warm = next((m for k, m in rss if k >= 1000), rss[0][1])
     growth = max(m for _, m in rss) - warm
     p95_first, p95_last = pct(blocks[0][0], 0.95), pct(blocks[-1][0], 0.95)
