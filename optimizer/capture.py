@@ -9,6 +9,7 @@ user's classes resolve from the workspace: the server process never imports user
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from optimizer.loader import LOADER
 from optimizer.sandbox import Limits, run
@@ -114,21 +115,24 @@ class Capture:
     stdout: str = ""  # digest of what a script or module workload printed
 
 
-def capture_inputs(
-    workspace: str, path: str, qualname: str, workload: Workload, limit: int = 100, limits: Limits | None = None
-) -> Capture:
-    if workload.kind not in ("pytest", "script", "module"):
-        return Capture(reason=f"unknown workload kind {workload.kind!r}")
-    payload = {
+def _payload(workspace: str, path: str, qualname: str, workload: Workload, **extra: Any) -> dict[str, Any]:
+    return {
         "workspace": workspace,
         "path": path,
         "qualname": qualname,
         "kind": workload.kind,
         "target": workload.target,
         "more": list(workload.more),
-        "limit": limit,
+        **extra,
     }
-    res = run(_DRIVER, payload, limits or Limits(seconds=120))
+
+
+def capture_inputs(
+    workspace: str, path: str, qualname: str, workload: Workload, limit: int = 100, limits: Limits | None = None
+) -> Capture:
+    if workload.kind not in ("pytest", "script", "module"):
+        return Capture(reason=f"unknown workload kind {workload.kind!r}")
+    res = run(_DRIVER, _payload(workspace, path, qualname, workload, limit=limit), limits or Limits(seconds=120))
     if not res.ok:
         return Capture(reason=f"the workload did not finish in the sandbox: {res.reason}")
     v = res.value
@@ -154,17 +158,7 @@ def workload_with_variant(
 ) -> str:
     """Run the project's workload (its tests) with the variant installed in the real module: "" when it
     ends as it did with the original (same exit status; same output for a script), else why not."""
-    payload = {
-        "workspace": workspace,
-        "path": path,
-        "qualname": qualname,
-        "kind": workload.kind,
-        "target": workload.target,
-        "more": list(workload.more),
-        "limit": 0,
-        "module": module,
-        "variant": variant_source,
-    }
+    payload = _payload(workspace, path, qualname, workload, limit=0, module=module, variant=variant_source)
     res = run(_DRIVER, payload, limits or Limits(seconds=120))
     what = "the tests" if workload.kind == "pytest" else "the workload"
     if not res.ok:

@@ -191,6 +191,27 @@ def rewrite_blocks(fn: cst.FunctionDef, f: Callable[[list[cst.BaseStatement]], l
     return fn.visit(T())
 
 
+def merge_pairs(
+    fn: cst.FunctionDef, make: Callable[[list[cst.BaseStatement], int], cst.BaseStatement | None]
+) -> cst.FunctionDef:
+    """Replace adjacent statements ``body[i], body[i + 1]`` by ``make(body, i)`` wherever it is not None."""
+
+    def per_block(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        i = 0
+        while i < len(body):
+            new = make(body, i) if i + 1 < len(body) else None
+            if new is not None:
+                out.append(new)
+                i += 2
+            else:
+                out.append(body[i])
+                i += 1
+        return out
+
+    return rewrite_blocks(fn, per_block)
+
+
 def fresh(fn: cst.CSTNode, base: str) -> str:
     """A local name based on ``base`` that ``fn`` does not use yet."""
     used = names_in(fn)

@@ -12,7 +12,7 @@ import textwrap
 
 import libcst as cst
 
-from optimizer.rules import Rewrite
+from optimizer.rules import Rewrite, ReplaceFunction
 
 
 def function_source(source: str, qualname: str) -> str | None:
@@ -76,34 +76,15 @@ def parse_proposal(source: str, qualname: str, completion: str) -> Rewrite | Non
         module = cst.parse_module(source)
     except cst.ParserSyntaxError:
         return None
-    replaced = module.visit(_Replace(qualname.split("."), new_node))
-    if replaced.code == source:
+    assert isinstance(new_node, cst.FunctionDef)
+    replace = ReplaceFunction(
+        qualname.split("."),
+        lambda old: new_node.with_changes(decorators=old.decorators, leading_lines=old.leading_lines),
+    )
+    replaced = module.visit(replace)
+    if not replace.changed:
         return None
     return Rewrite("model", "local model proposal", replaced.code)
-
-
-class _Replace(cst.CSTTransformer):
-    def __init__(self, parts: list[str], new: cst.BaseStatement) -> None:
-        self.parts, self.new, self.stack = parts, new, []  # type: ignore[var-annotated]
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.stack.append(node.name.value)
-
-    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef):
-        self.stack.pop()
-        return updated
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self.stack.append(node.name.value)
-        return False
-
-    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef):
-        here = list(self.stack)
-        self.stack.pop()
-        if here != self.parts:
-            return updated
-        assert isinstance(self.new, cst.FunctionDef)
-        return self.new.with_changes(decorators=updated.decorators, leading_lines=updated.leading_lines)
 
 
 def _find(tree: ast.Module, parts: list[str]) -> ast.FunctionDef | None:

@@ -14,6 +14,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from optimizer import rules_loops as rl
+from optimizer.cstutil import MUTATORS, is_simple_literal, merge_pairs, names_in
 
 
 @dataclass(frozen=True)
@@ -29,25 +30,6 @@ class Rule:
     title: str
     transform: Callable[[cst.FunctionDef], cst.FunctionDef]
     imports: tuple[str, ...] = ()  # modules the rewrite refers to
-
-
-def _is_simple_literal(node: cst.BaseExpression) -> bool:
-    if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
-        return True
-    if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
-        return True
-    return isinstance(node, cst.UnaryOperation) and isinstance(node.expression, (cst.Integer, cst.Float))
-
-
-def _names_in(node: cst.CSTNode) -> set[str]:
-    found: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.add(n.value)
-
-    node.visit(V())
-    return found
 
 
 class _KeysMembership(cst.CSTTransformer):
@@ -99,7 +81,7 @@ class _LiteralListMembership(cst.CSTTransformer):
             isinstance(updated.operator, (cst.In, cst.NotIn))
             and isinstance(comp, (cst.List, cst.Tuple))
             and len(comp.elements) >= 3
-            and all(isinstance(e, cst.Element) and _is_simple_literal(e.value) for e in comp.elements)
+            and all(isinstance(e, cst.Element) and is_simple_literal(e.value) for e in comp.elements)
         ):
             return updated.with_changes(comparator=cst.Set(elements=comp.elements))
         return updated
@@ -112,25 +94,7 @@ def _loop_to_builder(fn: cst.FunctionDef, kind: str) -> cst.FunctionDef:
     is that one statement (optionally under one ``if`` without ``else``), the target is a plain name
     not used after the loop, and the accumulator is not read inside the loop.
     """
-
-    def rewrite(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        i = 0
-        while i < len(body):
-            new = _try_pair(body, i, kind)
-            if new is not None:
-                out.append(new)
-                i += 2
-            else:
-                out.append(body[i])
-                i += 1
-        return out
-
-    class T(cst.CSTTransformer):
-        def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock):
-            return updated.with_changes(body=rewrite(list(updated.body)))
-
-    return fn.visit(T())
+    return merge_pairs(fn, lambda body, i: _try_pair(body, i, kind))
 
 
 def _try_pair(body: list[cst.BaseStatement], i: int, kind: str) -> cst.BaseStatement | None:
@@ -182,11 +146,11 @@ def _try_pair(body: list[cst.BaseStatement], i: int, kind: str) -> cst.BaseState
         ):
             return None
         elt = inner.value
-    used_inside = _names_in(elt) | (_names_in(cond) if cond is not None else set()) | _names_in(loop.iter)
+    used_inside = names_in(elt) | (names_in(cond) if cond is not None else set()) | names_in(loop.iter)
     if acc in used_inside:
         return None
     # The loop variable must not be read after the loop: a comprehension does not leave it set.
-    if any(loop.target.value in _names_in(s) for s in body[i + 2 :]):
+    if any(loop.target.value in names_in(s) for s in body[i + 2 :]):
         return None
     ifs = [cst.CompIf(test=cond)] if cond is not None else []
     comp_for = cst.CompFor(target=loop.target, iter=loop.iter, ifs=ifs)
@@ -202,22 +166,6 @@ def _try_pair(body: list[cst.BaseStatement], i: int, kind: str) -> cst.BaseState
 
 _IMPURE_CALLS = {"print", "open", "input", "exec", "eval", "setattr", "delattr", "globals", "vars"}
 _IMPURE_MODULES = {"random", "time", "datetime", "os", "sys", "secrets", "uuid", "itertools"}
-_MUTATORS = {
-    "append",
-    "extend",
-    "insert",
-    "pop",
-    "remove",
-    "clear",
-    "update",
-    "add",
-    "discard",
-    "setdefault",
-    "sort",
-    "reverse",
-    "popitem",
-    "write",
-}
 
 
 def _cache_recursive(fn: cst.FunctionDef) -> cst.FunctionDef:
@@ -230,7 +178,7 @@ def _cache_recursive(fn: cst.FunctionDef) -> cst.FunctionDef:
     name = fn.name.value
     if fn.decorators or fn.params.star_kwarg is not None or isinstance(fn.params.star_arg, cst.Param):
         return fn
-    if any(p.default is not None and not _is_simple_literal(p.default) for p in fn.params.params):
+    if any(p.default is not None and not is_simple_literal(p.default) for p in fn.params.params):
         return fn
     calls_self = impure = False
 
@@ -247,7 +195,7 @@ def _cache_recursive(fn: cst.FunctionDef) -> cst.FunctionDef:
                 and node.func.value.value in _IMPURE_MODULES
             ):
                 impure = True
-            if isinstance(node.func, cst.Attribute) and node.func.attr.value in _MUTATORS:
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in MUTATORS:
                 impure = True  # mutates an argument or shared state: not a function of its arguments
 
         def visit_Global(self, node: cst.Global) -> None:
@@ -308,21 +256,21 @@ def _membership_set(fn: cst.FunctionDef) -> cst.FunctionDef:
                 used_in_loop.add(node.comparator.value)
 
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            touched.update(_names_in(node.target))
+            touched.update(names_in(node.target))
 
         def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            touched.update(_names_in(node.target))
+            touched.update(names_in(node.target))
 
         def visit_Del(self, node: cst.Del) -> None:
-            touched.update(_names_in(node.target))
+            touched.update(names_in(node.target))
 
         def visit_For(self, node: cst.For) -> None:  # noqa: F811 - the loop target is rebound too
             self.depth += 1
-            touched.update(_names_in(node.target))
+            touched.update(names_in(node.target))
 
         def visit_Call(self, node: cst.Call) -> None:
             if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name):
-                if node.func.attr.value in _MUTATORS:
+                if node.func.attr.value in MUTATORS:
                     touched.add(node.func.value.value)
 
     fn.visit(Scan())
@@ -409,7 +357,9 @@ def _find_function(module: cst.Module, qualname: str) -> list[str] | None:
     return path
 
 
-class _ReplaceFunction(cst.CSTTransformer):
+class ReplaceFunction(cst.CSTTransformer):
+    """Apply ``transform`` to the one function at ``path`` (``["Class", "method"]``); ``changed`` says if it did."""
+
     def __init__(self, path: list[str], transform: Callable[[cst.FunctionDef], cst.FunctionDef]) -> None:
         self.path, self.transform, self.stack = path, transform, []  # type: ignore[var-annotated]
         self.changed = False
@@ -462,7 +412,7 @@ def candidates(source: str, qualname: str) -> list[Rewrite]:
         return []
     out: list[Rewrite] = []
     for rule in RULES:
-        t = _ReplaceFunction(path, rule.transform)
+        t = ReplaceFunction(path, rule.transform)
         new = module.visit(t)
         if not t.changed:
             continue
@@ -489,7 +439,7 @@ def compose(source: str, qualname: str, names: list[str]) -> Rewrite | None:
     for rule in RULES:
         if rule.name not in names:
             continue
-        t = _ReplaceFunction(path, rule.transform)
+        t = ReplaceFunction(path, rule.transform)
         new = module.visit(t)
         if t.changed:
             for name in rule.imports:

@@ -16,6 +16,7 @@ from optimizer.cstutil import (
     docstring_offset,
     fresh,
     is_pure_key,
+    merge_pairs,
     mutated_names,
     name_nodes,
     names_in,
@@ -52,20 +53,7 @@ def search_loop(fn: cst.FunctionDef) -> cst.FunctionDef:
     """``for x in xs: if c: return True`` + ``return False`` → ``return any(c for x in xs)`` (and the
     ``not any`` and ``next(..., None)`` forms). The loop's body is that one ``if``, without ``else``."""
 
-    def pair(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        i = 0
-        while i < len(body):
-            new = _search_pair(body[i], body[i + 1]) if i + 1 < len(body) else None
-            if new is not None:
-                out.append(new)
-                i += 2
-            else:
-                out.append(body[i])
-                i += 1
-        return out
-
-    return rewrite_blocks(fn, pair)
+    return merge_pairs(fn, lambda body, i: _search_pair(body[i], body[i + 1]))
 
 
 def _search_pair(loop: cst.BaseStatement, after: cst.BaseStatement) -> cst.BaseStatement | None:
@@ -236,6 +224,21 @@ def hoist_invariant_calls(fn: cst.FunctionDef) -> cst.FunctionDef:
     return rewrite_blocks(fn, per_block)
 
 
+def _locals_for(fn: cst.FunctionDef, bases: dict[str, str], before: cst.BaseStatement):
+    """Fresh local names for hoisted expressions (source text → base name), and their assignments, placed
+    where ``before`` stood (its blank lines and comments go first)."""
+    names: dict[str, str] = {}
+    pre = []
+    for text, base in bases.items():
+        name = fresh(fn, base)
+        while name in names.values():
+            name += "_"
+        names[text] = name
+        pre.append(_stmt(f"{name} = {text}\n"))
+    pre[0] = pre[0].with_changes(leading_lines=before.leading_lines)
+    return names, pre
+
+
 def _comp_repeated(comp: cst.CSTNode) -> list[cst.CSTNode]:
     """The parts of a comprehension evaluated once per element (all but the first iterable)."""
     first: cst.CompFor = comp.for_in  # type: ignore[attr-defined]
@@ -281,15 +284,7 @@ def _hoist_calls(fn: cst.FunctionDef, stmt: cst.BaseStatement, repeated: list[cs
         part.visit(Find())
     if not found:
         return [], stmt
-    names: dict[str, str] = {}
-    pre = []
-    for text, call in found.items():
-        name = fresh(fn, f"_{call.func.value}_{call.args[0].value.value}")
-        while name in names.values():
-            name += "_"
-        names[text] = name
-        pre.append(_stmt(f"{name} = {text}\n"))
-    pre[0] = pre[0].with_changes(leading_lines=stmt.leading_lines)
+    names, pre = _locals_for(fn, {t: f"_{c.func.value}_{c.args[0].value.value}" for t, c in found.items()}, stmt)
 
     class Replace(cst.CSTTransformer):
         def visit_Lambda(self, n: cst.Lambda) -> bool:
@@ -346,15 +341,7 @@ def _hoist_lookups(fn: cst.FunctionDef, loop: cst.For | cst.While):
         part.visit(Find())
     if not found:
         return [], loop
-    names: dict[str, str] = {}
-    pre = []
-    for text, attr in found.items():
-        name = fresh(fn, f"_{attr.value.value}_{attr.attr.value}")
-        while name in names.values():
-            name += "_"
-        names[text] = name
-        pre.append(_stmt(f"{name} = {text}\n"))
-    pre[0] = pre[0].with_changes(leading_lines=loop.leading_lines)
+    names, pre = _locals_for(fn, {t: f"_{a.value.value}_{a.attr.value}" for t, a in found.items()}, loop)
 
     class Replace(cst.CSTTransformer):
         def visit_Lambda(self, n: cst.Lambda) -> bool:
@@ -449,21 +436,12 @@ def _acc_pair(body: list[cst.BaseStatement], i: int):
 
 
 def _pairs(fn: cst.FunctionDef, make) -> cst.FunctionDef:
-    def per_block(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        i = 0
-        while i < len(body):
-            parts = _acc_pair(body, i)
-            new = make(*parts) if parts else None
-            if new is not None:
-                out.append(_stmt(new, body[i]))
-                i += 2
-            else:
-                out.append(body[i])
-                i += 1
-        return out
+    def merge(body: list[cst.BaseStatement], i: int) -> cst.BaseStatement | None:
+        parts = _acc_pair(body, i)
+        new = make(*parts) if parts else None
+        return _stmt(new, body[i]) if new is not None else None
 
-    return rewrite_blocks(fn, per_block)
+    return merge_pairs(fn, merge)
 
 
 def _gen(elt: cst.BaseExpression, loop: cst.For, cond: cst.BaseExpression | None = None) -> str:
