@@ -12,7 +12,7 @@ import textwrap
 
 import libcst as cst
 
-from optimizer.rules import Rewrite, ReplaceFunction
+from optimizer.rules import ReplaceFunction, Rewrite
 
 
 def function_source(source: str, qualname: str) -> str | None:
