@@ -224,6 +224,21 @@ def hoist_invariant_calls(fn: cst.FunctionDef) -> cst.FunctionDef:
     return rewrite_blocks(fn, per_block)
 
 
+class _ThisScope(cst.CSTVisitor):
+    """Visits only what runs in the function's own scope (not lambdas or nested defs)."""
+
+    def visit_Lambda(self, n: cst.Lambda) -> bool:
+        return False
+
+    def visit_FunctionDef(self, n: cst.FunctionDef) -> bool:
+        return False
+
+
+class _ThisScopeRewrite(cst.CSTTransformer):
+    def visit_Lambda(self, n: cst.Lambda) -> bool:
+        return False
+
+
 def _locals_for(fn: cst.FunctionDef, bases: dict[str, str], before: cst.BaseStatement):
     """Fresh local names for hoisted expressions (source text → base name), and their assignments, placed
     where ``before`` stood (its blank lines and comments go first)."""
@@ -265,13 +280,7 @@ def _hoist_calls(fn: cst.FunctionDef, stmt: cst.BaseStatement, repeated: list[cs
             and call.args[0].value.value not in variant
         )
 
-    class Find(cst.CSTVisitor):
-        def visit_Lambda(self, n: cst.Lambda) -> bool:
-            return False
-
-        def visit_FunctionDef(self, n: cst.FunctionDef) -> bool:
-            return False
-
+    class Find(_ThisScope):
         def visit_Call(self, n: cst.Call) -> None:
             if ok(n, _SCALAR_BUILTINS):
                 found.setdefault(code(n), n)
@@ -286,10 +295,7 @@ def _hoist_calls(fn: cst.FunctionDef, stmt: cst.BaseStatement, repeated: list[cs
         return [], stmt
     names, pre = _locals_for(fn, {t: f"_{c.func.value}_{c.args[0].value.value}" for t, c in found.items()}, stmt)
 
-    class Replace(cst.CSTTransformer):
-        def visit_Lambda(self, n: cst.Lambda) -> bool:
-            return False
-
+    class Replace(_ThisScopeRewrite):
         def leave_Call(self, original: cst.Call, updated: cst.Call):
             name = names.get(code(original))
             if name and (ok(original, _SCALAR_BUILTINS) or ok(original, _CONTAINER_BUILTINS)):
@@ -323,13 +329,7 @@ def _hoist_lookups(fn: cst.FunctionDef, loop: cst.For | cst.While):
         attr_assigned.add(t.target.value.value)  # type: ignore[union-attr]
     found: dict[str, cst.Attribute] = {}
 
-    class Find(cst.CSTVisitor):
-        def visit_Lambda(self, n: cst.Lambda) -> bool:
-            return False
-
-        def visit_FunctionDef(self, n: cst.FunctionDef) -> bool:
-            return False
-
+    class Find(_ThisScope):
         def visit_Call(self, n: cst.Call) -> None:
             f = n.func
             if m.matches(f, m.Attribute(value=m.Name())):
@@ -343,10 +343,7 @@ def _hoist_lookups(fn: cst.FunctionDef, loop: cst.For | cst.While):
         return [], loop
     names, pre = _locals_for(fn, {t: f"_{a.value.value}_{a.attr.value}" for t, a in found.items()}, loop)
 
-    class Replace(cst.CSTTransformer):
-        def visit_Lambda(self, n: cst.Lambda) -> bool:
-            return False
-
+    class Replace(_ThisScopeRewrite):
         def leave_Call(self, original: cst.Call, updated: cst.Call):
             if isinstance(original.func, cst.Attribute) and code(original.func) in names:
                 return updated.with_changes(func=cst.Name(names[code(original.func)]))
