@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,7 @@ class _Run:
     min_speedup: float
     result: OptimizeResult
     limits: Limits | None = None
+    cancel: threading.Event | None = None
     helpful: list[Rewrite] = field(default_factory=list)  # verified and measured faster, if only slightly
     seen: set[str] = field(default_factory=set)
 
@@ -130,11 +131,27 @@ class _Run:
         if impure:  # a model may add I/O or randomness the original did not have
             return self.reject(cand, f"the variant {impure.replace('it depends', 'depends')}")
         progress(f"verifying {label} ({cand.rule})")
-        verdict = verify(self.source, cand.source, self.qualname, self.check_inputs, workspace=ws, module=mod)
+        verdict = verify(
+            self.source,
+            cand.source,
+            self.qualname,
+            self.check_inputs,
+            Limits(cancel=self.cancel),
+            workspace=ws,
+            module=mod,
+        )
         if not verdict.ok:
             return self.reject(cand, verdict.reason)
         progress(f"measuring {label} ({cand.rule})")
-        m = measure(self.source, cand.source, self.qualname, self.capture.inputs, workspace=ws, module=mod)
+        m = measure(
+            self.source,
+            cand.source,
+            self.qualname,
+            self.capture.inputs,
+            limits=Limits(seconds=120, cancel=self.cancel),
+            workspace=ws,
+            module=mod,
+        )
         if isinstance(m, str):
             return self.reject(cand, m)
         if m.speedup > 1.02:
@@ -147,7 +164,9 @@ class _Run:
                 f"needs ≥ {self.min_speedup:.2f}×",
             )
         progress(f"running the project's workload with {label} ({cand.rule})")
-        failed = workload_with_variant(ws, self.path, self.qualname, self.workload, mod, cand.source, self.capture)
+        failed = workload_with_variant(
+            ws, self.path, self.qualname, self.workload, mod, cand.source, self.capture, self.limits
+        )
         if failed:
             return self.reject(cand, failed)
         self.result.variants.append(
@@ -188,9 +207,10 @@ def optimize_function(
         result.error = f"not optimized: {why}; a variant can only be verified when results depend on the arguments"
         return result
     progress(f"capturing inputs from {workload.describe()}")
-    cap = capture_inputs(workspace, path, qualname, workload, limits=limits)
+    workload_limits = replace(limits or Limits(seconds=120), cancel=cancel)
+    cap = capture_inputs(workspace, path, qualname, workload, limits=workload_limits)
     if not cap.inputs:
-        result.error = cap.reason
+        result.error = "cancelled" if cancel.is_set() else cap.reason
         return result
     result.inputs = len(cap.inputs)
     if cap.status:
@@ -198,7 +218,10 @@ def optimize_function(
     if cap.skipped:
         result.notes.append(f"{cap.skipped} calls had arguments that cannot be copied (skipped)")
     progress("checking that the function is deterministic")
-    twice = verify(source, source, qualname, cap.inputs, workspace=workspace, module=module)
+    twice = verify(source, source, qualname, cap.inputs, Limits(cancel=cancel), workspace=workspace, module=module)
+    if cancel.is_set():
+        result.error = "cancelled"
+        return result
     if not twice.ok:
         result.error = (
             "not optimized: two runs of the original on the same input disagree (time, randomness, I/O or "
@@ -206,12 +229,23 @@ def optimize_function(
         )
         return result
     progress("generating more inputs from the type hints")
-    gen = generate_inputs(workspace, module, qualname)
+    gen = generate_inputs(workspace, module, qualname, limits=Limits(seconds=60, cancel=cancel))
     result.generated = len(gen.inputs)
     if gen.reason:
         result.notes.append(f"no generated inputs: {gen.reason}")
     run = _Run(
-        workspace, path, qualname, module, source, workload, cap, cap.inputs + gen.inputs, min_speedup, result, limits
+        workspace,
+        path,
+        qualname,
+        module,
+        source,
+        workload,
+        cap,
+        cap.inputs + gen.inputs,
+        min_speedup,
+        result,
+        workload_limits,
+        cancel,
     )
     progress("generating candidates")
     cands = candidates(source, qualname)
@@ -226,7 +260,9 @@ def optimize_function(
             run.try_candidate(combined, progress, "the combination")
     if proposer is not None and not result.variants:  # the model only where no rule helped: it is slower
         _model_rounds(run, proposer, progress, cancel, model_rounds)
-    if not cands and not result.variants and not result.rejected:
+    if cancel.is_set():
+        result.error = "cancelled"
+    elif not cands and not result.variants and not result.rejected:
         result.error = "no rewrite rule applies to this function" + ("" if proposer else " (model proposals off)")
     return _finish(result)
 

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,7 @@ class Limits:
     memory_bytes: int = 1 << 30
     file_bytes: int = 16 << 20  # 0: no limit (scalene's sampling files need room)
     cpu_limit: bool = True  # RLIMIT_CPU as well as the wall clock (scalene's own signals clash with it)
+    cancel: threading.Event | None = field(default=None, compare=False)  # set: stop the run now
 
 
 @dataclass
@@ -134,10 +137,13 @@ def run(
             preexec_fn=lambda: _limit(limits),
         )
         try:
-            _, err = proc.communicate(timeout=limits.seconds)
+            err = _wait(proc, limits)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             return SandboxResult(False, f"timeout: still running after {limits.seconds:g} s", returncode=None)
+        except _Cancelled:
+            _kill_group(proc)
+            return SandboxResult(False, "cancelled", returncode=None)
         finally:
             _kill_group(proc)  # anything it left behind in its group
         stderr = err.decode("utf-8", "replace")[-4000:]
@@ -159,6 +165,25 @@ def run(
         except Exception as exc:
             return SandboxResult(False, f"error: unreadable result ({exc})", stderr=stderr, returncode=0)
         return SandboxResult(True, "", value, stderr, 0, extra)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _wait(proc: subprocess.Popen, limits: Limits) -> bytes:
+    """The child's stderr once it exits; TimeoutExpired at the wall-clock limit, _Cancelled when asked."""
+    if limits.cancel is None:
+        return proc.communicate(timeout=limits.seconds)[1]
+    deadline = time.monotonic() + limits.seconds
+    while True:
+        try:
+            return proc.communicate(timeout=max(0.0, min(0.2, deadline - time.monotonic())))[1]
+        except subprocess.TimeoutExpired:
+            if limits.cancel.is_set():
+                raise _Cancelled from None
+            if time.monotonic() >= deadline:
+                raise
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

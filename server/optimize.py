@@ -7,6 +7,7 @@ results into LSP objects. Variants and profiles are offered only for the exact t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import threading
@@ -183,8 +184,10 @@ class OptimizerFeatures:
         root = self.workspace_root(path)
         text = workload_text if workload_text else self.server.settings.optimizer_workload
         workload = parse_workload(text, root, str(path))
+        limits = Limits(seconds=self.server.settings.optimizer_time_limit, memory_bytes=4 << 30)
         prof = await self._run(
-            f"Profiling {workload.describe()}", lambda report, cancel: profile_workload(root, workload)
+            f"Profiling {workload.describe()}",
+            lambda report, cancel: profile_workload(root, workload, dataclasses.replace(limits, cancel=cancel)),
         )
         self.hot_lines.clear()
         self.hot_functions.clear()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import queue
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from tests.rawlsp import RawServer
@@ -201,5 +203,52 @@ def test_impure_and_hostile_functions_are_refused_with_reasons(tmp_path):
         assert "memory" in reasons["hog"]
         assert "ended the process" in reasons["quitter"]
         assert digest(ws) == before, "the workspace is byte-for-byte unchanged"
+    finally:
+        assert server.close() == 0
+
+
+def test_progress_cancel_stops_a_running_optimization(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "shop.py").write_text(MODULE)
+    slow_tests = (
+        "import time\n\nfrom shop import fib\n\n\ndef test_fib():\n    time.sleep(60)\n    assert fib(10) == 55\n"
+    )
+    (ws / "test_shop.py").write_text(slow_tests)
+    uri = (ws / "shop.py").as_uri()
+    server = RawServer()
+    try:
+        server.initialize({"storagePath": str(tmp_path / "storage")})
+        server.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 77,
+                "method": "workspace/executeCommand",
+                "params": {"command": "slipstream.optimizeFunction", "arguments": [uri, 1]},
+            }
+        )
+        token = None
+        deadline = time.monotonic() + 30
+        while token is None and time.monotonic() < deadline:
+            try:
+                server.wait_response("never", timeout=0.2)
+            except (TimeoutError, queue.Empty):
+                pass
+            begun = [
+                n["params"]["token"]
+                for n in server.notifications
+                if n["method"] == "$/progress"
+                and n["params"]["value"].get("kind") == "begin"
+                and "Optimizing" in n["params"]["value"].get("title", "")
+            ]
+            token = begun[0] if begun else None
+        assert token, "the optimizer reported its progress"
+        time.sleep(1.0)  # the workload (a 60 s test) is running in the sandbox
+        t0 = time.monotonic()
+        server.notify("window/workDoneProgress/cancel", {"token": token})
+        result = server.wait_response(77, timeout=30)["result"]
+        assert time.monotonic() - t0 < 10, "cancelled well before the 60 s workload would end"
+        assert result["error"] == "cancelled" and result["variants"] == [], result
+        assert server.request("slipstream/getStatus", {})["result"]["state"]
     finally:
         assert server.close() == 0
