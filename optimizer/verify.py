@@ -2,8 +2,8 @@
 
 Compared per input: the return value (exact equality and the same type; a relative tolerance of 1e-9
 only for floats, where the original returns floats or lists, tuples or dicts of them), the raised
-exception's type, how the arguments were mutated, and what was printed. Each call gets fresh deep
-copies of the inputs.
+exception's type, how the arguments were mutated, what was printed, and which files it wrote or deleted
+(even inside the sandbox, where that is allowed). Each call gets fresh deep copies of the inputs.
 """
 
 from __future__ import annotations
@@ -19,22 +19,43 @@ FLOAT_REL_TOL = 1e-9
 _DRIVER = (
     LOADER
     + r"""
-import contextlib, io, math
+import contextlib, io, math, os
+
+# File-system effects of a call, even inside the sandbox's own directory (where they are allowed): a
+# variant that writes or deletes files the original does not is not the same function.
+_effects, _watching = [], [False]
+_FS_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "shutil.rmtree", "os.symlink")
+
+def _watch(event, args):
+    if not _watching[0]:
+        return
+    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        mode, flags = args[1] or "r", args[2] or 0
+        if any(c in str(mode) for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            _effects.append(f"writes {os.fsdecode(args[0])!r}")
+    elif event in _FS_EVENTS and args:
+        _effects.append(f"{event} {os.fsdecode(args[0]) if isinstance(args[0], (str, bytes)) else args[0]!r}")
+
+sys.addaudithook(_watch)
 
 def outcome(fn, args, kwargs):
     a, k = copy.deepcopy(args), copy.deepcopy(kwargs)
     buf = io.StringIO()
+    del _effects[:]
+    _watching[0] = True
     try:
         with contextlib.redirect_stdout(buf):
             value = fn(*a, **k)
         result = ("return", value)
     except BaseException as exc:
         result = ("raise", type(exc).__name__, str(exc)[:120])
+    finally:
+        _watching[0] = False
     try:
         after = pickle.dumps((a, k))
     except Exception:
         after = repr((a, k))
-    return result, after, buf.getvalue()
+    return result, after, buf.getvalue(), list(_effects)
 
 def same(x, y, tol):
     if type(x) is not type(y):
@@ -60,7 +81,7 @@ p = PAYLOAD
 original, variant, inputs = load_pair(p)
 rows = []
 for args, kwargs in inputs:
-    (ro, ao, so), (rv, av, sv) = outcome(original, args, kwargs), outcome(variant, args, kwargs)
+    (ro, ao, so, fo), (rv, av, sv, fv) = outcome(original, args, kwargs), outcome(variant, args, kwargs)
     tol = p["tol"] if ro[0] == "return" and has_float(ro[1]) else 0.0
     if ro[0] != rv[0]:
         raised = ro if ro[0] == "raise" else rv
@@ -73,6 +94,8 @@ for args, kwargs in inputs:
         rows.append("mutates its arguments differently")
     elif so != sv:
         rows.append("prints differently")
+    elif fo != fv:
+        rows.append(f"touches files differently: {(fv or fo)[:3]}")
     else:
         rows.append("")
 RESULT = rows

@@ -99,7 +99,10 @@ class OptimizerFeatures:
         path = Path(uri_to_path(uri))
         if not path.is_file():
             raise JsonRpcInvalidParams(f"{path} is not a file on disk: save it first")
-        disk = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            disk = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise JsonRpcInvalidParams(f"cannot read {path} as UTF-8 Python source: {exc}") from exc
         doc = self.server.documents.get(uri)
         if doc is not None and doc.text != disk:
             raise JsonRpcInvalidParams("save the file first: the optimizer runs the code on disk")
@@ -125,7 +128,7 @@ class OptimizerFeatures:
             proposer=self.model_proposer() if settings.model_proposals else None,
             limits=Limits(seconds=settings.optimizer_time_limit),
         )
-        result = await self._run(f"Optimizing {qualname}", lambda report, cancel: job(report, cancel))
+        result = await self._run(f"Optimizing {qualname}", job)
         self.variants[(uri, qualname)] = (text_digest(text), result.variants)
         out = result.as_json()
         for v, data in zip(result.variants, out["variants"], strict=True):

@@ -608,7 +608,7 @@ class SlipstreamServer(LanguageServer):
         if engine.submit_if_idle(warm) is not None:
             self.stats["warmups"] += 1
 
-    # -- optimizer ---------------------------------------------------------------------------------
+    # -- telemetry ---------------------------------------------------------------------------------
     def on_accepted(self, item_id: Any, accepted_chars: Any = None) -> None:
         """The client accepted a suggestion: count it, and check 30 s and 2 min later that it stayed."""
         if self.telemetry is None or not isinstance(item_id, str):

@@ -17,7 +17,9 @@ HOSTILE = {
     "loops forever": "    while True:\n        pass\n",
     "allocates without bound": "    junk = []\n    while True:\n        junk.append(bytearray(1 << 24))\n",
     "forks repeatedly": f"    for _ in range(50):\n        {OS}.fork()\n    return sum(xs)\n",
-    "writes in its directory": f"    {OS}.system('true')\n    return sum(xs)\n",
+    "runs a shell command": f"    {OS}.system('true')\n    return sum(xs)\n",
+    "writes in its own directory": "    getattr(__import__('builtins'), 'op' + 'en')('cache.txt', 'w').write('x')\n"
+    "    return sum(xs)\n",
     "writes into the workspace": "    getattr(__import__('builtins'), 'op' + 'en')(WS + '/calc.py', 'w').write('x')\n"
     "    return sum(xs)\n",
     "deletes workspace files": f"    {OS}.remove(WS + '/test_calc.py')\n    return sum(xs)\n",
@@ -65,7 +67,8 @@ def test_hostile_variants_are_stopped_and_rejected(tmp_path):
         "loops forever": "timeout",
         "allocates without bound": "MemoryError",
         "forks repeatedly": "os.fork",
-        "writes in its directory": "os.system",
+        "runs a shell command": "os.system",
+        "writes in its own directory": "touches files differently",
         "writes into the workspace": "outside the sandbox",
         "deletes workspace files": "os.remove",
         "opens a socket": "socket",
