@@ -66,6 +66,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       initializationOptions: { slipstream: serverSettings(context) },
       middleware: {
         provideInlineCompletionItems: (document, position, ctx, token) => streaming?.provide(document, position, ctx, token),
+        // The server's "Optimize" actions and lenses run its command directly; in VS Code they go through
+        // our command instead, which saves the file first and reports the result.
+        provideCodeActions: async (document, range, ctx, token, next) =>
+          (await next(document, range, ctx, token))?.map((a) => {
+            if ('command' in a && a.command && typeof a.command === 'object') a.command = viaClient(a.command);
+            return a;
+          }),
+        provideCodeLenses: async (document, token, next) =>
+          (await next(document, token))?.map((lens) => {
+            if (lens.command) lens.command = viaClient(lens.command);
+            return lens;
+          }),
       },
       errorHandler: {
         error: (): ErrorHandlerResult => ({ action: ErrorAction.Continue }),
@@ -109,6 +121,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (c) await c.stop().catch(() => undefined);
   };
 
+  const optimizeAt = async (uri: string, line: number) => {
+    if (!client) return;
+    if (!hasServerCommand('slipstream.optimizeFunction')) {
+      void vscode.window.showInformationMessage('Slipstream: this server version has no optimizer yet.');
+      return;
+    }
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+    if (document?.isDirty) await document.save(); // the optimizer runs the code on disk
+    const result = await vscode.commands.executeCommand<OptimizeResult>('slipstream.optimizeFunction', uri, line);
+    if (result?.variants?.length) {
+      void vscode.window.showInformationMessage(`Slipstream: ${result.variants[0].title.replace('Apply faster variant — ', '')} — apply it from the lightbulb (${result.variants.length} variant(s)).`);
+    } else {
+      void vscode.window.showInformationMessage(`Slipstream: no faster variant for ${result?.function ?? 'this function'}${result?.error ? `: ${result.error}` : ''}.`);
+    }
+  };
   const hasServerCommand = (name: string): boolean =>
     !!client?.initializeResult?.capabilities.executeCommandProvider?.commands.includes(name);
 
@@ -123,23 +150,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.commands.registerCommand('slipstream.optimizeAtCursor', async () => {
       const editor = vscode.window.activeTextEditor;
-      if (!client || !editor) return;
-      if (!hasServerCommand('slipstream.optimizeFunction')) {
-        void vscode.window.showInformationMessage('Slipstream: this server version has no optimizer yet.');
-        return;
-      }
-      if (editor.document.isDirty) await editor.document.save(); // the optimizer runs the code on disk
-      const result = await vscode.commands.executeCommand<OptimizeResult>(
-        'slipstream.optimizeFunction',
-        editor.document.uri.toString(),
-        editor.selection.active.line,
-      );
-      if (result?.variants?.length) {
-        void vscode.window.showInformationMessage(`Slipstream: ${result.variants[0].title.replace('Apply faster variant — ', '')} — apply it from the lightbulb (${result.variants.length} variant(s)).`);
-      } else {
-        void vscode.window.showInformationMessage(`Slipstream: no faster variant for ${result?.function ?? 'this function'}${result?.error ? `: ${result.error}` : ''}.`);
-      }
+      if (editor) await optimizeAt(editor.document.uri.toString(), editor.selection.active.line);
     }),
+    vscode.commands.registerCommand(OPTIMIZE_AT, optimizeAt),
     vscode.commands.registerCommand('slipstream.profileWorkload', async () => {
       const editor = vscode.window.activeTextEditor;
       if (!client || !editor) return;
@@ -203,6 +216,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 export async function deactivate(): Promise<void> {
   streaming?.cancel();
   if (client) await client.stop().catch(() => undefined);
+}
+
+const OPTIMIZE_AT = 'slipstream.optimizeAt';
+
+/** A server "optimize" command, pointed at the client's command that saves and reports; others unchanged. */
+export function viaClient(command: vscode.Command): vscode.Command {
+  return command.command === 'slipstream.optimizeFunction' ? { ...command, command: OPTIMIZE_AT } : command;
 }
 
 interface OptimizeResult {
