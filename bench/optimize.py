@@ -79,11 +79,14 @@ def main() -> int:
     sys.path.insert(0, str(SUITE))
     import cases  # the suite's own data: held-out inputs
 
-    proposer = None
-    if args.model:
-        from optimizer.proposals import model_proposer
+    proposer = engine = None
+    if args.model:  # the default model through the same engine and proposer the server uses
+        from inference.engine import Engine
+        from inference.model import ModelConfig, load_model
+        from server.optimize import engine_proposer
 
-        proposer = model_proposer()
+        engine = Engine(load_model(ModelConfig()))
+        proposer = engine_proposer(engine)
     rows = []
     with tempfile.TemporaryDirectory(prefix="slipstream-optimize-bench-") as tmp:
         ws = Path(tmp) / "suite"
@@ -123,6 +126,8 @@ def main() -> int:
             )
             _print_row(rows[-1])
         unchanged = tree_digest(ws) == before
+    if engine is not None:
+        engine.close()
     _summary(rows, unchanged)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
