@@ -254,21 +254,6 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _load_malloc_trim()
 
 
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Cap glibc's per-thread heaps (default: 8 per core) before the server starts its threads.
-
-    Each thread that allocates (the model's worker, the optimizer's, jedi's, the event loop) otherwise
-    gets an arena of its own, whose freed pages malloc_trim cannot always give back: over a long session
-    resident memory drifts up by tens of MB. Two arenas cost no measurable latency here.
-    """
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(-8, arenas))  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        return False
-
-
 def _trim_heap() -> None:
     """Give freed heap back to the system when idle (~0.1 ms).
 

@@ -58,10 +58,8 @@ def serve_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
 
-    from inference.engine import limit_malloc_arenas
     from server.server import create_server
 
-    limit_malloc_arenas()
     server = create_server()
     setup_logging(args.log_level, server)
     if args.tcp:
