@@ -57,7 +57,7 @@ def peak_rss_kb(pid: int) -> int | None:
     return None
 
 
-def _insert(client: LanguageClient, uri: str, version: int, line: int, col: int, text: str) -> None:
+def insert_text(client: LanguageClient, uri: str, version: int, line: int, col: int, text: str) -> None:
     pos = types.Position(line=line, character=col)
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
@@ -135,10 +135,10 @@ async def replay(text: str, region: tuple[int, int], seed: int, threads: int, la
         row = r0 + i
         if i > 0:  # Enter at the end of the previous line
             version += 1
-            _insert(client, uri, version, row - 1, len(typed_lines[i - 1]), "\n")
+            insert_text(client, uri, version, row - 1, len(typed_lines[i - 1]), "\n")
         for col, ch in enumerate(line_text):
             version += 1
-            _insert(client, uri, version, row, col, ch)
+            insert_text(client, uri, version, row, col, ch)
             k = keys[version] = Keystroke(version, time.perf_counter())
             tasks.append(asyncio.ensure_future(ask(k, row, col + 1)))
             await asyncio.sleep(rng.uniform(0.06, 0.14))

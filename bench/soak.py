@@ -29,7 +29,7 @@ from pygls.lsp.client import LanguageClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.replay import is_code_line  # noqa: E402
+from bench.replay import insert_text, is_code_line  # noqa: E402
 from server.demo import plain  # noqa: E402
 
 SOURCES = ["json/decoder.py", "csv.py", "textwrap.py", "statistics.py", "difflib.py", "fractions.py"]
@@ -153,12 +153,12 @@ async def soak(n_keys: int, n_optimize: int, seed: int, trace: bool = False) -> 
             row = r0 + i
             if i:
                 version += 1
-                _insert(client, uri, version, row - 1, len(typed[i - 1]), "\n")
+                insert_text(client, uri, version, row - 1, len(typed[i - 1]), "\n")
             for col, ch in enumerate(text):
                 if keys >= n_keys:
                     break
                 version += 1
-                _insert(client, uri, version, row, col, ch)
+                insert_text(client, uri, version, row, col, ch)
                 latencies.append(None)
                 tasks.append(asyncio.ensure_future(ask(uri, version, row, col + 1, time.perf_counter(), keys)))
                 keys += 1
@@ -179,16 +179,6 @@ async def soak(n_keys: int, n_optimize: int, seed: int, trace: bool = False) -> 
     if trace:
         print("RSS samples (keystrokes: total/anon MB):", " ".join(f"{k}:{a:.0f}/{b:.0f}" for k, (a, b) in rss))
     return report(latencies, rss, errors, optimized)
-
-
-def _insert(client: LanguageClient, uri: str, version: int, line: int, col: int, text: str) -> None:
-    pos = types.Position(line=line, character=col)
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=pos, end=pos), text=text)],
-        )
-    )
 
 
 async def _optimize(client: LanguageClient, ws: Path, errors: list[str]) -> str:

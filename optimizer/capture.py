@@ -42,8 +42,6 @@ _DRIVER = (
     + r"""
 import os, pickle, sys, threading
 p = PAYLOAD
-sys.path.insert(0, p["workspace"])
-sys.dont_write_bytecode = True
 if p.get("variant"):  # the project's own workload, run against the variant
     variant_in(importlib.import_module(p["module"]), p["qualname"].split("."), p["variant"], in_place=True)
 target = os.path.realpath(p["path"])
@@ -132,7 +130,8 @@ def capture_inputs(
 ) -> Capture:
     if workload.kind not in ("pytest", "script", "module"):
         return Capture(reason=f"unknown workload kind {workload.kind!r}")
-    res = run(_DRIVER, _payload(workspace, path, qualname, workload, limit=limit), limits or Limits(seconds=120))
+    payload = _payload(workspace, path, qualname, workload, limit=limit)
+    res = run(_DRIVER, payload, limits or Limits(seconds=120), workspace=workspace)
     if not res.ok:
         return Capture(reason=f"the workload did not finish in the sandbox: {res.reason}")
     v = res.value
@@ -159,7 +158,7 @@ def workload_with_variant(
     """Run the project's workload (its tests) with the variant installed in the real module: "" when it
     ends as it did with the original (same exit status; same output for a script), else why not."""
     payload = _payload(workspace, path, qualname, workload, limit=0, module=module, variant=variant_source)
-    res = run(_DRIVER, payload, limits or Limits(seconds=120))
+    res = run(_DRIVER, payload, limits or Limits(seconds=120), workspace=workspace)
     what = "the tests" if workload.kind == "pytest" else "the workload"
     if not res.ok:
         return f"{what} did not finish with the variant: {res.reason}"

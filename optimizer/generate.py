@@ -17,8 +17,6 @@ _DRIVER = (
     + r"""
 import inspect, signal, typing, warnings
 p = PAYLOAD
-sys.path.insert(0, p["workspace"])
-sys.dont_write_bytecode = True
 parts = p["name"].split(".")
 fn = _resolve(importlib.import_module(p["module"]), parts)
 RESULT = {"inputs": [], "reason": ""}
@@ -90,7 +88,7 @@ def generate_inputs(
     workspace: str, module: str, name: str, n: int = 40, per_call_s: float = 0.25, limits: Limits | None = None
 ) -> Generated:
     payload = {"workspace": workspace, "module": module, "name": name, "n": n, "per_call_s": per_call_s}
-    res = run(_DRIVER, payload, limits or Limits(seconds=60))
+    res = run(_DRIVER, payload, limits or Limits(seconds=60), workspace=workspace)
     if not res.ok:
         return Generated(reason=f"generating examples failed in the sandbox: {res.reason}")
     return Generated(res.value["inputs"], res.value["reason"])

@@ -38,9 +38,7 @@ def variant_in(module, parts, source, in_place=False):
 
 def load_pair(p):
     parts = p["name"].split(".")
-    if p.get("workspace"):
-        sys.path.insert(0, p["workspace"])
-        sys.dont_write_bytecode = True
+    if p.get("workspace"):  # on sys.path already (the sandbox's bootstrap)
         module = importlib.import_module(p["module"])
         original = _resolve(module, parts)
         variant = variant_in(module, parts, p["variant"])

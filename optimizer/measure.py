@@ -125,7 +125,7 @@ def measure(
         "workspace": workspace,
         "module": module,
     }
-    res = run(_DRIVER, payload, limits or Limits(seconds=120))
+    res = run(_DRIVER, payload, limits or Limits(seconds=120), workspace=workspace)
     if not res.ok:
         return f"sandbox: {res.reason}"
     v = res.value

@@ -55,10 +55,8 @@ class Profile:
 _SCALENE_DRIVER = (
     RUN_WORKLOAD
     + r"""
-import sys, time
+import time
 p = PAYLOAD
-sys.path.insert(0, p["workspace"])
-sys.dont_write_bytecode = True
 t = time.perf_counter()
 status, _ = run_workload(p)
 RESULT = {"status": status, "elapsed": time.perf_counter() - t}
@@ -68,10 +66,8 @@ RESULT = {"status": status, "elapsed": time.perf_counter() - t}
 _CPROFILE_DRIVER = (
     RUN_WORKLOAD
     + r"""
-import cProfile, os, sys, time, tracemalloc
+import cProfile, os, time, tracemalloc
 p = PAYLOAD
-sys.path.insert(0, p["workspace"])
-sys.dont_write_bytecode = True
 ws = os.path.realpath(p["workspace"]) + os.sep
 tracemalloc.start()
 prof = cProfile.Profile()
@@ -126,7 +122,7 @@ def _scalene(workspace: str, workload: Workload, limits: Limits) -> Profile:
     # scalene's sampling files and signals clash with the file-size and CPU rlimits: the wall clock and
     # the address-space limit still hold.
     limits = dataclasses.replace(limits, file_bytes=0, cpu_limit=False)
-    res = run(_SCALENE_DRIVER, _payload(ws, workload), limits, runner=runner, collect=("profile.json",))
+    res = run(_SCALENE_DRIVER, _payload(ws, workload), limits, runner=runner, collect=("profile.json",), workspace=ws)
     prof = Profile("scalene", workload.describe())
     if not res.ok:
         prof.error = f"the workload did not finish under scalene: {res.reason}"
@@ -164,7 +160,7 @@ def _scalene(workspace: str, workload: Workload, limits: Limits) -> Profile:
 
 def _cprofile(workspace: str, workload: Workload, limits: Limits) -> Profile:
     ws = os.path.realpath(workspace)
-    res = run(_CPROFILE_DRIVER, _payload(ws, workload), limits)
+    res = run(_CPROFILE_DRIVER, _payload(ws, workload), limits, workspace=ws)
     prof = Profile("cProfile+tracemalloc", workload.describe(), note="cProfile: per-function time only")
     if not res.ok:
         prof.error = f"the workload did not finish in the sandbox: {res.reason}"

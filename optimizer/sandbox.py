@@ -46,6 +46,9 @@ with open(sys.argv[1], "rb") as f:
     job = pickle.load(f)
 _OUT = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 sys.addaudithook(_guard)
+sys.dont_write_bytecode = True  # -I ignores PYTHONDONTWRITEBYTECODE: no __pycache__ in the user's tree
+if job["workspace"]:
+    sys.path.insert(0, job["workspace"])  # the user's modules import as they do in their project
 scope = {"__name__": "__sandbox__", "PAYLOAD": job["payload"]}
 exec(compile(job["driver"], "<sandbox-driver>", "exec"), scope)
 data = pickle.dumps(scope.get("RESULT"))  # written through a descriptor opened before the guard
@@ -97,19 +100,20 @@ def run(
     python: str | None = None,
     runner: list[str] | None = None,
     collect: tuple[str, ...] = (),
+    workspace: str | None = None,
 ) -> SandboxResult:
     """Execute ``driver`` (Python source that reads ``PAYLOAD`` and sets ``RESULT``) in the sandbox.
 
     ``runner``: run the bootstrap as a script under ``python -I <runner...> boot.py --- job out`` (a
     profiler); ``{work}`` in it is the child's working directory. ``collect``: files the child writes in
-    its working directory, returned as bytes in ``extra``."""
+    its working directory, returned as bytes in ``extra``. ``workspace``: put first on ``sys.path``."""
     limits = limits or Limits()
     with tempfile.TemporaryDirectory(prefix="slipstream-sandbox-") as tmp:
         job, out = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl"
         work = Path(tmp) / "work"
         work.mkdir()
         try:
-            job.write_bytes(pickle.dumps({"driver": driver, "payload": payload}))
+            job.write_bytes(pickle.dumps({"driver": driver, "payload": payload, "workspace": workspace}))
         except Exception as exc:
             return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
         env = {

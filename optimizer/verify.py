@@ -134,7 +134,7 @@ def verify(
         "workspace": workspace,
         "module": module,
     }
-    res = run(_DRIVER, payload, limits)
+    res = run(_DRIVER, payload, limits, workspace=workspace)
     if not res.ok:
         return Verdict(False, 0, f"sandbox: {res.reason}")
     bad = [f"input {i}: {r}" for i, r in enumerate(res.value) if r]

@@ -19,22 +19,26 @@ def healthy_server(tmp: Path, options: dict | None = None, args: list[str] | Non
     return s
 
 
-def complete_ok(server: RawServer, tag: str) -> dict:
-    """The server is alive and answers a normal completion request with a suggestion for the right text."""
-    uri = f"file:///robust/health-{tag}-{next(_ids)}.py"
+def open_and_complete(server: RawServer, uri: str, text: str, line: int, character: int) -> dict:
+    """Open ``text`` as ``uri`` and ask for an (invoked) inline completion there; the raw response."""
     server.notify(
-        "textDocument/didOpen",
-        {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": HEALTH_TEXT}},
+        "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}
     )
-    resp = server.request(
+    return server.request(
         "textDocument/inlineCompletion",
         {
             "textDocument": {"uri": uri},
-            "position": {"line": 1, "character": 12},
+            "position": {"line": line, "character": character},
             "context": {"triggerKind": 1},
         },
         timeout=60,
     )
+
+
+def complete_ok(server: RawServer, tag: str) -> dict:
+    """The server is alive and answers a normal completion request with a suggestion for the right text."""
+    uri = f"file:///robust/health-{tag}-{next(_ids)}.py"
+    resp = open_and_complete(server, uri, HEALTH_TEXT, 1, 12)
     assert "error" not in resp, resp
     items = resp["result"]["items"] if isinstance(resp["result"], dict) else resp["result"]
     assert items and items[0]["insertText"].strip(), resp

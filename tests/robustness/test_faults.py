@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.rawlsp import RawServer
-from tests.robustness.common import complete_ok
+from tests.robustness.common import complete_ok, open_and_complete
 
 FIB = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
 FIB_TEST = "from shop import fib\n\n\ndef test_fib():\n    assert fib(18) == 2584\n"
@@ -70,14 +70,7 @@ def test_broken_models_keep_the_server_and_the_optimizer_running(tmp_path, defau
 
 def complete_ok_or_empty(server: RawServer) -> None:
     """Without a model, a completion request is answered with nothing (not an error, not silence)."""
-    uri = "file:///robust/no-model.py"
-    server.notify(
-        "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": "x = "}}
-    )
-    resp = server.request(
-        "textDocument/inlineCompletion",
-        {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 4}, "context": {"triggerKind": 1}},
-    )
+    resp = open_and_complete(server, "file:///robust/no-model.py", "x = ", 0, 4)
     assert resp["result"] == {"items": []}, resp
 
 
@@ -128,21 +121,8 @@ def test_full_disk_disables_caching_and_completions_continue(tmp_path):
         # those writes fail with EFBIG, as a full disk fails them with ENOSPC).
         subprocess.run(["prlimit", f"--pid={server.proc.pid}", "--fsize=4096"], check=True)
         for i in range(30):  # distinct contexts: new cache entries and telemetry rows to write
-            uri = f"file:///robust/full-{i}.py"
             text = f"values_{i} = [{i}, {i + 1}]\nresult_{i} = sum("
-            server.notify(
-                "textDocument/didOpen",
-                {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
-            )
-            resp = server.request(
-                "textDocument/inlineCompletion",
-                {
-                    "textDocument": {"uri": uri},
-                    "position": {"line": 1, "character": len(f"result_{i} = sum(")},
-                    "context": {"triggerKind": 1},
-                },
-                timeout=60,
-            )
+            resp = open_and_complete(server, f"file:///robust/full-{i}.py", text, 1, len(f"result_{i} = sum("))
             assert "result" in resp and resp["result"]["items"], resp
         errors = server.stderr_text()
         assert "disabled" in errors, errors[-2000:]  # the failed writes were noticed and handled
