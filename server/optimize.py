@@ -85,7 +85,9 @@ class OptimizerFeatures:
             )
         ]
         made_for, variants = self.variants.get((uri, qualname), ("", []))
-        if made_for == text_digest(doc.text):  # only for the text they were verified against
+        # Only for the text they were verified against (hashed only when there is something to offer:
+        # editors ask for code actions on every cursor move).
+        if variants and made_for == text_digest(doc.text):
             for v in variants:
                 actions.append(
                     types.CodeAction(title=v.title, kind=types.CodeActionKind.RefactorRewrite, edit=edit_for(uri, v))
@@ -229,7 +231,7 @@ class OptimizerFeatures:
         except Exception:
             return []
         digest, rows = table.get(path, ("", []))
-        return rows if digest == text_digest(doc.text) else []  # lines move when the text changes
+        return rows if rows and digest == text_digest(doc.text) else []  # lines move when the text changes
 
     def inlay_hints(self, params: types.InlayHintParams) -> list[types.InlayHint]:
         doc = self.server.documents.get(params.text_document.uri)
