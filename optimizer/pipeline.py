@@ -6,7 +6,6 @@ above ``min_speedup`` is offered; everything else is reported in ``rejected`` wi
 
 from __future__ import annotations
 
-import ast
 import difflib
 import hashlib
 import threading
@@ -51,29 +50,6 @@ class OptimizeResult:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def function_at(source: str, line: int) -> str | None:
-    """The qualified name of the innermost def enclosing 0-based ``line`` (``f`` or ``Class.f``)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    best: str | None = None
-
-    def walk(nodes: list[ast.stmt], prefix: str) -> None:
-        nonlocal best
-        for n in nodes:
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                first = min([n.lineno, *[d.lineno for d in n.decorator_list]]) - 1
-                if first <= line <= (n.end_lineno or n.lineno) - 1:
-                    name = f"{prefix}{n.name}"
-                    if not isinstance(n, ast.ClassDef):
-                        best = name
-                    walk(n.body, f"{name}.")
-
-    walk(tree.body, "")
-    return best
 
 
 def minimal_edits(old: str, new: str) -> list[tuple[int, int, str]]:

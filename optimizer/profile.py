@@ -9,7 +9,6 @@ and tracemalloc (per-line memory), and the result says so.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import os
@@ -17,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from optimizer.capture import RUN_WORKLOAD, Workload
+from optimizer.functions import function_spans
 from optimizer.sandbox import Limits, run
 
 
@@ -181,22 +181,10 @@ def _cprofile(workspace: str, workload: Workload, limits: Limits) -> Profile:
 
 
 def _qualnames(path: str) -> dict[int, str]:
-    """1-based ``def`` line (and its decorators' lines) → qualified name, from the file on disk."""
+    """1-based ``def`` line and first decorator line → qualified name, from the file on disk."""
     try:
         with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read())
-    except (OSError, SyntaxError, ValueError):
+            spans = function_spans(f.read())
+    except (OSError, ValueError):
         return {}
-    out: dict[int, str] = {}
-
-    def walk(nodes: list[ast.stmt], prefix: str) -> None:
-        for n in nodes:
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                name = f"{prefix}{n.name}"
-                if not isinstance(n, ast.ClassDef):
-                    for line in [n.lineno, *[d.lineno for d in n.decorator_list]]:
-                        out[line] = name
-                walk(n.body, f"{name}.")
-
-    walk(tree.body, "")
-    return out
+    return {line + 1: s.name for s in spans for line in (s.first, s.line)}

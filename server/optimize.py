@@ -24,13 +24,14 @@ from pygls.uris import to_fs_path as uri_to_path
 from inference.engine import GenerationRequest
 from inference.prompt import Prompt
 from inference.stops import StopRules
-from optimizer.pipeline import Proposer, Variant, function_at, optimize_function
+from optimizer.functions import FunctionSpan, function_at, function_spans, innermost
+from optimizer.pipeline import Proposer, Variant, optimize_function
 from optimizer.profile import FunctionStat, LineStat, profile_workload
 from optimizer.proposals import build_prompt, parse_proposal
 from optimizer.rules import Rewrite
 from optimizer.sandbox import Limits
 from optimizer.workload import parse_workload
-from server.documents import index_to_units, line_starts
+from server.documents import Document, index_to_units, line_starts
 
 if TYPE_CHECKING:
     from server.server import SlipstreamServer
@@ -65,6 +66,9 @@ class OptimizerFeatures:
         self.hot_lines: dict[str, tuple[str, list[LineStat]]] = {}
         self.hot_functions: dict[str, tuple[str, list[FunctionStat]]] = {}
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipstream-optimizer")
+        # Each open document's functions, for its current version: editors ask for code actions on every
+        # cursor move, and parsing a large file each time would be slow.
+        self._spans: dict[str, tuple[Document, int, list[FunctionSpan]]] = {}
 
     # -- code actions ----------------------------------------------------------------------------
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -72,7 +76,13 @@ class OptimizerFeatures:
         doc = self.server.documents.get(uri)
         if doc is None or not self.server.settings.optimizer_enabled:
             return []
-        qualname = function_at(doc.text, params.range.start.line)
+        cached = self._spans.get(uri)
+        if cached is not None and cached[0] is doc and cached[1] == doc.version:
+            spans = cached[2]
+        else:
+            spans = function_spans(doc.text)
+            self._spans[uri] = (doc, doc.version, spans)
+        qualname = innermost(spans, params.range.start.line)
         if qualname is None:
             return []
         actions = [
@@ -93,6 +103,10 @@ class OptimizerFeatures:
                     types.CodeAction(title=v.title, kind=types.CodeActionKind.RefactorRewrite, edit=edit_for(uri, v))
                 )
         return actions
+
+    def forget(self, uri: str) -> None:
+        """The document was closed."""
+        self._spans.pop(uri, None)
 
     # -- the optimize command --------------------------------------------------------------------
     def _saved_file(self, uri: Any, what: str) -> tuple[Path, str]:

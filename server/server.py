@@ -204,6 +204,7 @@ class SlipstreamServer(LanguageServer):
         self.edit_times.pop(params.text_document.uri, None)
         self.anchors.drop(params.text_document.uri)
         self.window_hints.pop(params.text_document.uri, None)
+        self.optimizer.forget(params.text_document.uri)
         self.cancel_stale(params.text_document.uri, None)
 
     def cancel_stale(self, uri: str, version: int | None) -> None:

@@ -189,3 +189,34 @@ def test_profile_falls_back_to_cprofile(tmp_path):
     assert prof.tool == "cProfile+tracemalloc" and not prof.error and prof.status == 0
     (busy,) = [f for f in prof.functions if f.name == "busy"]
     assert busy.line == 1 and busy.cpu_percent > 10
+
+
+def test_function_spans_and_the_innermost_def():
+    from optimizer.functions import function_at, function_spans
+
+    code = textwrap.dedent("""
+        import functools
+
+
+        class Shop:
+            @functools.cache
+            def total(self):
+                def helper(x):
+                    return x
+                return helper(1)
+
+
+        def free():
+            return 2
+    """).lstrip()
+    spans = {s.name: (s.first, s.line, s.last) for s in function_spans(code)}
+    assert spans == {"Shop.total": (4, 5, 8), "Shop.total.helper": (6, 6, 7), "free": (11, 11, 12)}
+    assert [function_at(code, n) for n in (0, 3, 4, 7, 8, 12)] == [
+        None,
+        None,
+        "Shop.total",
+        "Shop.total.helper",
+        "Shop.total",
+        "free",
+    ]
+    assert function_spans("def (:") == []
