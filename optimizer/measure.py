@@ -1,82 +1,30 @@
-"""How much faster, with what confidence: interleaved A/B rounds in a fresh sandboxed process.
+"""How much faster, with what confidence: timed from this process, around batches in two sandboxes.
 
-Inputs are fixed and, when a call mutates its arguments, deep-copied before each timed pass (copies are
-not timed); a warm-up pass,
-then rounds that alternate original and variant, each pass repeated until it lasts at least
-``min_round_s``; the speedup is the median of per-round ratios with a bootstrap 95 % interval.
-Peak memory of one pass of each is measured with tracemalloc.
+The original and the variant each run in their own persistent sandboxed process
+(optimizer/sandboxed/timing.py). This process asks each in turn for a batch of passes over the inputs
+and times the request with its own clock: a variant cannot touch that clock (patching ``perf_counter``
+in its own interpreter changes nothing here). Every batch answers with the digest of its last pass's
+outcomes, which must equal the digest of what that same function did when it was verified: a variant
+cannot behave one way when checked and another when timed. Inputs are prepared before each batch
+(deep copies when a call mutates its arguments; not timed). A warm-up batch, then rounds that alternate
+which process goes first, each batch repeated until it lasts at least ``min_round_s``; the speedup is
+the median of per-round ratios with a bootstrap 95 % interval. The original's process also times the
+same passes with a function that does nothing (``seconds_empty``), so a variant that runs in about the
+time of an empty call can be recognised. Peak memory of one pass of each comes from tracemalloc in each
+process (reported by the process itself: an estimate, not a verdict).
 """
 
 from __future__ import annotations
 
+import base64
 import random
 import statistics
+import time
 from dataclasses import dataclass
+from typing import Any
 
-from optimizer.loader import LOADER
-from optimizer.sandbox import Limits, run
-
-_DRIVER = (
-    LOADER
-    + r"""
-import time, tracemalloc
-
-p = PAYLOAD
-original, variant, inputs = load_pair(p)
-fns = [original, variant]
-
-def one_pass(fn, copies):
-    # A cache added by a rewrite starts empty on every pass, as in a fresh process running the workload:
-    # otherwise later passes would time dictionary lookups.
-    getattr(fn, "cache_clear", lambda: None)()
-    t = time.perf_counter()
-    for args, kwargs in copies:
-        fn(*args, **kwargs)
-    return time.perf_counter() - t
-
-def mutates(fn):
-    for args, kwargs in inputs:
-        a, k = copy.deepcopy(args), copy.deepcopy(kwargs)
-        before = pickle.dumps((a, k))
-        fn(*a, **k)
-        try:
-            if pickle.dumps((a, k)) != before:
-                return True
-        except Exception:
-            return True
-    return False
-
-# Fresh copies only where a call changes its arguments: copying large inputs costs more than the calls.
-fresh = mutates(fns[0]) or mutates(fns[1])
-
-def timed(fn, repeat):
-    total = 0.0
-    for _ in range(repeat):
-        total += one_pass(fn, copy.deepcopy(inputs) if fresh else inputs)
-    return total / repeat
-
-for fn in fns:  # warm-up
-    one_pass(fn, copy.deepcopy(inputs))
-base = max(1e-6, one_pass(fns[0], copy.deepcopy(inputs)))
-repeat = max(1, min(10_000, int(p["min_round_s"] / base) + 1))
-ratios, times = [], [[], []]
-for r in range(p["rounds"]):
-    order = (0, 1) if r % 2 == 0 else (1, 0)
-    t = {}
-    for i in order:
-        t[i] = timed(fns[i], repeat)
-        times[i].append(t[i])
-    ratios.append(t[0] / max(t[1], 1e-12))
-peaks = []
-for fn in fns:
-    c = copy.deepcopy(inputs)
-    tracemalloc.start()
-    one_pass(fn, c)
-    peaks.append(tracemalloc.get_traced_memory()[1])
-    tracemalloc.stop()
-RESULT = {"ratios": ratios, "times": times, "peaks": peaks, "repeat": repeat}
-"""
-)
+from optimizer.sandbox import Limits, Session, SessionError
+from optimizer.verify import budget_for
 
 
 @dataclass
@@ -88,6 +36,8 @@ class Measurement:
     peak_original: int
     peak_variant: int
     rounds: int
+    seconds_empty: float = 0.0  # one pass with a function that does nothing
+    overhead_s: float = 0.0  # starting the two sandboxed processes, as this process saw it
 
     @property
     def mem_ratio(self) -> float:
@@ -103,38 +53,92 @@ def bootstrap_ci(ratios: list[float], n: int = 2000, seed: int = 0, level: float
     return lo, hi
 
 
+def _is_digest(reply: dict[str, Any]) -> bool:
+    return isinstance(reply.get("digest"), str)
+
+
+class _Timed:
+    """One sandboxed function: prepare a batch, run it, check the digest of its outcomes."""
+
+    def __init__(self, session: Session, label: str, expected: str | None) -> None:
+        self.session, self.label, self.expected = session, label, expected
+
+    def batch(self, repeat: int, fresh: bool, op: str = "run") -> float:
+        self.session.request({"op": "prepare", "repeat": repeat, "fresh": fresh}, lambda r: r.get("ok") is True)
+        reply, seconds = self.session.request({"op": op}, _is_digest)
+        if op == "run":
+            if self.expected is None:
+                self.expected = reply["digest"]  # no verified report given: every batch must agree with the first
+            elif reply["digest"] != self.expected:
+                raise SessionError(f"the {self.label}'s timed calls returned something else than when it was checked")
+        return seconds / repeat
+
+    def peak(self) -> int:
+        reply, _ = self.session.request({"op": "peak"}, lambda r: isinstance(r.get("peak"), int))
+        return int(reply["peak"])
+
+
 def measure(
     module_source: str,
     variant_source: str,
     name: str,
-    inputs: list[tuple[tuple, dict]] | list[bytes],
+    inputs: list[Any],
     rounds: int = 7,
     min_round_s: float = 0.05,
     limits: Limits | None = None,
     workspace: str | None = None,
     module: str | None = None,
+    expected: tuple[str, str] | None = None,
+    budget: int | None = None,
 ) -> Measurement | str:
-    """The measurement, or the sandbox's reason when it could not be taken."""
-    payload = {
-        "original": module_source,
-        "variant": variant_source,
-        "name": name,
-        "inputs": inputs,
-        "rounds": max(7, rounds),
-        "min_round_s": min_round_s,
-        "workspace": workspace,
-        "module": module,
-    }
-    res = run(_DRIVER, payload, limits or Limits(seconds=120), workspace=workspace)
-    if not res.ok:
-        return f"sandbox: {res.reason}"
-    v = res.value
+    """The measurement, or the reason it could not be taken. ``expected``: the outcome digests of the
+    original and the variant from verification (optimizer/judge.outcome_digest) on these inputs."""
+    limits = limits or Limits(seconds=120)
+    budget = budget or budget_for(len(inputs))
+    wire = [base64.b64decode(x) if isinstance(x, str) else x for x in inputs]
+    base = {"original": module_source, "name": name, "inputs": wire, "workspace": workspace, "module": module}
+    sessions: list[Session] = []
+    try:
+        t0 = time.perf_counter()
+        for source in (None, variant_source):
+            sessions.append(Session("timing", {**base, "function": source, "budget": budget}, limits, workspace))
+        overhead = time.perf_counter() - t0
+        fresh = any(bool(s.hello.get("mutates")) for s in sessions)
+        fns = [
+            _Timed(sessions[0], "original", expected[0] if expected else None),
+            _Timed(sessions[1], "variant", expected[1] if expected else None),
+        ]
+        for fn in fns:  # warm-up, and the first check of the outcomes
+            fn.batch(1, fresh)
+        first = max(1e-6, fns[0].batch(1, fresh))
+        repeat = max(1, min(10_000, int(min_round_s / first) + 1))
+        if fresh:  # a batch's copies are made before it is timed: keep them within memory
+            size = sum(len(x) for x in wire if isinstance(x, bytes)) or 1
+            repeat = min(repeat, max(1, (128 << 20) // (4 * size)))
+        ratios: list[float] = []
+        times: list[list[float]] = [[], []]
+        for r in range(max(7, rounds)):
+            order = (0, 1) if r % 2 == 0 else (1, 0)
+            t: dict[int, float] = {}
+            for i in order:
+                t[i] = fns[i].batch(repeat, fresh)
+                times[i].append(t[i])
+            ratios.append(t[0] / max(t[1], 1e-12))
+        empty = fns[0].batch(repeat, fresh, op="empty")
+        peaks = [fn.peak() for fn in fns]
+    except SessionError as exc:
+        return f"sandbox: {exc}"
+    finally:
+        for s in sessions:
+            s.close()
     return Measurement(
-        speedup=statistics.median(v["ratios"]),
-        ci=bootstrap_ci(v["ratios"]),
-        seconds_original=statistics.median(v["times"][0]),
-        seconds_variant=statistics.median(v["times"][1]),
-        peak_original=v["peaks"][0],
-        peak_variant=v["peaks"][1],
-        rounds=len(v["ratios"]),
+        speedup=statistics.median(ratios),
+        ci=bootstrap_ci(ratios),
+        seconds_original=statistics.median(times[0]),
+        seconds_variant=statistics.median(times[1]),
+        peak_original=peaks[0],
+        peak_variant=peaks[1],
+        rounds=len(ratios),
+        seconds_empty=empty,
+        overhead_s=overhead,
     )

@@ -1,11 +1,20 @@
 """Optimize one function: capture real inputs, propose rule rewrites, verify each, measure the survivors.
 
-Only a variant that behaved the same on every captured input and whose speedup's 95 % interval lies
-above ``min_speedup`` is offered; everything else is reported in ``rejected`` with its reason.
+Only a variant that behaved the same on every input and whose speedup's 95 % interval lies above
+``min_speedup`` is offered; everything else is reported in ``rejected`` with its reason. Before any
+candidate is trusted, the inputs must tell the function from trivial mutants of it
+(optimizer/adequacy.py), enriched with neighbours of the captured inputs when they cannot.
+
+Trust: rule variants are deterministic rewrites of the user's own code, as trusted as the code itself.
+Model proposals are untrusted code: they run only where OS isolation is available
+(``sandbox.isolation()``); elsewhere they are not run at all and the result says why. A model variant
+that passes is labelled for what it is ("passed N checks — review the diff") and ``needs_review``, so the
+editor applies it only through its refactor preview.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import difflib
 import hashlib
 import threading
@@ -14,13 +23,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from optimizer import judge
+from optimizer.adequacy import does_nothing, mutants
 from optimizer.capture import Capture, Workload, capture_inputs, workload_with_variant
-from optimizer.generate import generate_inputs
+from optimizer.generate import generate_inputs, perturb_inputs
 from optimizer.measure import Measurement, measure
 from optimizer.purity import impurity
 from optimizer.rules import Rewrite, candidates, compose
-from optimizer.sandbox import Limits
-from optimizer.verify import verify
+from optimizer.sandbox import Limits, isolation
+from optimizer.verify import Reference, compare, reference, report, verify_against
 from optimizer.workload import module_name
 
 
@@ -34,6 +45,8 @@ class Variant:
     mem_ratio: float
     inputs_verified: int
     edits: list[tuple[int, int, str]]  # (first line, end line exclusive, new text), 0-based, minimal
+    needs_review: bool = False  # model-written: applied only through the editor's preview
+    checks: int = 0  # comparisons it passed: inputs, timed batches, the project's workload
 
 
 @dataclass
@@ -47,6 +60,8 @@ class OptimizeResult:
     generated: int = 0  # hypothesis inputs used for verification, besides the captured ones
     workload: str = ""
     notes: list[str] = field(default_factory=list)
+    enriched: int = 0  # neighbours of the captured inputs added because those could not tell trivial mutants apart
+    isolation: str = ""  # how model-written code is isolated here, or why it is not run
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,11 +77,18 @@ def minimal_edits(old: str, new: str) -> list[tuple[int, int, str]]:
     return edits
 
 
-def title_for(m: Measurement, inputs: int) -> str:
+def title_for(m: Measurement, inputs: int, model: bool = False, checks: int = 0) -> str:
+    """A rule variant is "verified"; a model's is what it is: code that passed checks, to be reviewed."""
     mem = (1 - m.mem_ratio) * 100
     visible = abs(m.peak_variant - m.peak_original) >= 64 << 10  # small peaks are tracemalloc noise
     mem_text = f", {'−' if mem > 0 else '+'}{abs(mem):.0f} % memory" if abs(mem) >= 5 and visible else ""
+    if model:
+        return f"Apply model variant — {m.speedup:.1f}× faster{mem_text} (passed {checks} checks — review the diff)"
     return f"Apply faster variant — {m.speedup:.1f}× faster{mem_text} (verified on {inputs} inputs)"
+
+
+def is_model(cand: Rewrite) -> bool:
+    return cand.rule.startswith("model")
 
 
 # Model proposals: (module source, qualname, feedback on earlier proposals) -> candidate rewrites.
@@ -84,11 +106,13 @@ class _Run:
     source: str
     workload: Workload
     capture: Capture
-    check_inputs: list[bytes]
+    check_inputs: list[str]
     min_speedup: float
     result: OptimizeResult
+    ref: Reference
     limits: Limits | None = None
     cancel: threading.Event | None = None
+    enriched: bool = False
     helpful: list[Rewrite] = field(default_factory=list)  # verified and measured faster, if only slightly
     seen: set[str] = field(default_factory=set)
 
@@ -97,28 +121,64 @@ class _Run:
         self.result.rejected.append({"source_digest": digest, "rule": cand.rule, "reason": reason})
         return reason
 
+    def survivors(self) -> list[str]:
+        """The trivial mutants the current inputs cannot tell from the original (optimizer/adequacy.py)."""
+        first = self.ref.report.rows[0] if self.ref.report.rows else None
+        kind = first["v"][0] if first and first["k"] == "return" else None
+        found = mutants(self.source, self.qualname, kind)
+        if not found:
+            return []
+        reports = report(
+            self.source,
+            [m.source for m in found],
+            self.qualname,
+            self.ref.inputs,
+            Limits(cancel=self.cancel),
+            self.workspace,
+            self.module,
+            self.ref.budget,
+        )
+        return [m.label for m, rep in zip(found, reports, strict=True) if rep.ok and not compare(self.ref.report, rep)]
+
+    def enrich(self, progress: Callable[[str], None]) -> int:
+        """Add neighbours of the captured inputs and record the original on all of them; how many were added."""
+        self.enriched = True
+        progress("deriving more inputs from the captured ones")
+        more = perturb_inputs(
+            self.workspace,
+            self.module,
+            self.qualname,
+            self.capture.inputs,
+            limits=Limits(seconds=60, cancel=self.cancel),
+        )
+        if not more.inputs:
+            self.result.notes.append(f"no inputs could be derived from the captured ones: {more.reason}")
+            return 0
+        self.check_inputs = self.check_inputs + more.inputs
+        self.ref = reference(
+            self.source, self.qualname, self.check_inputs, Limits(cancel=self.cancel), self.workspace, self.module
+        )
+        self.result.enriched += len(more.inputs)
+        return len(more.inputs)
+
     def try_candidate(self, cand: Rewrite, progress: Callable[[str], None], label: str) -> str:
         """Verify, measure and test one candidate; "" when it is offered, else the reason it was not."""
         if cand.source in self.seen or cand.source == self.source:
             return "a duplicate of an earlier candidate"
         self.seen.add(cand.source)
         ws, mod = self.workspace, self.module
+        if does_nothing(cand.source, self.qualname):
+            return self.reject(cand, "the variant's body does nothing")
         impure = impurity(cand.source, self.qualname)
         if impure:  # a model may add I/O or randomness the original did not have
             return self.reject(cand, f"the variant {impure.replace('it depends', 'depends')}")
         progress(f"verifying {label} ({cand.rule})")
-        verdict = verify(
-            self.source,
-            cand.source,
-            self.qualname,
-            self.check_inputs,
-            Limits(cancel=self.cancel),
-            workspace=ws,
-            module=mod,
-        )
+        verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel))
         if not verdict.ok:
             return self.reject(cand, verdict.reason)
         progress(f"measuring {label} ({cand.rule})")
+        n = len(self.capture.inputs)
+        expected = (judge.outcome_digest(self.ref.report.rows[:n]), judge.outcome_digest(verdict.rows[:n]))
         m = measure(
             self.source,
             cand.source,
@@ -127,9 +187,22 @@ class _Run:
             limits=Limits(seconds=120, cancel=self.cancel),
             workspace=ws,
             module=mod,
+            expected=expected,
+            budget=self.ref.budget,
         )
         if isinstance(m, str):
             return self.reject(cand, m)
+        if m.seconds_variant <= 2 * m.seconds_empty and not self.enriched:
+            # About the time of an empty call: offered only once inputs derived from the captured ones agree.
+            progress(f"checking {label} ({cand.rule}) on more inputs: it runs in about the time of an empty call")
+            if not self.enrich(progress):
+                return self.reject(
+                    cand,
+                    "it runs in about the time of an empty call, and no more inputs could be derived to confirm it",
+                )
+            verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel))
+            if not verdict.ok:
+                return self.reject(cand, verdict.reason)
         if m.speedup > 1.02:
             self.helpful.append(cand)
         self.result.baseline = {"seconds": m.seconds_original, "peak_bytes": m.peak_original}
@@ -145,9 +218,11 @@ class _Run:
         )
         if failed:
             return self.reject(cand, failed)
+        model = is_model(cand)
+        checks = verdict.inputs + m.rounds + 2  # every input, every timed round, the warm-up check, the workload
         self.result.variants.append(
             Variant(
-                title_for(m, verdict.inputs),
+                title_for(m, verdict.inputs, model, checks),
                 cand.rule,
                 cand.source,
                 m.speedup,
@@ -155,6 +230,8 @@ class _Run:
                 m.mem_ratio,
                 verdict.inputs,
                 minimal_edits(self.source, cand.source),
+                needs_review=model,
+                checks=checks,
             )
         )
         return ""
@@ -172,10 +249,12 @@ def optimize_function(
     model_rounds: int = 3,
     limits: Limits | None = None,
 ) -> OptimizeResult:
-    """Capture → refuse impure functions → generate extra inputs → rules (then their combination, then the
-    model's proposals with feedback) → verify → measure → the project's workload → offer."""
+    """Capture → refuse impure functions → generate extra inputs → check they tell trivial mutants apart →
+    rules (then their combination, then the model's proposals with feedback, only under OS isolation) →
+    verify → measure → the project's workload → offer."""
     cancel = cancel or threading.Event()
-    result = OptimizeResult(qualname, workload=workload.describe())
+    iso = isolation()
+    result = OptimizeResult(qualname, workload=workload.describe(), isolation=iso.describe())
     source = Path(path).read_text(encoding="utf-8")
     module = module_name(workspace, path)
     why = impurity(source, qualname)
@@ -193,22 +272,31 @@ def optimize_function(
         result.notes.append(f"the workload already fails with the original (exit status {cap.status})")
     if cap.skipped:
         result.notes.append(f"{cap.skipped} calls had arguments that cannot be copied (skipped)")
-    progress("checking that the function is deterministic")
-    twice = verify(source, source, qualname, cap.inputs, Limits(cancel=cancel), workspace=workspace, module=module)
-    if cancel.is_set():
-        result.error = "cancelled"
-        return result
-    if not twice.ok:
-        result.error = (
-            "not optimized: two runs of the original on the same input disagree (time, randomness, I/O or "
-            f"hidden state?): {twice.reason}"
-        )
-        return result
     progress("generating more inputs from the type hints")
     gen = generate_inputs(workspace, module, qualname, limits=Limits(seconds=60, cancel=cancel))
     result.generated = len(gen.inputs)
     if gen.reason:
         result.notes.append(f"no generated inputs: {gen.reason}")
+    check_inputs = cap.inputs + gen.inputs
+    progress("checking that the function is deterministic")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # two processes, compared here
+        first = pool.submit(reference, source, qualname, check_inputs, Limits(cancel=cancel), workspace, module)
+        again = pool.submit(reference, source, qualname, check_inputs, Limits(cancel=cancel), workspace, module)
+        ref, second = first.result(), again.result()
+    if cancel.is_set():
+        result.error = "cancelled"
+        return result
+    if ref.report.reason or second.report.reason:
+        why = ref.report.reason or second.report.reason
+        result.error = f"not optimized: the original does not run on its inputs in the sandbox: {why}"
+        return result
+    differ = compare(ref.report, second.report)
+    if differ:
+        result.error = (
+            "not optimized: two runs of the original on the same input disagree (time, randomness, I/O or "
+            f"hidden state?): {differ[0]}"
+        )
+        return result
     run = _Run(
         workspace,
         path,
@@ -217,12 +305,27 @@ def optimize_function(
         source,
         workload,
         cap,
-        cap.inputs + gen.inputs,
+        check_inputs,
         min_speedup,
         result,
+        ref,
         workload_limits,
         cancel,
     )
+    progress("checking that the inputs tell the function from trivial ones")
+    alive = run.survivors()
+    if alive and not cancel.is_set():
+        run.enrich(progress)
+        alive = run.survivors()
+    if cancel.is_set():
+        result.error = "cancelled"
+        return result
+    if alive:
+        result.error = (
+            f"not optimized: the inputs cannot tell this function from a version that {alive[0]}, so no variant "
+            "could be verified on them; give the workload inputs where the function's work shows in its result"
+        )
+        return result
     progress("generating candidates")
     cands = candidates(source, qualname)
     for k, cand in enumerate(cands, 1):
@@ -235,11 +338,24 @@ def optimize_function(
         if combined is not None:
             run.try_candidate(combined, progress, "the combination")
     if proposer is not None and not result.variants:  # the model only where no rule helped: it is slower
-        _model_rounds(run, proposer, progress, cancel, model_rounds)
+        if iso.available:
+            _model_rounds(run, proposer, progress, cancel, model_rounds)
+        else:
+            result.notes.append(
+                f"model proposals were not run: model-written code runs only under OS isolation, and there is "
+                f"none here ({iso.reason}); rule variants still ran"
+            )
     if cancel.is_set():
         result.error = "cancelled"
     elif not cands and not result.variants and not result.rejected:
-        result.error = "no rewrite rule applies to this function" + ("" if proposer else " (model proposals off)")
+        off = (
+            ""
+            if proposer and iso.available
+            else " (model proposals off)"
+            if not proposer
+            else " (model proposals not run: no OS isolation)"
+        )
+        result.error = "no rewrite rule applies to this function" + off
     return _finish(result)
 
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from optimizer.capture import RUN_WORKLOAD, Workload
+from optimizer.capture import Workload
 from optimizer.functions import function_spans
 from optimizer.sandbox import Limits, run
 
@@ -52,53 +52,30 @@ class Profile:
         return asdict(self)
 
 
-_SCALENE_DRIVER = (
-    RUN_WORKLOAD
-    + r"""
-import time
-p = PAYLOAD
-t = time.perf_counter()
-status, _ = run_workload(p)
-RESULT = {"status": status, "elapsed": time.perf_counter() - t}
-"""
-)
-
-_CPROFILE_DRIVER = (
-    RUN_WORKLOAD
-    + r"""
-import cProfile, os, time, tracemalloc
-p = PAYLOAD
-ws = os.path.realpath(p["workspace"]) + os.sep
-tracemalloc.start()
-prof = cProfile.Profile()
-t = time.perf_counter()
-prof.enable()
-try:
-    status, _ = run_workload(p)
-finally:
-    prof.disable()
-elapsed = time.perf_counter() - t
-snap = tracemalloc.take_snapshot()
-tracemalloc.stop()
-prof.create_stats()
-funcs = []
-for (filename, lineno, name), (cc, nc, tt, ct, callers) in prof.stats.items():
-    real = os.path.realpath(filename) if not filename.startswith("<") else filename
-    if real.startswith(ws):
-        funcs.append((real, lineno, name, ct))
-mem = []
-for stat in snap.statistics("lineno"):
-    frame = stat.traceback[0]
-    real = os.path.realpath(frame.filename)
-    if real.startswith(ws):
-        mem.append((real, frame.lineno, stat.size))
-RESULT = {"status": status, "elapsed": elapsed, "functions": funcs, "memory": mem}
-"""
-)
+def _payload(workspace: str, workload: Workload, tool: str) -> dict[str, Any]:
+    return {
+        "workspace": workspace,
+        "kind": workload.kind,
+        "target": workload.target,
+        "more": list(workload.more),
+        "tool": tool,
+    }
 
 
-def _payload(workspace: str, workload: Workload) -> dict[str, Any]:
-    return {"workspace": workspace, "kind": workload.kind, "target": workload.target, "more": list(workload.more)}
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _fits(v: Any, t: type) -> bool:
+    return _number(v) if t is float else isinstance(v, t) and not isinstance(v, bool)
+
+
+def _rows(value: Any, shape: tuple[type, ...]) -> bool:
+    """A list of rows whose fields have these types (float: any number)."""
+    return isinstance(value, list) and all(
+        isinstance(row, list) and len(row) == len(shape) and all(_fits(v, t) for v, t in zip(row, shape, strict=True))
+        for row in value
+    )
 
 
 def profile_workload(
@@ -122,10 +99,21 @@ def _scalene(workspace: str, workload: Workload, limits: Limits) -> Profile:
     # scalene's sampling files and signals clash with the file-size and CPU rlimits: the wall clock and
     # the address-space limit still hold.
     limits = dataclasses.replace(limits, file_bytes=0, cpu_limit=False)
-    res = run(_SCALENE_DRIVER, _payload(ws, workload), limits, runner=runner, collect=("profile.json",), workspace=ws)
+    res = run(
+        "profiling",
+        _payload(ws, workload, "scalene"),
+        limits,
+        runner=runner,
+        collect=("profile.json",),
+        workspace=ws,
+        processes=True,  # scalene re-executes itself with its preload library: the user's own code only
+    )
     prof = Profile("scalene", workload.describe())
     if not res.ok:
         prof.error = f"the workload did not finish under scalene: {res.reason}"
+        return prof
+    if not (isinstance(res.value.get("status"), int) and _number(res.value.get("elapsed"))):
+        prof.error = "the sandbox's report is malformed"
         return prof
     prof.status, prof.elapsed_s = res.value["status"], res.value["elapsed"]
     raw = res.extra.get("profile.json")
@@ -137,6 +125,16 @@ def _scalene(workspace: str, workload: Workload, limits: Limits) -> Profile:
     except ValueError as exc:
         prof.error = f"scalene's profile does not parse ({exc})"
         return prof
+    try:
+        _read_scalene(prof, data, ws)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        prof.error = f"scalene's profile is malformed ({type(exc).__name__})"
+        return prof
+    prof.functions.sort(key=lambda f: -f.cpu_percent)
+    return prof
+
+
+def _read_scalene(prof: Profile, data: Any, ws: str) -> None:
     for path, info in (data.get("files") or {}).items():
         real = os.path.realpath(path)
         if not real.startswith(ws + os.sep):
@@ -154,18 +152,24 @@ def _scalene(workspace: str, workload: Workload, limits: Limits) -> Profile:
             prof.functions.append(
                 FunctionStat(real, name, line, round(cpu, 1), round(float(fn.get("n_peak_mb", 0)), 1))
             )
-    prof.functions.sort(key=lambda f: -f.cpu_percent)
-    return prof
 
 
 def _cprofile(workspace: str, workload: Workload, limits: Limits) -> Profile:
     ws = os.path.realpath(workspace)
-    res = run(_CPROFILE_DRIVER, _payload(ws, workload), limits, workspace=ws)
+    res = run("profiling", _payload(ws, workload, "cprofile"), limits, workspace=ws)
     prof = Profile("cProfile+tracemalloc", workload.describe(), note="cProfile: per-function time only")
     if not res.ok:
         prof.error = f"the workload did not finish in the sandbox: {res.reason}"
         return prof
     v = res.value
+    if not (
+        isinstance(v.get("status"), int)
+        and _number(v.get("elapsed"))
+        and _rows(v.get("functions"), (str, int, str, float))
+        and _rows(v.get("memory"), (str, int, int))
+    ):
+        prof.error = "the sandbox's report is malformed"
+        return prof
     prof.status, prof.elapsed_s = v["status"], v["elapsed"]
     total = max(v["elapsed"], 1e-9)
     names_by_file: dict[str, dict[int, str]] = {}

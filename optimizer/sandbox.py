@@ -1,62 +1,47 @@
-"""Run user code only in a subprocess with time, memory, file-size and network limits.
+"""Run code in a sandboxed child process; read back only bounded, schema-checked JSON.
 
-The child is a fresh ``python -I`` in a temporary working directory with a fixed hash seed; an audit
-hook refuses sockets and subprocesses; rlimits bound address space, CPU time and written file size;
-the whole process group is killed at the wall-clock limit. The parent never imports user code.
+Every child is ``python -I optimizer/sandboxed/boot.py JOB`` in a fresh temporary directory, with a
+fixed hash seed, a minimal environment and rlimits (address space, CPU time, written file size, no core
+dumps). Where bubblewrap works (Linux with user namespaces) the child also runs in its own user, mount,
+PID, IPC, UTS and network namespaces: no network at all (not even loopback to the host's listeners), a
+read-only view of only ``/usr``, ``/etc``, the Python installation, the harness and the workspace
+(``$HOME``, ``/tmp``, ``/run`` and everything else are not there), only its own work directory
+writable, and the whole PID namespace killed when the run ends, so nothing outlives it. In the child,
+before any user code, seccomp refuses new processes, exec, inet sockets and ptrace (``boot.py``).
+
+Nothing a child writes is ever unpickled here: results are JSON files read with a size cap (refusing
+links, FIFOs and devices), and the caller checks their shape. ``isolation()`` says whether the OS part
+is available; without it, the optimizer still runs the user's own code (rule variants, the workload)
+under rlimits and seccomp, but no model-written code (see optimizer/pipeline.py).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import pickle
+import platform
+import selectors
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Runs in the child: installs the guards, then executes the job's code with the job's payload.
-_BOOTSTRAP = r"""
-import os, pickle, sys
-_HOME = os.path.realpath(os.getcwd())
-_WRITES = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.chmod", "os.chown",
-           "os.link", "os.symlink", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile")
-def _inside(path):
-    try:
-        real = os.path.realpath(os.fsdecode(path))
-        return real == _HOME or real.startswith(_HOME + os.sep) or real == os.devnull
-    except Exception:
-        return False
-def _guard(event, args):
-    if event.startswith(("socket.", "subprocess.", "os.fork", "os.exec", "os.posix_spawn", "os.system",
-                         "pty.", "os.kill")):
-        raise PermissionError(f"sandbox: {event} is not allowed")
-    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
-        mode, flags = args[1] or "r", args[2] or 0
-        writing = any(c in str(mode) for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
-        if writing and not _inside(args[0]):
-            raise PermissionError(f"sandbox: writing {args[0]!r} outside the sandbox is not allowed")
-    elif event in _WRITES and args and not _inside(args[0]):
-        raise PermissionError(f"sandbox: {event} on {args[0]!r} is not allowed")
-with open(sys.argv[1], "rb") as f:
-    job = pickle.load(f)
-_OUT = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-sys.addaudithook(_guard)
-sys.dont_write_bytecode = True  # -I ignores PYTHONDONTWRITEBYTECODE: no __pycache__ in the user's tree
-if job["workspace"]:
-    sys.path.insert(0, job["workspace"])  # the user's modules import as they do in their project
-scope = {"__name__": "__sandbox__", "PAYLOAD": job["payload"]}
-exec(compile(job["driver"], "<sandbox-driver>", "exec"), scope)
-data = pickle.dumps(scope.get("RESULT"))  # written through a descriptor opened before the guard
-while data:
-    data = data[os.write(_OUT, data):]
-os.close(_OUT)
-"""
-
+HARNESS = Path(__file__).resolve().parent / "sandboxed"
+BOOT = HARNESS / "boot.py"
+MAX_RESULT_BYTES = 64 << 20  # a result file or reply line past this is refused
+MAX_STDERR = 8000  # the tail of the child's stderr kept for reasons
 
 # What running out of address space looks like on stderr: Python's error, or a library that could not map.
 _OUT_OF_MEMORY = ("MemoryError", "Cannot allocate memory", "failed to map segment", "std::bad_alloc")
@@ -75,10 +60,111 @@ class Limits:
 class SandboxResult:
     ok: bool
     reason: str  # "", "timeout", "memory", "crashed: <signal>", "exit <code>", "error: <text>"
-    value: Any = None
+    value: Any = None  # the driver's JSON result
     stderr: str = ""
     returncode: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, bytes] = field(default_factory=dict)  # collected regular files of the work directory
+    files: dict[str, str] = field(default_factory=dict)  # what the work directory held at the end: path -> kind
+
+
+# -- isolation ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Isolation:
+    kind: str  # "bubblewrap" or "none"
+    bwrap: str = ""
+    reason: str = ""  # why there is none
+
+    @property
+    def available(self) -> bool:
+        return self.kind == "bubblewrap"
+
+    def describe(self) -> str:
+        return f"bubblewrap ({self.bwrap})" if self.available else f"none: {self.reason}"
+
+
+@functools.lru_cache(maxsize=1)
+def isolation() -> Isolation:
+    """Whether untrusted code can run under OS isolation here; probed once per process.
+
+    ``SLIPSTREAM_ISOLATION=none`` turns it off (to see what users on other platforms get)."""
+    if os.environ.get("SLIPSTREAM_ISOLATION", "").lower() == "none":
+        return Isolation("none", reason="turned off by SLIPSTREAM_ISOLATION=none")
+    if platform.system() != "Linux":
+        return Isolation("none", reason=f"OS isolation needs Linux namespaces; this is {platform.system()}")
+    bwrap = os.environ.get("SLIPSTREAM_BWRAP") or shutil.which("bwrap") or ""
+    if not bwrap:
+        return Isolation("none", reason="bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
+    with tempfile.TemporaryDirectory(prefix="slipstream-probe-") as tmp:
+        for name in ("work", "out"):
+            (Path(tmp) / name).mkdir()
+        cmd = [*_bwrap_argv(bwrap, Path(tmp), None), "--", _python(), "-I", "-c", "pass"]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=20, env=_env(Path(tmp)))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Isolation("none", reason=f"bubblewrap did not start ({exc})")
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        return Isolation("none", reason=f"bubblewrap cannot run here ({why[-1] if why else proc.returncode})")
+    return Isolation("bubblewrap", bwrap)
+
+
+def _python() -> str:
+    return os.path.realpath(sys.executable)
+
+
+def _visible_paths(workspace: str | None) -> list[str]:
+    """What the child must see, read-only, besides /usr and /etc: the interpreter, its libraries, the
+    harness and the workspace. Paths inside another listed path are left out."""
+    want = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(_python()), str(HARNESS)}
+    want.update(p for p in sys.path if p)
+    want.update(sysconfig.get_paths().values())
+    if workspace:
+        workspace = os.path.realpath(workspace)
+        want.add(workspace)
+    home = os.path.realpath(os.path.expanduser("~"))
+    real = sorted({os.path.realpath(p) for p in want if p and os.path.isdir(p)})
+    out: list[str] = []
+    for p in real:
+        if p in ("/", "/usr", "/etc") or p.startswith(("/usr/", "/etc/", "/proc/", "/dev/")):
+            continue
+        if p != workspace and (home == p or home.startswith(p + os.sep)):
+            continue  # never the home directory itself, or a folder holding it
+        if not any(p == q or p.startswith(q + os.sep) for q in out):
+            out.append(p)
+    return out
+
+
+def _bwrap_argv(bwrap: str, tmp: Path, workspace: str | None) -> list[str]:
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    argv += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for p in _visible_paths(workspace):
+        argv += ["--ro-bind", p, p]
+    # The run's own directory last: it may lie under /tmp or a path bound above.
+    argv += ["--ro-bind", str(tmp), str(tmp)]
+    for name in ("work", "out"):
+        if (tmp / name).is_dir():
+            argv += ["--bind", str(tmp / name), str(tmp / name)]
+    argv += ["--chdir", str(tmp / "work")]
+    return argv
+
+
+def _env(work: Path) -> dict[str, str]:
+    return {
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(work),
+        "TMPDIR": str(work),  # temp files (pytest's tmp_path too) stay inside the sandbox
+        "LANG": "C.UTF-8",
+    }
 
 
 def _limit(limits: Limits) -> None:  # runs in the child before exec
@@ -93,98 +179,95 @@ def _limit(limits: Limits) -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run(
+# -- one run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    cmd: list[str]
+    env: dict[str, str]
+    work: Path
+    out: Path
+    isolated: bool
+
+
+@contextmanager
+def _prepared(
     driver: str,
     payload: Any,
-    limits: Limits | None = None,
-    python: str | None = None,
-    runner: list[str] | None = None,
-    collect: tuple[str, ...] = (),
-    workspace: str | None = None,
-) -> SandboxResult:
-    """Execute ``driver`` (Python source that reads ``PAYLOAD`` and sets ``RESULT``) in the sandbox.
-
-    ``runner``: run the bootstrap as a script under ``python -I <runner...> boot.py --- job out`` (a
-    profiler); ``{work}`` in it is the child's working directory. ``collect``: files the child writes in
-    its working directory, returned as bytes in ``extra``. ``workspace``: put first on ``sys.path``."""
-    limits = limits or Limits()
-    with tempfile.TemporaryDirectory(prefix="slipstream-sandbox-") as tmp:
-        job, out = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl"
-        work = Path(tmp) / "work"
+    workspace: str | None,
+    runner: list[str] | None,
+    processes: bool,
+    persistent: bool,
+) -> Iterator[_Prepared]:
+    with tempfile.TemporaryDirectory(prefix="slipstream-sandbox-", ignore_cleanup_errors=True) as name:
+        tmp = Path(name)
+        work, out = tmp / "work", tmp / "out"
         work.mkdir()
-        try:
-            job.write_bytes(pickle.dumps({"driver": driver, "payload": payload, "workspace": workspace}))
-        except Exception as exc:
-            return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
-        env = {
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(work),
-            "TMPDIR": str(work),  # temp files (pytest's tmp_path too) stay inside the sandbox
-            "LANG": "C.UTF-8",
+        out.mkdir()
+        job = {
+            "driver": driver,
+            "payload": payload,
+            "workspace": workspace,
+            "result": None if persistent else str(out / "result.json"),
+            "seccomp": "processes" if processes else "strict",
+            "persistent": persistent,
         }
-        cmd = [python or sys.executable, "-I", "-c", _BOOTSTRAP, str(job), str(out)]
+        (tmp / "job.pkl").write_bytes(pickle.dumps(job))
+        python = _python()
+        cmd = [python, "-I", str(BOOT), str(tmp / "job.pkl")]
         if runner is not None:
-            boot = Path(tmp) / "boot.py"
-            boot.write_text(_BOOTSTRAP)
             args = [a.replace("{work}", str(work)) for a in runner]
-            cmd = [python or sys.executable, "-I", *args, str(boot), "---", str(job), str(out)]
-        proc = subprocess.Popen(
-            cmd,
-            cwd=work,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group: killed whole
-            preexec_fn=lambda: _limit(limits),
-        )
-        try:
-            err = _wait(proc, limits)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            return SandboxResult(False, f"timeout: still running after {limits.seconds:g} s", returncode=None)
-        except _Cancelled:
-            _kill_group(proc)
-            return SandboxResult(False, "cancelled", returncode=None)
-        finally:
-            _kill_group(proc)  # anything it left behind in its group
-        stderr = err.decode("utf-8", "replace")[-4000:]
-        extra = {name: (work / name).read_bytes() for name in collect if (work / name).is_file()}
-        if proc.returncode != 0:
-            if proc.returncode < 0:
-                sig = signal.Signals(-proc.returncode).name
-                reason = "timeout: CPU limit" if sig == "SIGXCPU" else f"crashed: {sig}"
-                return SandboxResult(False, reason, stderr=stderr, returncode=proc.returncode)
-            if any(sign in stderr for sign in _OUT_OF_MEMORY):
-                return SandboxResult(False, "memory: over the limit", stderr=stderr, returncode=proc.returncode)
-            return SandboxResult(False, f"exit {proc.returncode}", stderr=stderr, returncode=proc.returncode)
-        if not out.exists() or out.stat().st_size == 0:
-            return SandboxResult(
-                False, "exit 0 without a result (the code ended the process)", stderr=stderr, returncode=0
-            )
-        try:
-            value = pickle.loads(out.read_bytes())
-        except Exception as exc:
-            return SandboxResult(False, f"error: unreadable result ({exc})", stderr=stderr, returncode=0)
-        return SandboxResult(True, "", value, stderr, 0, extra)
+            cmd = [python, "-I", *args, str(BOOT), "---", str(tmp / "job.pkl")]
+        iso = isolation()
+        if iso.available:
+            cmd = [*_bwrap_argv(iso.bwrap, tmp, workspace), "--", *cmd]
+        yield _Prepared(cmd, _env(work), work, out, iso.available)
+
+
+def _popen(prep: _Prepared, limits: Limits, pipes: bool) -> subprocess.Popen:
+    return subprocess.Popen(
+        prep.cmd,
+        cwd=prep.work,
+        env=prep.env,
+        stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if pipes else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: killed whole (and bwrap takes its namespace along)
+        preexec_fn=lambda: _limit(limits),
+    )
+
+
+class _StderrTail:
+    """Reads a child's stderr on a thread, keeping only the tail: a child cannot fill our memory."""
+
+    def __init__(self, stream: Any) -> None:
+        self.data = b""
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        while chunk := stream.read(1 << 16):
+            self.data = (self.data + chunk)[-MAX_STDERR:]
+
+    def text(self) -> str:
+        self._thread.join(timeout=2)
+        return self.data.decode("utf-8", "replace")
 
 
 class _Cancelled(Exception):
     pass
 
 
-def _wait(proc: subprocess.Popen, limits: Limits) -> bytes:
-    """The child's stderr once it exits; TimeoutExpired at the wall-clock limit, _Cancelled when asked."""
-    if limits.cancel is None:
-        return proc.communicate(timeout=limits.seconds)[1]
+def _wait(proc: subprocess.Popen, limits: Limits) -> None:
+    """Until the child exits; TimeoutExpired at the wall-clock limit, _Cancelled when asked."""
     deadline = time.monotonic() + limits.seconds
     while True:
         try:
-            return proc.communicate(timeout=max(0.0, min(0.2, deadline - time.monotonic())))[1]
+            proc.wait(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+            return
         except subprocess.TimeoutExpired:
-            if limits.cancel.is_set():
+            if limits.cancel is not None and limits.cancel.is_set():
                 raise _Cancelled from None
             if time.monotonic() >= deadline:
                 raise
@@ -199,3 +282,206 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+
+
+def _failure(returncode: int, stderr: str, isolated: bool) -> str:
+    sig = -returncode if returncode < 0 else (returncode - 128 if isolated and 128 < returncode < 160 else 0)
+    if sig:
+        name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+        return "timeout: CPU limit" if name == "SIGXCPU" else f"crashed: {name}"
+    if any(sign in stderr for sign in _OUT_OF_MEMORY):
+        return "memory: over the limit"
+    return f"exit {returncode}"
+
+
+def read_regular(path: Path, cap: int = MAX_RESULT_BYTES) -> bytes | None:
+    """A regular file's bytes, at most ``cap``; None for anything else (a link, a FIFO, a device, too big)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > cap:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(cap + 1)
+        return data if len(data) <= cap else None
+    finally:
+        os.close(fd)
+
+
+def _listing(work: Path, limit: int = 1000) -> dict[str, str]:
+    """What a run left in its work directory: relative path -> kind and size (links are not followed)."""
+    found: dict[str, str] = {}
+    for root, dirs, files in os.walk(work, followlinks=False):
+        for name in sorted(dirs + files):
+            p = Path(root) / name
+            try:
+                st = p.lstat()
+            except OSError:
+                continue
+            kind = "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "special"
+            found[str(p.relative_to(work))] = f"{kind} {st.st_size if kind == 'file' else ''}".strip()
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def run(
+    driver: str,
+    payload: Any,
+    limits: Limits | None = None,
+    runner: list[str] | None = None,
+    collect: tuple[str, ...] = (),
+    workspace: str | None = None,
+    processes: bool = False,
+) -> SandboxResult:
+    """Run ``driver`` (a module of optimizer/sandboxed/) on ``payload`` in the sandbox; its JSON result.
+
+    ``runner``: run the bootstrap under ``python -I <runner...> boot.py --- job`` (a profiler); ``{work}``
+    in it is the child's working directory. ``collect``: regular files the child writes in its working
+    directory, returned as bytes in ``extra``. ``workspace``: visible read-only and first on ``sys.path``.
+    ``processes``: allow the child to start processes (scalene re-executes itself); never for code a
+    model wrote."""
+    limits = limits or Limits()
+    try:
+        ctx = _prepared(driver, payload, workspace, runner, processes, persistent=False)
+        prep = ctx.__enter__()
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
+    try:
+        proc = _popen(prep, limits, pipes=False)
+        tail = _StderrTail(proc.stderr)
+        try:
+            _wait(proc, limits)
+        except subprocess.TimeoutExpired:
+            return SandboxResult(False, f"timeout: still running after {limits.seconds:g} s", stderr=tail.text())
+        except _Cancelled:
+            return SandboxResult(False, "cancelled")
+        finally:
+            _kill_group(proc)  # anything it left behind in its group (and, isolated, its whole namespace)
+        stderr = tail.text()[-4000:]
+        extra = {n: data for n in collect if (data := read_regular(prep.work / n)) is not None}
+        files = _listing(prep.work)
+        if proc.returncode != 0:
+            reason = _failure(proc.returncode, stderr, prep.isolated)
+            return SandboxResult(False, reason, stderr=stderr, returncode=proc.returncode, files=files)
+        raw = read_regular(prep.out / "result.json")
+        if not raw:
+            return SandboxResult(
+                False, "exit 0 without a result (the code ended the process)", stderr=stderr, returncode=0
+            )
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            return SandboxResult(False, f"error: unreadable result ({exc})", stderr=stderr, returncode=0)
+        if not isinstance(value, dict):
+            return SandboxResult(False, "error: the result is not an object", stderr=stderr, returncode=0)
+        return SandboxResult(True, "", value, stderr, 0, extra, files)
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+# -- a persistent child, timed from here ----------------------------------------------------------
+
+
+class SessionError(Exception):
+    """The child stopped answering, answered nonsense, ran out of time, or the run was cancelled."""
+
+
+class Session:
+    """A sandboxed child that answers JSON requests line by line; ``request`` times each answer with this
+    process's clock, which the child cannot touch."""
+
+    def __init__(self, driver: str, payload: Any, limits: Limits, workspace: str | None = None) -> None:
+        self.limits = limits
+        self._ctx = _prepared(driver, payload, workspace, None, processes=False, persistent=True)
+        self._prep = self._ctx.__enter__()
+        self._deadline = time.monotonic() + limits.seconds
+        self.proc = _popen(self._prep, limits, pipes=True)
+        self._tail = _StderrTail(self.proc.stderr)
+        self._buf = b""
+        self._sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+        try:
+            self.hello = self._reply()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        _kill_group(self.proc)
+        self._sel.close()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        self._ctx.__exit__(None, None, None)
+
+    def request(self, message: dict[str, Any], check: Callable[[dict[str, Any]], bool]) -> tuple[dict, float]:
+        """Send one request; (the reply, seconds from sending to the whole reply having arrived)."""
+        data = json.dumps(message).encode() + b"\n"
+        start = time.perf_counter()
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise SessionError(self._why_gone()) from None
+        reply = self._reply()
+        elapsed = time.perf_counter() - start
+        if not check(reply):
+            raise SessionError(f"error: unexpected answer from the sandbox ({str(reply)[:120]})")
+        return reply, elapsed
+
+    def _reply(self) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            now = time.monotonic()
+            if now >= self._deadline:
+                raise SessionError(f"timeout: still running after {self.limits.seconds:g} s")
+            if self.limits.cancel is not None and self.limits.cancel.is_set():
+                raise SessionError("cancelled")
+            if not self._sel.select(timeout=min(0.2, self._deadline - now)):
+                continue
+            assert self.proc.stdout is not None
+            try:
+                chunk = self.proc.stdout.read(1 << 16)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise SessionError(self._why_gone())
+            self._buf += chunk
+            if len(self._buf) > MAX_RESULT_BYTES:
+                raise SessionError("error: the sandbox's answer is too large")
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise SessionError(f"error: unreadable answer from the sandbox ({exc})") from None
+        if not isinstance(value, dict):
+            raise SessionError("error: the sandbox's answer is not an object")
+        return value
+
+    def _why_gone(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "error: the sandbox closed its channel"
+        if code == 0:
+            return "exit 0 without an answer (the code ended the process)"
+        return _failure(code, self._tail.text(), self._prep.isolated)
+
+    @property
+    def stderr(self) -> str:
+        return self._tail.text()[-4000:]

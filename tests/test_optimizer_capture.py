@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import base64
 import pickle
 import textwrap
 
@@ -72,8 +73,8 @@ def test_pytest_workload_records_distinct_arguments_and_leaves_the_workspace_alo
     cap = capture_inputs(str(ws), str(ws / "lib.py"), "dedupe", Workload("pytest", str(ws / "test_lib.py")))
     assert cap.status == 0, cap
     assert cap.calls == 3 and len(cap.inputs) == 2
-    assert pickle.loads(cap.inputs[0]) == (([1, 1, 2],), {"keep_order": True})
-    assert pickle.loads(cap.inputs[1]) == (([3, 3],), {"keep_order": False})
+    assert pickle.loads(base64.b64decode(cap.inputs[0])) == (([1, 1, 2],), {"keep_order": True})
+    assert pickle.loads(base64.b64decode(cap.inputs[1])) == (([3, 3],), {"keep_order": False})
     assert digest(ws) == before, "no __pycache__, no .pytest_cache, nothing written"
 
 
@@ -149,7 +150,7 @@ def test_captured_inputs_verify_and_measure_rule_variants_against_the_real_modul
         wrong = variant.source.replace("o.sku.upper()", "o.sku").replace("fib(n - 2)", "fib(n - 1)")
         assert not verify(source, wrong, name, cap.inputs[:20], workspace=str(ws), module="shop").ok
         if name == "fib":
-            big = [b for b in cap.inputs if pickle.loads(b)[0][0] >= 15][:3]  # ints: safe to look at here
+            big = [b for b in cap.inputs if pickle.loads(base64.b64decode(b))[0][0] >= 15][:3]  # ints: safe to look at here
             m = measure(source, variant.source, name, big, min_round_s=0.02, workspace=str(ws), module="shop")
             assert not isinstance(m, str), m
             assert m.ci[0] > 10, m  # the cache turns exponential time into linear

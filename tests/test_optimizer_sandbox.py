@@ -14,12 +14,20 @@ from optimizer.verify import verify
 FAST = Limits(seconds=10, memory_bytes=512 << 20)
 
 
+def run_code(code: str, payload=None, limits: Limits | None = None):
+    """Any code, as hostile code would run: the sandbox's snippet driver."""
+    res = run("snippet", {"code": code, "payload": payload}, limits or FAST)
+    if res.ok:
+        res.value = res.value["value"]
+    return res
+
+
 def snapshot(root) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_a_plain_result_comes_back():
-    res = run("RESULT = sum(PAYLOAD)", [1, 2, 3], FAST)
+    res = run_code("RESULT = sum(PAYLOAD)", [1, 2, 3])
     assert res.ok and res.value == 6
 
 
@@ -37,7 +45,7 @@ def test_a_plain_result_comes_back():
     ],
 )
 def test_misbehaving_code_is_stopped_with_a_reason(code, reason):
-    res = run(code, None, Limits(seconds=3, memory_bytes=512 << 20))
+    res = run_code(code, None, Limits(seconds=3, memory_bytes=512 << 20))
     assert not res.ok
     assert reason in res.reason, (res.reason, res.stderr[-500:])
 
@@ -63,7 +71,7 @@ def test_the_workspace_is_left_byte_for_byte_unchanged(tmp_path):
                 pass
         RESULT = os.path.exists("scratch.txt")
     """)
-    res = run(code, None, FAST)
+    res = run_code(code)
     assert res.ok and res.value is True
     assert snapshot(ws) == before
 

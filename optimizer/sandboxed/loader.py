@@ -1,0 +1,64 @@
+"""Load the function under test, in the sandbox: the original, or a variant of it.
+
+Standalone (no workspace): the module source runs in a fresh namespace. From a workspace: the original
+is the real module imported from the workspace, and a variant's function (with the imports its rewrite
+added) is defined in a copy of that module's namespace (``in_place``: in the module itself, so the
+project's own tests call it), so both see the very same classes and helpers and captured inputs (pickles
+the parent never loads) resolve against them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pickle
+from typing import Any
+
+
+def resolve(obj: Any, parts: list[str]) -> Any:
+    for part in parts:
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    return obj
+
+
+def find(tree: ast.Module, parts: list[str]) -> ast.AST:
+    body: list[ast.stmt] = tree.body
+    node: ast.AST | None = None
+    for part in parts:
+        node = next(
+            n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == part
+        )
+        body = getattr(node, "body", [])
+    assert node is not None
+    return node
+
+
+def variant_in(module: Any, parts: list[str], source: str, in_place: bool = False) -> Any:
+    tree = ast.parse(source)
+    imports = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and n.module != "__future__")
+    ]
+    code = ast.Module(body=[*imports, find(tree, parts)], type_ignores=[])  # type: ignore[list-item]
+    ns = vars(module) if in_place and len(parts) == 1 else dict(vars(module))
+    exec(compile(code, "<variant>", "exec"), ns)
+    fn = ns[parts[-1]]
+    if in_place and len(parts) > 1:
+        setattr(resolve(module, parts[:-1]), parts[-1], fn)
+    return fn
+
+
+def load_function(p: dict[str, Any], source: str | None) -> Any:
+    """``source`` None: the original; else the variant in ``source`` (a whole module)."""
+    parts = p["name"].split(".")
+    if p.get("workspace"):  # on sys.path already (boot)
+        module = importlib.import_module(p["module"])
+        return resolve(module, parts) if source is None else variant_in(module, parts, source)
+    ns: dict[str, Any] = {"__name__": "__slipstream_target__"}
+    exec(compile(p["original"] if source is None else source, "<module>", "exec"), ns)
+    return resolve(ns, parts)
+
+
+def load_inputs(p: dict[str, Any]) -> list[tuple[tuple, dict]]:
+    return [pickle.loads(x) if isinstance(x, bytes) else x for x in p["inputs"]]
