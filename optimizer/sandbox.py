@@ -111,13 +111,15 @@ def isolation() -> Isolation:
 
 
 def _python() -> str:
-    return os.path.realpath(sys.executable)
+    # Not the resolved path: a venv's python is a link to the base interpreter, and only the link's own
+    # path makes Python find the venv's pyvenv.cfg (and with it the venv's packages).
+    return sys.executable
 
 
 def _visible_paths(workspace: str | None) -> list[str]:
     """What the child must see, read-only, besides /usr and /etc: the interpreter, its libraries, the
     harness and the workspace. Paths inside another listed path are left out."""
-    want = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(_python()), str(HARNESS)}
+    want = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(_python())), str(HARNESS)}
     want.update(p for p in sys.path if p)
     want.update(sysconfig.get_paths().values())
     if workspace:

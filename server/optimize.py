@@ -46,15 +46,39 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def edit_for(uri: str, variant: Variant) -> types.WorkspaceEdit:
-    edits = [
-        types.TextEdit(
-            range=types.Range(start=types.Position(line=a, character=0), end=types.Position(line=b, character=0)),
-            new_text=text,
+MODEL_ANNOTATION = "slipstream.modelVariant"
+
+
+def edit_for(uri: str, variant: Variant, version: int | None = None) -> types.WorkspaceEdit:
+    """The minimal edit. A model-written variant's edits carry a change annotation that needs confirmation,
+    so the editor shows its refactor preview before anything changes (LSP 3.16 change annotations)."""
+
+    def span(a: int, b: int) -> types.Range:
+        return types.Range(start=types.Position(line=a, character=0), end=types.Position(line=b, character=0))
+
+    if not variant.needs_review:
+        return types.WorkspaceEdit(
+            changes={uri: [types.TextEdit(range=span(a, b), new_text=text) for a, b, text in variant.edits]}
         )
+    annotated: list[types.TextEdit | types.AnnotatedTextEdit] = [
+        types.AnnotatedTextEdit(range=span(a, b), new_text=text, annotation_id=MODEL_ANNOTATION)
         for a, b, text in variant.edits
     ]
-    return types.WorkspaceEdit(changes={uri: edits})
+    return types.WorkspaceEdit(
+        document_changes=[
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version), edits=annotated
+            )
+        ],
+        change_annotations={
+            MODEL_ANNOTATION: types.ChangeAnnotation(
+                label="Model-written variant",
+                needs_confirmation=True,
+                description=f"{variant.title.removeprefix('Apply model variant — ')}: written by the model, "
+                "checked against your function's behaviour and timed, but not proven — review it before applying",
+            )
+        },
+    )
 
 
 class OptimizerFeatures:
@@ -98,11 +122,23 @@ class OptimizerFeatures:
         # Only for the text they were verified against (hashed only when there is something to offer:
         # editors ask for code actions on every cursor move).
         if variants and made_for == text_digest(doc.text):
+            previews = self.client_previews_edits()
             for v in variants:
+                if v.needs_review and not previews:
+                    continue  # the editor could not show the preview a model variant needs: listed in the result only
                 actions.append(
-                    types.CodeAction(title=v.title, kind=types.CodeActionKind.RefactorRewrite, edit=edit_for(uri, v))
+                    types.CodeAction(
+                        title=v.title, kind=types.CodeActionKind.RefactorRewrite, edit=edit_for(uri, v, doc.version)
+                    )
                 )
         return actions
+
+    def client_previews_edits(self) -> bool:
+        """Whether the client honours change annotations that need confirmation (VS Code does)."""
+        caps = self.server.client_capabilities
+        ws = caps.workspace if caps else None
+        edit = ws.workspace_edit if ws else None
+        return bool(edit and edit.document_changes and edit.change_annotation_support)
 
     def forget(self, uri: str) -> None:
         """The document was closed."""
@@ -147,8 +183,9 @@ class OptimizerFeatures:
         result = await self._run(f"Optimizing {qualname}", job)
         self.variants[(uri, qualname)] = (text_digest(text), result.variants)
         out = result.as_json()
+        doc = self.server.documents.get(uri)
         for v, data in zip(result.variants, out["variants"], strict=True):
-            data["edit"] = self.server.protocol._converter.unstructure(edit_for(uri, v))
+            data["edit"] = self.server.protocol._converter.unstructure(edit_for(uri, v, doc.version if doc else None))
             del data["edits"]
         return out
 

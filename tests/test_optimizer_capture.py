@@ -150,7 +150,9 @@ def test_captured_inputs_verify_and_measure_rule_variants_against_the_real_modul
         wrong = variant.source.replace("o.sku.upper()", "o.sku").replace("fib(n - 2)", "fib(n - 1)")
         assert not verify(source, wrong, name, cap.inputs[:20], workspace=str(ws), module="shop").ok
         if name == "fib":
-            big = [b for b in cap.inputs if pickle.loads(base64.b64decode(b))[0][0] >= 15][:3]  # ints: safe to look at here
+            big = [b for b in cap.inputs if pickle.loads(base64.b64decode(b))[0][0] >= 15][
+                :3
+            ]  # ints: safe to look at here
             m = measure(source, variant.source, name, big, min_round_s=0.02, workspace=str(ws), module="shop")
             assert not isinstance(m, str), m
             assert m.ci[0] > 10, m  # the cache turns exponential time into linear

@@ -131,7 +131,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (document?.isDirty) await document.save(); // the optimizer runs the code on disk
     const result = await vscode.commands.executeCommand<OptimizeResult>('slipstream.optimizeFunction', uri, line);
     if (result?.variants?.length) {
-      void vscode.window.showInformationMessage(`Slipstream: ${result.variants[0].title.replace('Apply faster variant — ', '')} — apply it from the lightbulb (${result.variants.length} variant(s)).`);
+      const best = result.variants[0];
+      const how = best.needs_review ? 'review and apply it from the lightbulb (a preview opens first)' : 'apply it from the lightbulb';
+      void vscode.window.showInformationMessage(`Slipstream: ${best.title.replace(/^Apply (faster|model) variant — /, '')} — ${how} (${result.variants.length} variant(s)).`);
     } else {
       void vscode.window.showInformationMessage(`Slipstream: no faster variant for ${result?.function ?? 'this function'}${result?.error ? `: ${result.error}` : ''}.`);
     }
@@ -227,8 +229,9 @@ export function viaClient(command: vscode.Command): vscode.Command {
 
 interface OptimizeResult {
   function: string;
-  variants: Array<{ title: string }>;
+  variants: Array<{ title: string; needs_review: boolean }>;
   error?: string;
+  notes?: string[];
 }
 
 interface ProfileResult {
