@@ -3,9 +3,11 @@
 Runs the real pipeline (capture from each function's test → rules → verification → measurement → the
 project's tests with the variant) on a temporary copy of ``bench/optimize_suite``; every offered variant is
 then checked again on held-out inputs the optimizer never saw (a failure there is a *wrong variant*), and
-the workspace is hashed before and after. Prints one row per function and a summary.
+the workspace is hashed before and after. Prints one row per function and a summary, and what OS
+isolation costs: a sandboxed run started with and without bubblewrap, side by side (``--no-isolation``
+runs the whole suite without it, for the per-function comparison).
 
-    python bench/optimize.py [--only fib,dot] [--model] [--json out.json]
+    python bench/optimize.py [--only fib,dot] [--model] [--no-isolation] [--json out.json]
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -23,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from optimizer import sandbox  # noqa: E402
 from optimizer.capture import Workload  # noqa: E402
 from optimizer.pipeline import optimize_function  # noqa: E402
 from optimizer.verify import verify  # noqa: E402
@@ -74,7 +78,13 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated function names")
     ap.add_argument("--model", action="store_true", help="also ask the default model for variants")
     ap.add_argument("--json", default="", help="write the rows as JSON here")
+    ap.add_argument("--no-isolation", action="store_true", help="run without bubblewrap (to compare its cost)")
     args = ap.parse_args()
+    overhead = isolation_overhead()
+    if args.no_isolation:
+        os.environ["SLIPSTREAM_ISOLATION"] = "none"
+        sandbox.isolation.cache_clear()
+    print(f"isolation: {sandbox.isolation().describe()}\n")
     only = {n for n in args.only.split(",") if n}
     sys.path.insert(0, str(SUITE))
     import cases  # the suite's own data: held-out inputs
@@ -129,9 +139,32 @@ def main() -> int:
     if engine is not None:
         engine.close()
     _summary(rows, unchanged)
+    print(overhead)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0 if unchanged and not any(r["wrong"] for r in rows) else 1
+
+
+def isolation_overhead(n: int = 12) -> str:
+    """One sandboxed run that does nothing, with and without bubblewrap, interleaved: the cost per run."""
+    times: dict[str, list[float]] = {"isolated": [], "plain": []}
+    for i in range(2 * n):
+        label = ("isolated", "plain")[i % 2]
+        os.environ["SLIPSTREAM_ISOLATION"] = "" if label == "isolated" else "none"
+        sandbox.isolation.cache_clear()
+        if label == "isolated" and not sandbox.isolation().available:
+            return f"isolation overhead: not measured ({sandbox.isolation().reason})"
+        t0 = time.perf_counter()
+        res = sandbox.run("snippet", {"code": "RESULT = 1"})
+        times[label].append(time.perf_counter() - t0)
+        assert res.ok, res.reason
+    os.environ.pop("SLIPSTREAM_ISOLATION", None)
+    sandbox.isolation.cache_clear()
+    iso, plain = statistics.median(times["isolated"]), statistics.median(times["plain"])
+    return (
+        f"isolation overhead per sandboxed run: {1000 * iso:.0f} ms with bubblewrap vs {1000 * plain:.0f} ms "
+        f"without (median of {n} each, interleaved): +{1000 * (iso - plain):.0f} ms"
+    )
 
 
 def _best_reason(rejected: list[dict[str, str]]) -> str:

@@ -75,7 +75,10 @@ def test_a_body_that_does_nothing_is_recognised(body, nothing):
 
 
 def test_trivial_mutants_of_an_in_place_function():
-    source = "def relax(grid, w):\n    for i in range(1, len(grid) - 1):\n        grid[i] = (grid[i - 1] + grid[i + 1]) * w\n"
+    source = (
+        "def relax(grid, w):\n    for i in range(1, len(grid) - 1):\n"
+        "        grid[i] = (grid[i - 1] + grid[i + 1]) * w\n"
+    )
     labels = [m.label for m in mutants(source, "relax", None)]
     assert labels == ["does nothing (return None)", "returns its argument 'grid'", "skips its in-place writes"]
     method = "class A:\n    def f(self, n):\n        return n + 1\n"
@@ -140,6 +143,7 @@ def test_inputs_that_cannot_tell_trivial_mutants_apart_get_nothing_offered(tmp_p
 
 
 CALC = "def total(xs):\n    out = 0\n    for x in xs:\n        out = out + x\n    return out\n"
+CALC_TEST = "from calc import total\n\n\ndef test_t():\n    assert total(list(range(3000))) == 4498500\n"
 
 
 def test_the_speed_gate_rejects_a_variant_that_verifies_but_is_not_faster(tmp_path):
@@ -147,7 +151,7 @@ def test_the_speed_gate_rejects_a_variant_that_verifies_but_is_not_faster(tmp_pa
         tmp_path,
         {
             "calc.py": CALC,
-            "test_calc.py": "from calc import total\n\n\ndef test_t():\n    assert total(list(range(3000))) == 4498500\n",
+            "test_calc.py": CALC_TEST,
         },
     )
     slower = "    out = 0\n    for x in list(xs):\n        out = out + x\n    return out\n"
@@ -216,7 +220,7 @@ def test_a_model_variant_that_passes_is_marked_for_review(tmp_path):
         tmp_path,
         {
             "calc.py": CALC,
-            "test_calc.py": "from calc import total\n\n\ndef test_t():\n    assert total(list(range(3000))) == 4498500\n",
+            "test_calc.py": CALC_TEST,
         },
     )
     res = optimize_function(
@@ -234,8 +238,7 @@ def test_without_isolation_model_proposals_are_not_run_and_rules_still_work(tmp_
         tmp_path,
         {
             "calc.py": CALC + "\n\ndef has(xs, ys):\n    return [x for x in xs if x in ys]\n",
-            "test_calc.py": "from calc import has, total\n\n\ndef test_t():\n    assert total(list(range(3000))) == 4498500\n"
-            "    assert has(list(range(2000)), list(range(0, 2000, 3)))[:2] == [0, 3]\n",
+            "test_calc.py": CALC_TEST + "    assert has(list(range(2000)), list(range(0, 2000, 3)))[:2] == [0, 3]\n",
         },
     )
     asked: list[int] = []
@@ -256,7 +259,7 @@ def test_profiling_really_uses_scalene(tmp_path):
     ws = write(
         tmp_path,
         {
-            "work.py": "def busy(n):\n    total = 0\n    for i in range(n):\n        total += i * i % 7\n    return total\n",
+            "work.py": "def busy(n):\n    t = 0\n    for i in range(n):\n        t += i * i % 7\n    return t\n",
             "run.py": "from work import busy\n\nfor _ in range(8):\n    busy(400000)\n",
         },
     )
