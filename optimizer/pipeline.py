@@ -29,6 +29,7 @@ from optimizer.capture import Capture, Workload, capture_inputs, workload_with_v
 from optimizer.generate import generate_inputs, perturb_inputs
 from optimizer.measure import Measurement, measure
 from optimizer.purity import impurity
+from optimizer.reach import out_of_reach
 from optimizer.rules import Rewrite, candidates, compose
 from optimizer.sandbox import Limits, isolation
 from optimizer.verify import Reference, compare, reference, report, verify_against
@@ -169,6 +170,8 @@ class _Run:
         ws, mod = self.workspace, self.module
         if does_nothing(cand.source, self.qualname):
             return self.reject(cand, "the variant's body does nothing")
+        if is_model(cand) and (reach := out_of_reach(cand.source, self.qualname)):
+            return self.reject(cand, f"model variants may not reach the interpreter or keep state: {reach}")
         impure = impurity(cand.source, self.qualname)
         if impure:  # a model may add I/O or randomness the original did not have
             return self.reject(cand, f"the variant {impure.replace('it depends', 'depends')}")

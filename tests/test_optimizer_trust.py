@@ -266,3 +266,30 @@ def test_profiling_really_uses_scalene(tmp_path):
     prof = profile_workload(str(ws), Workload("script", str(ws / "run.py")))
     assert prof.tool == "scalene" and not prof.error, (prof.tool, prof.note, prof.error)
     assert any(f.name == "busy" for f in prof.functions), prof.functions
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        ("    import heapq\n    return heapq.nsmallest(2, xs) + sorted(set(xs))\n", ""),
+        ("    return getattr(xs, 'real', 0)\n", ""),
+        ("    return type(xs) is list and len(xs)\n", ""),
+        ("    return __import__('o' + 's').getpid()\n", "it uses __import__"),
+        ("    import sys\n    return sys.maxsize\n", "it imports sys"),
+        ("    import threading\n    return 1\n", "it imports threading"),
+        ("    g = (x for x in xs)\n    return g.gi_frame\n", "(.gi_frame)"),
+        ("    return xs.__class__\n", "(.__class__)"),
+        ("    return getattr(xs, NAME)\n", "computed name"),
+        ("    return getattr(xs, '__dict__')\n", "'__dict__'"),
+        ("    import operator\n    return operator.attrgetter('__globals__')(xs)\n", "'__globals__'"),
+        ("    global SEEN\n    return 1\n", "global SEEN"),
+        ("    f.memo = xs\n    return 1\n", "f.memo = ..."),
+        ("    return open('x').read()\n", "it uses open"),
+        ("    return eval('1')\n", "it uses eval"),
+    ],
+)
+def test_what_a_model_variant_may_reach(body, refused):
+    from optimizer.reach import out_of_reach
+
+    why = out_of_reach(f"def f(xs):\n{body}", "f")
+    assert (refused in why) if refused else why == "", why

@@ -1,14 +1,19 @@
-"""Variants that misbehave (a model can write anything): each is stopped within its limits and rejected with
-a clear reason, and the workspace stays byte-for-byte the same."""
+"""Variants that misbehave (a model can write anything): refused before they run, or stopped within their
+limits by the sandbox, each with a clear reason; the workspace stays byte-for-byte the same.
+The attack suite (tests/security/) goes further: every route around the sandbox a reviewer found."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from optimizer.capture import Workload
 from optimizer.pipeline import optimize_function
 from optimizer.proposals import parse_proposal
+from optimizer.sandbox import Limits
+from optimizer.verify import verify
 
 CALC = "def total(xs):\n    out = 0\n    for x in xs:\n        out = out + x\n    return out\n"
 CALC_TEST = "from calc import total\n\n\ndef test_total():\n    assert total(list(range(2000))) == 1999000\n"
@@ -38,23 +43,41 @@ def digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def test_hostile_variants_are_stopped_and_rejected(tmp_path):
+EXPECT = {  # what the sandbox itself says when such code runs (the static check bypassed)
+    "loops forever": "timeout",
+    "allocates without bound": "MemoryError",
+    "forks repeatedly": "os.fork",
+    "runs a shell command": "os.system",
+    "writes in its own directory": "touches files differently",
+    "writes into the workspace": "outside the sandbox",
+    "deletes workspace files": "os.remove",
+    "opens a socket": "socket",
+    "calls sys.exit": "SystemExit",
+    "calls os._exit": "ended the process",
+    "segfaults": "SIGSEGV",
+}
+
+
+def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "calc.py").write_text(CALC)
     (ws / "test_calc.py").write_text(CALC_TEST)
+    return ws
+
+
+def test_hostile_model_variants_are_rejected_by_the_pipeline(tmp_path):
+    """Through the pipeline: each is refused before it runs (it reaches the interpreter) or stopped by the
+    sandbox; none is offered; the workspace is byte-for-byte the same."""
+    ws = workspace(tmp_path)
     before = digest(ws)
-    source = CALC
-    labels: dict[str, str] = {}
 
     def proposer(src: str, qualname: str, feedback: list[str]):
         out = []
         for label, body in HOSTILE.items():
             cand = parse_proposal(src, qualname, body.replace("WS", repr(str(ws))))
             assert cand is not None, label
-            cand = cand.__class__(f"model: {label}", cand.title, cand.source)
-            labels[cand.rule] = label
-            out.append(cand)
+            out.append(cand.__class__(f"model: {label}", cand.title, cand.source))
         return out if not feedback or len(feedback) <= len(HOSTILE) else []
 
     res = optimize_function(
@@ -63,20 +86,21 @@ def test_hostile_variants_are_stopped_and_rejected(tmp_path):
     reasons = {r["rule"]: r["reason"] for r in res.rejected if r["rule"].startswith("model: ")}
     assert set(reasons) == {f"model: {label}" for label in HOSTILE}, reasons
     assert not [v for v in res.variants if v.rule_or_model.startswith("model: ")]
-    expect = {
-        "loops forever": "timeout",
-        "allocates without bound": "MemoryError",
-        "forks repeatedly": "os.fork",
-        "runs a shell command": "os.system",
-        "writes in its own directory": "touches files differently",
-        "writes into the workspace": "outside the sandbox",
-        "deletes workspace files": "os.remove",
-        "opens a socket": "socket",
-        "calls sys.exit": "SystemExit",
-        "calls os._exit": "ended the process",
-        "segfaults": "SIGSEGV",
-    }
-    for label, word in expect.items():
-        assert word in reasons[f"model: {label}"], (label, reasons[f"model: {label}"])
+    for label in ("forks repeatedly", "runs a shell command", "opens a socket", "segfaults", "calls os._exit"):
+        assert "may not reach the interpreter" in reasons[f"model: {label}"], reasons[f"model: {label}"]
+    assert "timeout" in reasons["model: loops forever"]
     assert digest(ws) == before
-    assert (ws / "calc.py").read_text() == source
+
+
+@pytest.mark.parametrize("label", list(HOSTILE))
+def test_the_sandbox_stops_each_hostile_variant_on_its_own(tmp_path, label):
+    """The same bodies straight into verification, as if the static check had missed them."""
+    ws = workspace(tmp_path)
+    before = digest(ws)
+    cand = parse_proposal(CALC, "total", HOSTILE[label].replace("WS", repr(str(ws))))
+    assert cand is not None
+    verdict = verify(
+        CALC, cand.source, "total", [((list(range(50)),), {})], Limits(seconds=5), workspace=str(ws), module="calc"
+    )
+    assert not verdict.ok and EXPECT[label] in verdict.reason, verdict.reason
+    assert digest(ws) == before
