@@ -48,6 +48,8 @@ if [ "$(cat "$LLAMA_STAMP" 2>/dev/null)" != "$LLAMA_VERSION $LLAMA_FLAGS" ] \
   echo "$LLAMA_VERSION $LLAMA_FLAGS" > "$LLAMA_STAMP"
 fi
 
+echo "$CACHE" > "$VENV/.slipstream-wheel-dir"  # where the e2e test's private server venv finds the same wheel
+
 # OS isolation for model-written code (optimizer/sandbox.py): bubblewrap. Without it, the optimizer still
 # runs its rule rewrites but never runs a model's proposals.
 if ! command -v bwrap >/dev/null 2>&1; then

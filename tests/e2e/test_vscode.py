@@ -27,6 +27,9 @@ def test_ghost_text_in_real_vscode_is_accepted_with_tab():
     assert vsix.is_file()
     artifacts = ROOT / "e2e-artifacts"
     env = {**os.environ, "ARTIFACTS": str(artifacts)}
+    wheel_dir = ROOT / ".venv" / ".slipstream-wheel-dir"  # the portable llama-cpp-python wheel setup built
+    if wheel_dir.is_file():
+        env.setdefault("WHEEL_DIR", wheel_dir.read_text().strip())
     e2e = run(["node", "client-vscode/e2e/e2e.mjs", str(vsix)], timeout=900, env=env)
     log = e2e.stdout + e2e.stderr
     assert e2e.returncode == 0 and "E2E PASS" in e2e.stdout, log[-5000:]
