@@ -32,7 +32,7 @@ from optimizer.purity import impurity
 from optimizer.reach import out_of_reach
 from optimizer.rules import Rewrite, candidates, compose
 from optimizer.sandbox import Limits, isolation
-from optimizer.verify import Reference, compare, reference, report, verify_against
+from optimizer.verify import Reference, budget_for, compare, reference, report, verify_against
 from optimizer.workload import module_name
 
 
@@ -282,24 +282,30 @@ def optimize_function(
         result.notes.append(f"no generated inputs: {gen.reason}")
     check_inputs = cap.inputs + gen.inputs
     progress("checking that the function is deterministic")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # two processes, compared here
-        first = pool.submit(reference, source, qualname, check_inputs, Limits(cancel=cancel), workspace, module)
-        again = pool.submit(reference, source, qualname, check_inputs, Limits(cancel=cancel), workspace, module)
-        ref, second = first.result(), again.result()
+    budget = budget_for(len(check_inputs))
+    limit = Limits(cancel=cancel)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        # Twice in one process (hidden state carried between calls), and once more in another (anything
+        # that differs from process to process); all three compared here.
+        twice = pool.submit(report, source, [None, None], qualname, check_inputs, limit, workspace, module, budget)
+        again = pool.submit(reference, source, qualname, check_inputs, limit, workspace, module)
+        (first, second), other = twice.result(), again.result().report
     if cancel.is_set():
         result.error = "cancelled"
         return result
-    if ref.report.reason or second.report.reason:
-        why = ref.report.reason or second.report.reason
-        result.error = f"not optimized: the original does not run on its inputs in the sandbox: {why}"
+    if first.reason or other.reason:
+        result.error = (
+            f"not optimized: the original does not run on its inputs in the sandbox: {first.reason or other.reason}"
+        )
         return result
-    differ = compare(ref.report, second.report)
+    differ = compare(first, second) or compare(first, other)
     if differ:
         result.error = (
             "not optimized: two runs of the original on the same input disagree (time, randomness, I/O or "
             f"hidden state?): {differ[0]}"
         )
         return result
+    ref = Reference(source, qualname, check_inputs, workspace, module, first, budget)
     run = _Run(
         workspace,
         path,

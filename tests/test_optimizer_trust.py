@@ -238,7 +238,9 @@ def test_without_isolation_model_proposals_are_not_run_and_rules_still_work(tmp_
         tmp_path,
         {
             "calc.py": CALC + "\n\ndef has(xs, ys):\n    return [x for x in xs if x in ys]\n",
-            "test_calc.py": CALC_TEST + "    assert has(list(range(2000)), list(range(0, 2000, 3)))[:2] == [0, 3]\n",
+            "test_calc.py": "from calc import has\n"
+            + CALC_TEST
+            + "    assert has(list(range(900)), [0, 3])[:2] == [0, 3]\n",
         },
     )
     asked: list[int] = []
