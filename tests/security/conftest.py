@@ -4,7 +4,8 @@
 - secrets: a fake ``$HOME`` with a key file, a file outside the workspace, and an environment variable of
   this process, all holding the same random token;
 - listeners this process owns: TCP on 127.0.0.1, a unix socket by path outside the workspace (like
-  ``/tmp/.X11-unix/X0``) and an abstract unix socket; each counts the connections it accepts;
+  ``/tmp/.X11-unix/X0``, in a short temporary directory: ``sun_path`` holds 108 bytes) and an abstract
+  unix socket; each counts the connections it accepts;
 - a marker (a short random word) hostile code puts into process and thread names and argv, so that
   anything that outlives a run can be found in ``/proc``;
 - a file a crafted pickle would create (and an attribute it would set on ``builtins``) if this process
@@ -13,7 +14,7 @@
 
 ``World.check()`` asserts the invariants every test ends with: nothing outside the work directory changed
 (the workspace, the sibling, the fake home, the harness: hashed before and after), no process or thread
-with the marker remains and no new bubblewrap process is left, no listener saw a connection, the secret is
+with the marker remains and no bubblewrap process is orphaned, no listener saw a connection, the secret is
 in no output, and this process is as it was (no marker file, no ``builtins`` attribute, same cwd and
 environment, no signal).
 """
@@ -25,6 +26,7 @@ import ctypes
 import hashlib
 import json
 import os
+import platform
 import secrets
 import shutil
 import signal
@@ -100,12 +102,21 @@ def tree_digest(root: Path) -> dict[str, str]:
     return out
 
 
+def _alive(pid: str) -> bool:
+    """A process that still runs (zombies, dead and waiting for the host's init to reap them, do not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def tasks_with(marker: str) -> list[str]:
-    """Processes and threads whose name, command line or environment holds ``marker``."""
+    """Live processes and threads whose name, command line or environment holds ``marker``."""
     found = []
     needle = marker.encode()
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not pid.isdigit() or int(pid) == os.getpid() or not _alive(pid):
             continue
         paths = [f"/proc/{pid}/comm", f"/proc/{pid}/cmdline", f"/proc/{pid}/environ"]
         try:
@@ -122,15 +133,28 @@ def tasks_with(marker: str) -> list[str]:
     return found
 
 
-def bwrap_pids() -> set[int]:
+def _ticks_now() -> int:
+    with open("/proc/uptime") as f:
+        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def stray_bwraps(since: int) -> set[int]:
+    """Live bubblewrap processes started since ``since`` (clock ticks after boot) that nobody waits for:
+    orphans (the host's init adopted them) or children of this process. Other processes' sandboxes (a test
+    run beside this one) have their own bwrap as parent and are not counted."""
     out = set()
     for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
         try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "bwrap":
-                    out.add(int(pid))
-        except (OSError, ValueError):
-            pass
+            with open(f"/proc/{pid}/stat") as f:
+                name, rest = f.read().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = rest.split()
+        state, ppid, start = fields[0], int(fields[1]), int(fields[19])
+        if name.endswith("(bwrap") and state not in ("Z", "X") and ppid in (1, os.getpid()) and start >= since:
+            out.add(int(pid))
     return out
 
 
@@ -167,7 +191,7 @@ class World:
     baseline: dict[str, dict[str, str]] = field(default_factory=dict)
     cwd: str = ""
     environ: dict[str, str] = field(default_factory=dict)
-    bwraps: set[int] = field(default_factory=set)
+    started: int = 0  # clock ticks after boot when the world was built
 
     def watched(self) -> dict[str, Path]:
         return {"workspace": self.ws, "sibling": self.sibling, "home": self.home, "outside": self.outside.parent}
@@ -199,6 +223,7 @@ class World:
             "parent_pid": os.getpid(),
             "harness": str(HARNESS),
             "handle": file_handle(self.outside),
+            "x86_64": platform.machine() == "x86_64",
         }
 
     def record(self, *things: Any) -> None:
@@ -218,13 +243,13 @@ class World:
         for name, before in self.baseline.items():
             changed = sorted(set(before.items()) ^ set(after[name].items()))
             assert not changed, f"{name} changed: {changed[:6]}"
-        deadline = time.monotonic() + 5
-        while (left := tasks_with(self.marker)) or (bwrap_pids() - self.bwraps):
+        deadline = time.monotonic() + 3
+        while (left := tasks_with(self.marker)) or stray_bwraps(self.started):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
         assert not left, f"processes or threads outlived the run: {left}"
-        assert not (bwrap_pids() - self.bwraps), "a bubblewrap process outlived the run"
+        assert not stray_bwraps(self.started), "a bubblewrap process outlived the run"
         assert self.connections() == 0, (
             f"a listener saw a connection: tcp={self.tcp.connections} unix={self.unix.connections} "
             f"abstract={self.abstract.connections}, received {self.tcp.received + self.unix.received!r}"
@@ -294,10 +319,15 @@ def world(tmp_path, monkeypatch) -> Any:
     w.rebase()
     w.cwd = os.getcwd()
     w.environ = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-    w.bwraps = bwrap_pids()
+    w.started = _ticks_now()
     try:
         yield w
     finally:
+        for path in tasks_with(marker):  # only where a test showed a hole: what it started, by pid
+            try:
+                os.kill(int(path.split("/")[2]), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
         signal.signal(signal.SIGWINCH, previous)
         for listener in (w.tcp, w.unix, w.abstract):
             listener.close()
