@@ -8,7 +8,7 @@ code, and a variant installed for ``workload_with_variant`` may have written any
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from optimizer.sandbox import Limits, run
@@ -70,7 +70,8 @@ def capture_inputs(
     if workload.kind not in ("pytest", "script", "module"):
         return Capture(reason=f"unknown workload kind {workload.kind!r}")
     payload = _payload(workspace, path, qualname, workload, limit=limit)
-    res = run("capture", payload, limits or Limits(seconds=120), workspace=workspace)
+    user = replace(limits or Limits(seconds=120), threads=True)  # the user's own code, as it is
+    res = run("capture", payload, user, workspace=workspace)
     if not res.ok:
         return Capture(reason=f"the workload did not finish in the sandbox: {res.reason}")
     cap = _parse(res.value)
@@ -96,7 +97,8 @@ def workload_with_variant(
     limits: Limits | None = None,
 ) -> str:
     """Run the project's workload (its tests) with the variant installed in the real module: "" when it
-    ends as it did with the original (same exit status; same output for a script), else why not."""
+    ends as it did with the original (same exit status; same output for a script), else why not.
+    ``limits.threads``: only for a variant that is the user's own code transformed (a rule's)."""
     payload = _payload(workspace, path, qualname, workload, limit=0, module=module, variant=variant_source)
     res = run("capture", payload, limits or Limits(seconds=120), workspace=workspace)
     what = "the tests" if workload.kind == "pytest" else "the workload"

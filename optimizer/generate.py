@@ -10,7 +10,7 @@ Derandomized, so runs repeat. Inputs come back as base64 pickles this process ne
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from optimizer.sandbox import Limits, run
@@ -23,7 +23,7 @@ class Generated:
 
 
 def _generated(payload: dict[str, Any], limits: Limits | None, workspace: str) -> Generated:
-    res = run("generate", payload, limits or Limits(seconds=60), workspace=workspace)
+    res = run("generate", payload, replace(limits or Limits(seconds=60), threads=True), workspace=workspace)
     if not res.ok:
         return Generated(reason=f"generating examples failed in the sandbox: {res.reason}")
     inputs, reason = res.value.get("inputs"), res.value.get("reason")

@@ -20,7 +20,7 @@ import base64
 import random
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from optimizer.sandbox import Limits, Session, SessionError
@@ -100,8 +100,8 @@ def measure(
     sessions: list[Session] = []
     try:
         t0 = time.perf_counter()
-        for source in (None, variant_source):
-            sessions.append(Session("timing", {**base, "function": source, "budget": budget}, limits, workspace))
+        for source, lim in ((None, replace(limits, threads=True)), (variant_source, limits)):
+            sessions.append(Session("timing", {**base, "function": source, "budget": budget}, lim, workspace))
         overhead = time.perf_counter() - t0
         fresh = any(bool(s.hello.get("mutates")) for s in sessions)
         fns = [

@@ -134,7 +134,7 @@ class _Run:
             [m.source for m in found],
             self.qualname,
             self.ref.inputs,
-            Limits(cancel=self.cancel),
+            Limits(cancel=self.cancel, threads=True),  # derived from the user's code by us
             self.workspace,
             self.module,
             self.ref.budget,
@@ -170,13 +170,14 @@ class _Run:
         ws, mod = self.workspace, self.module
         if does_nothing(cand.source, self.qualname):
             return self.reject(cand, "the variant's body does nothing")
-        if is_model(cand) and (reach := out_of_reach(cand.source, self.qualname)):
+        if is_model(cand) and (reach := out_of_reach(cand.source, self.qualname, self.source)):
             return self.reject(cand, f"model variants may not reach the interpreter or keep state: {reach}")
         impure = impurity(cand.source, self.qualname)
         if impure:  # a model may add I/O or randomness the original did not have
             return self.reject(cand, f"the variant {impure.replace('it depends', 'depends')}")
         progress(f"verifying {label} ({cand.rule})")
-        verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel))
+        own = not is_model(cand)  # a rule's rewrite is the user's code; a model's may not start threads
+        verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel, threads=own))
         if not verdict.ok:
             return self.reject(cand, verdict.reason)
         progress(f"measuring {label} ({cand.rule})")
@@ -187,7 +188,7 @@ class _Run:
             cand.source,
             self.qualname,
             self.capture.inputs,
-            limits=Limits(seconds=120, cancel=self.cancel),
+            limits=Limits(seconds=120, cancel=self.cancel, threads=own),
             workspace=ws,
             module=mod,
             expected=expected,
@@ -203,7 +204,7 @@ class _Run:
                     cand,
                     "it runs in about the time of an empty call, and no more inputs could be derived to confirm it",
                 )
-            verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel))
+            verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel, threads=own))
             if not verdict.ok:
                 return self.reject(cand, verdict.reason)
         if m.speedup > 1.02:
@@ -216,8 +217,9 @@ class _Run:
                 f"needs ≥ {self.min_speedup:.2f}×",
             )
         progress(f"running the project's workload with {label} ({cand.rule})")
+        limits = replace(self.limits or Limits(seconds=120), threads=own)
         failed = workload_with_variant(
-            ws, self.path, self.qualname, self.workload, mod, cand.source, self.capture, self.limits
+            ws, self.path, self.qualname, self.workload, mod, cand.source, self.capture, limits
         )
         if failed:
             return self.reject(cand, failed)
@@ -283,7 +285,7 @@ def optimize_function(
     check_inputs = cap.inputs + gen.inputs
     progress("checking that the function is deterministic")
     budget = budget_for(len(check_inputs))
-    limit = Limits(cancel=cancel)
+    limit = Limits(cancel=cancel, threads=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         # Twice in one process (hidden state carried between calls), and once more in another (anything
         # that differs from process to process); all three compared here.

@@ -81,7 +81,7 @@ def _rows(value: Any, shape: tuple[type, ...]) -> bool:
 def profile_workload(
     workspace: str, workload: Workload, limits: Limits | None = None, use_scalene: bool = True
 ) -> Profile:
-    limits = limits or Limits(seconds=300, memory_bytes=4 << 30)
+    limits = dataclasses.replace(limits or Limits(seconds=300, memory_bytes=4 << 30), threads=True)
     note = ""
     if use_scalene:
         prof = _scalene(workspace, workload, limits)

@@ -22,6 +22,7 @@ import json
 import os
 import pickle
 import platform
+import select
 import selectors
 import shutil
 import signal
@@ -40,6 +41,7 @@ from typing import Any
 
 HARNESS = Path(__file__).resolve().parent / "sandboxed"
 BOOT = HARNESS / "boot.py"
+RESULT_MARK = b"\n\x1eslipstream-result\x1e"  # = optimizer/sandboxed/boot.py's: the result follows it
 MAX_RESULT_BYTES = 64 << 20  # a result file or reply line past this is refused
 MAX_STDERR = 8000  # the tail of the child's stderr kept for reasons
 
@@ -54,6 +56,7 @@ class Limits:
     file_bytes: int = 16 << 20  # 0: no limit (scalene's sampling files need room)
     cpu_limit: bool = True  # RLIMIT_CPU as well as the wall clock (scalene's own signals clash with it)
     cancel: threading.Event | None = field(default=None, compare=False)  # set: stop the run now
+    threads: bool = False  # may start threads: the user's own code; never code a model wrote
 
 
 @dataclass
@@ -138,23 +141,35 @@ def _visible_paths(workspace: str | None) -> list[str]:
     return out
 
 
-def _bwrap_argv(bwrap: str, tmp: Path, workspace: str | None) -> list[str]:
-    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+def _bwrap_argv(
+    bwrap: str,
+    tmp: Path,
+    workspace: str | None,
+    host_work: bool = False,
+    info_fd: int | None = None,
+    work_bytes: int = 64 << 20,
+) -> list[str]:
+    """bubblewrap's arguments. The sandboxed python is PID 1 of its namespace (``--as-pid-1``: no other
+    process inside to inject into), this process kills it by its host PID (``--info-fd``), and the root
+    is read-only but for the work directory: a size-capped tmpfs (``host_work``: the run's folder on the
+    host instead, for a profiler's output the parent collects)."""
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop", "ALL"]
+    if info_fd is not None:
+        argv += ["--info-fd", str(info_fd)]
     argv += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
         if os.path.islink(top):
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
     for p in _visible_paths(workspace):
         argv += ["--ro-bind", p, p]
-    # The run's own directory last: it may lie under /tmp or a path bound above.
+    # The run's own directory last: it may lie under a path bound above.
     argv += ["--ro-bind", str(tmp), str(tmp)]
-    for name in ("work", "out"):
-        if (tmp / name).is_dir():
-            argv += ["--bind", str(tmp / name), str(tmp / name)]
-    argv += ["--chdir", str(tmp / "work")]
+    work = str(tmp / "work")
+    argv += ["--bind", work, work] if host_work else ["--size", str(work_bytes), "--tmpfs", work]
+    argv += ["--remount-ro", "/", "--chdir", work]
     return argv
 
 
@@ -170,7 +185,11 @@ def _env(work: Path) -> dict[str, str]:
 
 
 def _limit(limits: Limits) -> None:  # runs in the child before exec
+    import ctypes
     import resource
+
+    # If this process dies, bubblewrap dies with it, and takes the sandbox along (--die-with-parent).
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     if limits.cpu_limit:
@@ -189,8 +208,8 @@ class _Prepared:
     cmd: list[str]
     env: dict[str, str]
     work: Path
-    out: Path
     isolated: bool
+    info: tuple[int, int] | None  # the pipe bubblewrap writes its child's PID to (read end, write end)
 
 
 @contextmanager
@@ -198,21 +217,21 @@ def _prepared(
     driver: str,
     payload: Any,
     workspace: str | None,
-    runner: list[str] | None,
-    processes: bool,
-    persistent: bool,
+    limits: Limits,
+    runner: list[str] | None = None,
+    processes: bool = False,
+    persistent: bool = False,
+    host_work: bool = False,
 ) -> Iterator[_Prepared]:
     with tempfile.TemporaryDirectory(prefix="slipstream-sandbox-", ignore_cleanup_errors=True) as name:
         tmp = Path(name)
-        work, out = tmp / "work", tmp / "out"
+        work = tmp / "work"
         work.mkdir()
-        out.mkdir()
         job = {
             "driver": driver,
             "payload": payload,
             "workspace": workspace,
-            "result": None if persistent else str(out / "result.json"),
-            "seccomp": "processes" if processes else "strict",
+            "seccomp": {"processes": processes, "threads": limits.threads or processes},
             "persistent": persistent,
         }
         (tmp / "job.pkl").write_bytes(pickle.dumps(job))
@@ -222,39 +241,89 @@ def _prepared(
             args = [a.replace("{work}", str(work)) for a in runner]
             cmd = [python, "-I", *args, str(BOOT), "---", str(tmp / "job.pkl")]
         iso = isolation()
+        info = None
         if iso.available:
-            cmd = [*_bwrap_argv(iso.bwrap, tmp, workspace), "--", *cmd]
-        yield _Prepared(cmd, _env(work), work, out, iso.available)
+            info = os.pipe()
+            size = max(64 << 20, 4 * limits.file_bytes)
+            argv = _bwrap_argv(iso.bwrap, tmp, workspace, host_work or runner is not None, info[1], size)
+            cmd = [*argv, "--", *cmd]
+        try:
+            yield _Prepared(cmd, _env(work), work, iso.available, info)
+        finally:
+            if info is not None:
+                for fd in info:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
 
 
-def _popen(prep: _Prepared, limits: Limits, pipes: bool) -> subprocess.Popen:
-    return subprocess.Popen(
+def _popen(prep: _Prepared, limits: Limits, stdin: bool) -> subprocess.Popen:
+    proc = subprocess.Popen(
         prep.cmd,
         cwd=prep.work,
         env=prep.env,
-        stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
-        stdout=subprocess.PIPE if pipes else subprocess.DEVNULL,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: killed whole (and bwrap takes its namespace along)
         preexec_fn=lambda: _limit(limits),
+        pass_fds=(prep.info[1],) if prep.info else (),
     )
+    if prep.info is not None:
+        os.close(prep.info[1])
+        prep.info = (prep.info[0], -1)
+    return proc
 
 
-class _StderrTail:
-    """Reads a child's stderr on a thread, keeping only the tail: a child cannot fill our memory."""
+class _Sandboxed:
+    """The PID 1 of a run's namespace, by a pidfd: killing it ends every process in the namespace."""
 
-    def __init__(self, stream: Any) -> None:
-        self.data = b""
+    def __init__(self, prep: _Prepared) -> None:
+        self.pidfd: int | None = None
+        if prep.info is None:
+            return
+        fd = prep.info[0]
+        ready, _, _ = select.select([fd], [], [], 10)
+        data = os.read(fd, 4096) if ready else b""
+        try:
+            pid = int(json.loads(data.decode())["child-pid"])
+            self.pidfd = os.pidfd_open(pid)
+        except (ValueError, KeyError, TypeError, OSError):
+            self.pidfd = None
+
+    def kill(self) -> None:
+        if self.pidfd is None:
+            return
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+        os.close(self.pidfd)
+        self.pidfd = None
+
+
+class _Capped:
+    """Reads a child's stream on a thread, keeping at most ``cap`` bytes (the head, or the tail)."""
+
+    def __init__(self, stream: Any, cap: int, tail: bool) -> None:
+        self.data, self.over = b"", False
+        self._cap, self._tail = cap, tail
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
     def _read(self, stream: Any) -> None:
         while chunk := stream.read(1 << 16):
-            self.data = (self.data + chunk)[-MAX_STDERR:]
+            if self._tail:
+                self.data = (self.data + chunk)[-self._cap :]
+            elif len(self.data) + len(chunk) > self._cap:
+                self.over = True
+            else:
+                self.data += chunk
 
-    def text(self) -> str:
-        self._thread.join(timeout=2)
-        return self.data.decode("utf-8", "replace")
+    def result(self) -> bytes:
+        self._thread.join(timeout=5)
+        return self.data
 
 
 class _Cancelled(Exception):
@@ -313,23 +382,6 @@ def read_regular(path: Path, cap: int = MAX_RESULT_BYTES) -> bytes | None:
         os.close(fd)
 
 
-def _listing(work: Path, limit: int = 1000) -> dict[str, str]:
-    """What a run left in its work directory: relative path -> kind and size (links are not followed)."""
-    found: dict[str, str] = {}
-    for root, dirs, files in os.walk(work, followlinks=False):
-        for name in sorted(dirs + files):
-            p = Path(root) / name
-            try:
-                st = p.lstat()
-            except OSError:
-                continue
-            kind = "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "special"
-            found[str(p.relative_to(work))] = f"{kind} {st.st_size if kind == 'file' else ''}".strip()
-            if len(found) >= limit:
-                return found
-    return found
-
-
 def run(
     driver: str,
     payload: Any,
@@ -343,46 +395,59 @@ def run(
 
     ``runner``: run the bootstrap under ``python -I <runner...> boot.py --- job`` (a profiler); ``{work}``
     in it is the child's working directory. ``collect``: regular files the child writes in its working
-    directory, returned as bytes in ``extra``. ``workspace``: visible read-only and first on ``sys.path``.
-    ``processes``: allow the child to start processes (scalene re-executes itself); never for code a
-    model wrote."""
+    directory, returned as bytes in ``extra`` (the work directory is then the host's, not a tmpfs).
+    ``workspace``: visible read-only and first on ``sys.path``. ``processes``: allow the child to start
+    processes (scalene re-executes itself); never for code a model wrote."""
     limits = limits or Limits()
     try:
-        ctx = _prepared(driver, payload, workspace, runner, processes, persistent=False)
+        ctx = _prepared(driver, payload, workspace, limits, runner, processes, False, bool(collect))
         prep = ctx.__enter__()
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
     try:
-        proc = _popen(prep, limits, pipes=False)
-        tail = _StderrTail(proc.stderr)
+        proc = _popen(prep, limits, stdin=False)
+        sandboxed = _Sandboxed(prep)
+        out = _Capped(proc.stdout, MAX_RESULT_BYTES, tail=False)
+        err = _Capped(proc.stderr, MAX_STDERR, tail=True)
         try:
             _wait(proc, limits)
         except subprocess.TimeoutExpired:
-            return SandboxResult(False, f"timeout: still running after {limits.seconds:g} s", stderr=tail.text())
+            return SandboxResult(False, f"timeout: still running after {limits.seconds:g} s", stderr=_text(err))
         except _Cancelled:
             return SandboxResult(False, "cancelled")
         finally:
-            _kill_group(proc)  # anything it left behind in its group (and, isolated, its whole namespace)
-        stderr = tail.text()[-4000:]
+            sandboxed.kill()  # the namespace's PID 1: everything inside it ends
+            _kill_group(proc)
+        stderr = _text(err)[-4000:]
         extra = {n: data for n in collect if (data := read_regular(prep.work / n)) is not None}
-        files = _listing(prep.work)
         if proc.returncode != 0:
-            reason = _failure(proc.returncode, stderr, prep.isolated)
-            return SandboxResult(False, reason, stderr=stderr, returncode=proc.returncode, files=files)
-        raw = read_regular(prep.out / "result.json")
-        if not raw:
+            return SandboxResult(
+                False, _failure(proc.returncode, stderr, prep.isolated), stderr=stderr, returncode=proc.returncode
+            )
+        raw = out.result()
+        if out.over:
+            return SandboxResult(False, "error: the result is too large", stderr=stderr, returncode=0)
+        cut = raw.rfind(RESULT_MARK)
+        if cut < 0:
             return SandboxResult(
                 False, "exit 0 without a result (the code ended the process)", stderr=stderr, returncode=0
             )
         try:
-            value = json.loads(raw)
+            value = json.loads(raw[cut + len(RESULT_MARK) :].split(b"\n", 1)[0])
         except ValueError as exc:
             return SandboxResult(False, f"error: unreadable result ({exc})", stderr=stderr, returncode=0)
         if not isinstance(value, dict):
             return SandboxResult(False, "error: the result is not an object", stderr=stderr, returncode=0)
+        files = value.pop("_files", {})
+        if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+            return SandboxResult(False, "error: the result is malformed", stderr=stderr, returncode=0)
         return SandboxResult(True, "", value, stderr, 0, extra, files)
     finally:
         ctx.__exit__(None, None, None)
+
+
+def _text(capped: _Capped) -> str:
+    return capped.result().decode("utf-8", "replace")
 
 
 # -- a persistent child, timed from here ----------------------------------------------------------
@@ -398,11 +463,12 @@ class Session:
 
     def __init__(self, driver: str, payload: Any, limits: Limits, workspace: str | None = None) -> None:
         self.limits = limits
-        self._ctx = _prepared(driver, payload, workspace, None, processes=False, persistent=True)
+        self._ctx = _prepared(driver, payload, workspace, limits, persistent=True)
         self._prep = self._ctx.__enter__()
         self._deadline = time.monotonic() + limits.seconds
-        self.proc = _popen(self._prep, limits, pipes=True)
-        self._tail = _StderrTail(self.proc.stderr)
+        self.proc = _popen(self._prep, limits, stdin=True)
+        self._sandboxed = _Sandboxed(self._prep)
+        self._tail = _Capped(self.proc.stderr, MAX_STDERR, tail=True)
         self._buf = b""
         self._sel = selectors.DefaultSelector()
         assert self.proc.stdout is not None
@@ -421,6 +487,7 @@ class Session:
         self.close()
 
     def close(self) -> None:
+        self._sandboxed.kill()
         _kill_group(self.proc)
         self._sel.close()
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -482,8 +549,8 @@ class Session:
             return "error: the sandbox closed its channel"
         if code == 0:
             return "exit 0 without an answer (the code ended the process)"
-        return _failure(code, self._tail.text(), self._prep.isolated)
+        return _failure(code, _text(self._tail), self._prep.isolated)
 
     @property
     def stderr(self) -> str:
-        return self._tail.text()[-4000:]
+        return _text(self._tail)[-4000:]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from optimizer import judge
@@ -103,7 +103,8 @@ def reference(
     module: str | None = None,
 ) -> Reference:
     budget = budget_for(len(inputs))
-    (rep,) = report(module_source, [None], name, inputs, limits, workspace, module, budget)
+    user = replace(limits or Limits(), threads=True)  # the original: the user's own code, as it is
+    (rep,) = report(module_source, [None], name, inputs, user, workspace, module, budget)
     return Reference(module_source, name, inputs, workspace, module, rep, budget)
 
 
@@ -130,6 +131,8 @@ def compare(ref: Report, var: Report, tol: float = FLOAT_REL_TOL) -> list[str]:
 
 
 def verify_against(ref: Reference, variant_source: str, limits: Limits | None = None) -> Verdict:
+    """The variant on the reference's inputs, in its own process (``limits.threads`` only for the user's
+    own code: a rule's rewrite)."""
     if ref.report.reason:
         return Verdict(False, 0, f"the original: {ref.report.reason}")
     (var,) = report(

@@ -270,28 +270,54 @@ def test_profiling_really_uses_scalene(tmp_path):
     assert any(f.name == "busy" for f in prof.functions), prof.functions
 
 
+ORIGINAL = """
+import sys
+from helpers import norm
+
+LIMIT = 10
+
+
+def f(xs):
+    return [norm(x) for x in xs if x < LIMIT and x < sys.maxsize]
+"""
+
+
 @pytest.mark.parametrize(
     ("body", "refused"),
     [
         ("    import heapq\n    return heapq.nsmallest(2, xs) + sorted(set(xs))\n", ""),
         ("    return getattr(xs, 'real', 0)\n", ""),
         ("    return type(xs) is list and len(xs)\n", ""),
+        ("    return [norm(x) for x in xs if x < min(LIMIT, sys.maxsize)]\n", ""),  # the original's own names
+        ("    return f(xs[1:]) if xs else []\n", ""),  # itself
+        ("    out = {}\n    out[1] = xs\n    xs.append(1)\n    return out\n", ""),  # its own and its argument
         ("    return __import__('o' + 's').getpid()\n", "it uses __import__"),
-        ("    import sys\n    return sys.maxsize\n", "it imports sys"),
+        ("    return sys.modules\n", "sys.modules, which the original does not"),
+        ("    return getattr(sys, 'modules')\n", "sys.modules, which the original does not"),
         ("    import threading\n    return 1\n", "it imports threading"),
+        ("    import typing\n    return 1\n", "it imports typing"),
         ("    g = (x for x in xs)\n    return g.gi_frame\n", "(.gi_frame)"),
         ("    return xs.__class__\n", "(.__class__)"),
-        ("    return getattr(xs, NAME)\n", "computed name"),
-        ("    return getattr(xs, '__dict__')\n", "'__dict__'"),
-        ("    import operator\n    return operator.attrgetter('__globals__')(xs)\n", "'__globals__'"),
+        ("    return xs._private\n", "(._private)"),
+        ("    return getattr(xs, NAME)\n", "literal public attribute name"),
+        ("    g = getattr\n    return g(xs, 'real')\n", "passes getattr around"),
+        ("    import functools\n    return functools.reduce(getattr, ['a'], xs)\n", "passes getattr around"),
+        ("    return getattr(xs, '__dict__')\n", "literal public attribute name"),
+        ("    import operator\n    return operator.attrgetter('real')(xs)\n", "operator.attrgetter"),
+        ("    import collections\n    return collections.abc\n", "reaches the module collections.abc"),
+        ("    return '{0.real}'.format(xs)\n", "format string with attribute or index fields"),
+        ("    s = '{0.'\n    return (s + 'real}').format(xs)\n", "not a literal"),
         ("    global SEEN\n    return 1\n", "global SEEN"),
-        ("    f.memo = xs\n    return 1\n", "f.memo = ..."),
+        ("    f.memo = xs\n    return 1\n", "writes f.memo"),
+        ("    LIMIT.append(xs)\n    return 1\n", "LIMIT.append()"),
         ("    return open('x').read()\n", "it uses open"),
         ("    return eval('1')\n", "it uses eval"),
+        ("    return helper(xs)\n", "it uses helper"),  # a module name the original does not use
     ],
 )
 def test_what_a_model_variant_may_reach(body, refused):
     from optimizer.reach import out_of_reach
 
-    why = out_of_reach(f"def f(xs):\n{body}", "f")
+    source = ORIGINAL.replace("def f(xs):\n    return [norm(x) for x in xs if x < LIMIT and x < sys.maxsize]\n", "")
+    why = out_of_reach(source + f"def f(xs):\n{body}", "f", ORIGINAL)
     assert (refused in why) if refused else why == "", why

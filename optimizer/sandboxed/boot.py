@@ -1,11 +1,12 @@
 """Entry point of every sandboxed process: ``python -I boot.py JOB`` (or after ``---`` under scalene).
 
 JOB is a pickle the trusted parent wrote (a child may read its parent's pickles; the reverse never
-happens): ``{"driver", "payload", "workspace", "result", "seccomp", "persistent"}``. Before any user code
-runs, the process keeps its protocol channel (a duplicate of stdout; stdout itself goes to /dev/null so
-prints cannot corrupt it), installs seccomp (no new processes, no exec, no inet sockets, no ptrace) and
-the audit hook. A one-shot driver's ``main(payload)`` returns a JSON-able dict written to the result
-file; a persistent driver's ``serve(payload, channel)`` answers requests line by line.
+happens): ``{"driver", "payload", "workspace", "seccomp": {"processes", "threads"}, "persistent"}``.
+Before any user code runs, the process keeps its protocol channel (a duplicate of stdout, and of stdin
+for a persistent driver; the originals go to /dev/null so prints cannot corrupt it), installs seccomp
+(see seccomp.py) and the audit hook. A one-shot driver's ``main(payload)`` returns a JSON-able dict,
+written after ``RESULT_MARK`` on the channel with what the work directory holds; a persistent driver's
+``serve(payload, channel)`` answers requests line by line.
 """
 
 from __future__ import annotations
@@ -15,9 +16,28 @@ import importlib.util
 import json
 import os
 import pickle
+import stat
 import sys
 
 PACKAGE = "_slipstream_sandboxed"
+RESULT_MARK = b"\n\x1eslipstream-result\x1e"
+
+
+def listing(root: str, limit: int = 1000) -> dict[str, str]:
+    """What the work directory holds: relative path -> kind and size (links not followed)."""
+    found: dict[str, str] = {}
+    for top, dirs, files in os.walk(root, followlinks=False):
+        for name in sorted(dirs + files):
+            path = os.path.join(top, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            kind = "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "special"
+            found[os.path.relpath(path, root)] = f"{kind} {st.st_size if kind == 'file' else ''}".strip()
+            if len(found) >= limit:
+                return found
+    return found
 
 
 def _load_package() -> None:
@@ -63,35 +83,28 @@ def main() -> None:
     _load_package()
     guard = importlib.import_module(f"{PACKAGE}.guard")
     driver = importlib.import_module(f"{PACKAGE}.{job['driver']}")
-    channel = None
-    if job.get("persistent"):
-        # The protocol keeps the real stdin/stdout; the user's code gets /dev/null for both.
-        proto_in, proto_out = os.dup(0), os.dup(1)
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        os.close(null)
-        channel = Channel(proto_in, proto_out)
-    result_fd = None
-    if job.get("result"):
-        result_fd = os.open(job["result"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    if job.get("seccomp"):
-        from importlib import import_module
-
-        import_module(f"{PACKAGE}.seccomp").install(deny_processes=job["seccomp"] == "strict")
-    guard.install(os.getcwd())
+    # The protocol keeps the real stdin/stdout; the user's code gets /dev/null for both.
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    channel = Channel(proto_in, proto_out)
+    mode = job["seccomp"]
+    importlib.import_module(f"{PACKAGE}.seccomp").install(processes=mode["processes"], threads=mode["threads"])
+    work = os.getcwd()
+    guard.install(work)
     sys.dont_write_bytecode = True  # -I ignores PYTHONDONTWRITEBYTECODE: no __pycache__ in the user's tree
     if job.get("workspace"):
         sys.path.insert(0, job["workspace"])  # the user's modules import as they do in their project
-    if channel is not None:
+    if job.get("persistent"):
         driver.serve(job["payload"], channel)
         return
     result = driver.main(job["payload"])
-    data = json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
-    assert result_fd is not None
+    result["_files"] = listing(work)
+    data = RESULT_MARK + json.dumps(result, separators=(",", ":"), allow_nan=False).encode() + b"\n"
     while data:
-        data = data[os.write(result_fd, data) :]
-    os.close(result_fd)
+        data = data[os.write(proto_out, data) :]
 
 
 if __name__ == "__main__":

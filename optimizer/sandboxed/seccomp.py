@@ -1,12 +1,16 @@
 """A seccomp filter the sandboxed process installs on itself before any user code runs.
 
-Written as a classic BPF program with ctypes (no libseccomp needed). Always denied: sockets of any
-family but AF_UNIX (asyncio's socket pairs keep working), ptrace and cross-process memory access,
-mount/unshare/setns/pivot_root/chroot, keyrings, bpf, perf events, userfaultfd, io_uring and kernel
-modules. ``deny_processes`` also denies new processes and exec (clone without CLONE_THREAD, fork,
-vfork, execve, execveat; clone3 answers ENOSYS so glibc starts threads with clone): a fork bomb gets
-EPERM on its first fork. Syscalls of another ABI (x32) kill the process. Only x86-64 and AArch64 have
-tables; elsewhere ``install`` raises and the run is refused.
+Written as a classic BPF program with ctypes (no libseccomp needed). Always denied: ``socket()`` of any
+family (no network, and no connecting to a path socket in a visible folder; ``socketpair`` still works,
+asyncio uses it), ``memfd_create`` (memory outside the address-space limit), ptrace and cross-process
+memory access, mount/unshare/setns/pivot_root/chroot, keyrings, bpf, perf events, userfaultfd,
+io_uring, kernel modules, and ``prctl(PR_SET_PDEATHSIG)`` (the process may not outlive its parent).
+Unless ``processes``: no new processes and no exec (clone without CLONE_THREAD, fork, vfork, execve,
+execveat; clone3 answers ENOSYS so glibc falls back to clone): a fork bomb gets EPERM on its first fork.
+Unless ``threads`` as well: no clone at all (code a model wrote runs single-threaded, so it cannot
+start a thread bomb or a thread that answers the parent behind the harness's back). Syscalls of another
+ABI (x32) kill the process. Only x86-64 and AArch64 have tables; elsewhere ``install`` raises and the
+run is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import struct
 
 _ALLOW, _ERRNO, _KILL = 0x7FFF0000, 0x00050000, 0x80000000
 _LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
-_CLONE_THREAD, _AF_UNIX = 0x00010000, 1
+_CLONE_THREAD = 0x00010000
 
 # name -> (x86_64, aarch64); None where the ABI has no such call.
 _NR = {
@@ -48,11 +52,14 @@ _NR = {
     "io_uring_enter": (426, 426),
     "io_uring_register": (427, 427),
     "kexec_load": (246, 104),
+    "memfd_create": (319, 279),
+    "prctl": (157, 167),
     "init_module": (175, 105),
     "finit_module": (313, 273),
     "delete_module": (176, 106),
 }
-_ALWAYS = [n for n in _NR if n not in ("fork", "vfork", "execve", "execveat", "clone", "clone3", "socket")]
+_ALWAYS = [n for n in _NR if n not in ("fork", "vfork", "execve", "execveat", "clone", "clone3", "prctl")]
+_PR_SET_PDEATHSIG = 1
 _ARCH = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}
 
 
@@ -60,7 +67,7 @@ def _ins(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k)
 
 
-def program(machine: str, deny_processes: bool) -> bytes:
+def program(machine: str, processes: bool = False, threads: bool = True) -> bytes:
     """The filter for ``machine`` (``platform.machine()``) as packed ``sock_filter`` structs."""
     if machine not in _ARCH:
         raise OSError(f"no seccomp table for {machine}")
@@ -76,32 +83,35 @@ def program(machine: str, deny_processes: bool) -> bytes:
 
     for name in _ALWAYS:
         deny(name)
-    # socket(family, ...): only AF_UNIX.
+    # prctl(option, ...): everything but PR_SET_PDEATHSIG (clearing it would let the process outlive its parent).
     out += [
-        _ins(_JEQ, _NR["socket"][col], 0, 4),  # type: ignore[arg-type]
+        _ins(_JEQ, _NR["prctl"][col], 0, 4),  # type: ignore[arg-type]
         _ins(_LD_ABS, 16),
-        _ins(_JEQ, _AF_UNIX, 0, 1),
+        _ins(_JEQ, _PR_SET_PDEATHSIG, 0, 1),
+        _ins(_RET, _ERRNO | errno.EPERM),
         _ins(_RET, _ALLOW),
-        _ins(_RET, _ERRNO | errno.EACCES),
     ]
-    if deny_processes:
+    if not processes:
         for name in ("fork", "vfork", "execve", "execveat"):
             deny(name)
         deny("clone3", errno.ENOSYS)
-        out += [
-            _ins(_JEQ, _NR["clone"][col], 0, 4),  # type: ignore[arg-type]
-            _ins(_LD_ABS, 16),
-            _ins(_JSET, _CLONE_THREAD, 0, 1),
-            _ins(_RET, _ALLOW),
-            _ins(_RET, _ERRNO | errno.EPERM),
-        ]
+        if threads:  # clone only for a thread
+            out += [
+                _ins(_JEQ, _NR["clone"][col], 0, 4),  # type: ignore[arg-type]
+                _ins(_LD_ABS, 16),
+                _ins(_JSET, _CLONE_THREAD, 0, 1),
+                _ins(_RET, _ALLOW),
+                _ins(_RET, _ERRNO | errno.EPERM),
+            ]
+        else:
+            deny("clone")
     out.append(_ins(_RET, _ALLOW))
     return b"".join(out)
 
 
-def install(deny_processes: bool = True) -> None:
+def install(processes: bool = False, threads: bool = True) -> None:
     """Apply the filter to this process (and its threads started later); raises OSError if it cannot."""
-    code = program(platform.machine(), deny_processes)
+    code = program(platform.machine(), processes, threads)
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(code, len(code))
 
