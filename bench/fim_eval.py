@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from heuristics.postprocess import breaks_syntax  # noqa: E402
-from inference.engine import Engine, GenerationRequest  # noqa: E402
-from inference.model import load_model  # noqa: E402
-from inference.stops import StopRules  # noqa: E402
-from server.completion import finish, prepare, request_for  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from slipstream.heuristics.postprocess import breaks_syntax  # noqa: E402
+from slipstream.inference.engine import Engine, GenerationRequest  # noqa: E402
+from slipstream.inference.model import load_model  # noqa: E402
+from slipstream.inference.stops import StopRules  # noqa: E402
+from slipstream.server.completion import finish, prepare, request_for  # noqa: E402
+from slipstream.server.settings import Settings  # noqa: E402
 
 CLASSES = ("mid_line", "end_of_line", "after_opener", "if_body")
 
@@ -138,7 +138,7 @@ def overrun(text: str, middle: str) -> int:
 
 
 def context_for(case: Case) -> str:
-    from inference.project_context import project_context
+    from slipstream.inference.project_context import project_context
 
     doc = case.prefix + case.suffix
     line = case.prefix.count("\n")

@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
+from slipstream.inference.model import load_model  # noqa: E402
+from slipstream.server.completion import prepare  # noqa: E402
+from slipstream.server.demo import plain  # noqa: E402
+from slipstream.server.settings import Settings  # noqa: E402
 
 from bench.replay import region_from, replay  # noqa: E402
-from inference.model import load_model  # noqa: E402
-from server.completion import prepare  # noqa: E402
-from server.demo import plain  # noqa: E402
-from server.settings import Settings  # noqa: E402
 
 
 def pick_positions(text: str, n: int) -> list[tuple[int, int]]:
@@ -208,7 +208,7 @@ def q(values: list[float], p: float) -> float:
 
 
 def replay_section(file: str, n_lines: int, seed: int, threads: int, llama_server: str | None = None) -> None:
-    from inference.model import default_model_path
+    from slipstream.inference.model import default_model_path
 
     rng = random.Random(seed)
     big = Path(file).read_text()

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from inference.model import ModelConfig, default_model_path, load_model
-from server.completion import prepare
-from server.settings import Settings
+from slipstream.inference.model import ModelConfig, default_model_path, load_model
+from slipstream.server.completion import prepare
+from slipstream.server.settings import Settings
 
 
 @dataclass

@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optimizer import sandbox  # noqa: E402
-from optimizer.capture import Workload  # noqa: E402
-from optimizer.pipeline import optimize_function  # noqa: E402
-from optimizer.verify import verify  # noqa: E402
+from slipstream.optimizer import sandbox  # noqa: E402
+from slipstream.optimizer.capture import Workload  # noqa: E402
+from slipstream.optimizer.pipeline import optimize_function  # noqa: E402
+from slipstream.optimizer.verify import verify  # noqa: E402
 
 SUITE = ROOT / "bench" / "optimize_suite"
 MANIFEST = [  # (module, function, kind of slowness)
@@ -91,9 +91,9 @@ def main() -> int:
 
     proposer = engine = None
     if args.model:  # the default model through the same engine and proposer the server uses
-        from inference.engine import Engine
-        from inference.model import ModelConfig, load_model
-        from server.optimize import engine_proposer
+        from slipstream.inference.engine import Engine
+        from slipstream.inference.model import ModelConfig, load_model
+        from slipstream.server.optimize import engine_proposer
 
         engine = Engine(load_model(ModelConfig()))
         proposer = engine_proposer(engine)

@@ -18,8 +18,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
-
-from server.demo import plain
+from slipstream.server.demo import plain
 
 
 @dataclass

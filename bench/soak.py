@@ -29,8 +29,9 @@ from pygls.lsp.client import LanguageClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from slipstream.server.demo import plain  # noqa: E402
+
 from bench.replay import insert_text, is_code_line  # noqa: E402
-from server.demo import plain  # noqa: E402
 
 SOURCES = ["json/decoder.py", "csv.py", "textwrap.py", "statistics.py", "difflib.py", "fractions.py"]
 FIB = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"

@@ -10,7 +10,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from heuristics.scan import scan
+from slipstream.heuristics.scan import scan
 
 COMPOUND = ("if", "elif", "else", "for", "while", "with", "try", "except", "finally", "def", "class", "match", "case")
 CONTEXT_CLASSES = (

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from heuristics.cadence import Cadence
-from heuristics.context import CursorContext, leading_ws, width
+from slipstream.heuristics.cadence import Cadence
+from slipstream.heuristics.context import CursorContext, leading_ws, width
 
 _TOP_LEVEL_DEF = re.compile(r"(async\s+def|def|class)\s")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ast
 
-from heuristics.context import CursorContext, leading_ws
-from heuristics.scan import CLOSERS
+from slipstream.heuristics.context import CursorContext, leading_ws
+from slipstream.heuristics.scan import CLOSERS
 
 
 def unmatched_brackets(s: str) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heuristics.context import CONTEXT_CLASSES
+from slipstream.heuristics.context import CONTEXT_CLASSES
 
 log = logging.getLogger(__name__)
 

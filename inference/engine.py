@@ -15,9 +15,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from inference.model import LoadedModel
-from inference.prompt import Prompt
-from inference.stops import StopRules, check_stop
+from slipstream.inference.model import LoadedModel
+from slipstream.inference.prompt import Prompt
+from slipstream.inference.stops import StopRules, check_stop
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference.fim import FimTokens, fim_from_ids
+from slipstream.inference.fim import FimTokens, fim_from_ids
 
 GGUF_MAGIC = b"GGUF"
 

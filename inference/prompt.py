@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inference.fim import FimTokens
+from slipstream.inference.fim import FimTokens
 
 Tokenize = Callable[[str], list[int]]
 

@@ -22,8 +22,7 @@ import ast
 from dataclasses import dataclass
 
 import libcst as cst
-
-from optimizer.rules import ReplaceFunction
+from slipstream.optimizer.rules import ReplaceFunction
 
 # The literal each result kind (optimizer/sandboxed/canonical.py's tags) is replaced with.
 _CONSTANTS = {"i": "0", "f": "0.0", "s": "''", "b": "False", "l": "[]", "t": "()", "d": "{}", "S": "set()", "y": "b''"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from optimizer.sandbox import Limits, run
+from slipstream.optimizer.sandbox import Limits, run
 
 MAX_CAPTURE_BYTES = 32 << 20  # pickled arguments kept in all
 

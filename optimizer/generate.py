@@ -13,7 +13,7 @@ import base64
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from optimizer.sandbox import Limits, run
+from slipstream.optimizer.sandbox import Limits, run
 
 
 @dataclass

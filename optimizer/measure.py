@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from optimizer.sandbox import Limits, Session, SessionError
-from optimizer.verify import budget_for
+from slipstream.optimizer.sandbox import Limits, Session, SessionError
+from slipstream.optimizer.verify import budget_for
 
 
 @dataclass

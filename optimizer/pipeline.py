@@ -23,17 +23,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from optimizer import judge
-from optimizer.adequacy import does_nothing, mutants
-from optimizer.capture import Capture, Workload, capture_inputs, workload_with_variant
-from optimizer.generate import generate_inputs, perturb_inputs
-from optimizer.measure import Measurement, measure
-from optimizer.purity import impurity
-from optimizer.reach import out_of_reach
-from optimizer.rules import Rewrite, candidates, compose
-from optimizer.sandbox import Limits, isolation
-from optimizer.verify import Reference, budget_for, compare, reference, report, verify_against
-from optimizer.workload import module_name
+from slipstream.optimizer import judge
+from slipstream.optimizer.adequacy import does_nothing, mutants
+from slipstream.optimizer.capture import Capture, Workload, capture_inputs, workload_with_variant
+from slipstream.optimizer.generate import generate_inputs, perturb_inputs
+from slipstream.optimizer.measure import Measurement, measure
+from slipstream.optimizer.purity import impurity
+from slipstream.optimizer.reach import out_of_reach
+from slipstream.optimizer.rules import Rewrite, candidates, compose
+from slipstream.optimizer.sandbox import Limits, isolation
+from slipstream.optimizer.verify import Reference, budget_for, compare, reference, report, verify_against
+from slipstream.optimizer.workload import module_name
 
 
 @dataclass

@@ -15,9 +15,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from optimizer.capture import Workload
-from optimizer.functions import function_spans
-from optimizer.sandbox import Limits, run
+from slipstream.optimizer.capture import Workload
+from slipstream.optimizer.functions import function_spans
+from slipstream.optimizer.sandbox import Limits, run
 
 
 @dataclass

@@ -11,8 +11,7 @@ import ast
 import textwrap
 
 import libcst as cst
-
-from optimizer.rules import ReplaceFunction, Rewrite
+from slipstream.optimizer.rules import ReplaceFunction, Rewrite
 
 
 def function_source(source: str, qualname: str) -> str | None:

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 import libcst.matchers as m
-
-from optimizer import rules_loops as rl
-from optimizer.cstutil import MUTATORS, is_simple_literal, merge_pairs, names_in
+from slipstream.optimizer import rules_loops as rl
+from slipstream.optimizer.cstutil import MUTATORS, is_simple_literal, merge_pairs, names_in
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
-
-from optimizer.cstutil import (
+from slipstream.optimizer.cstutil import (
     bound_names,
     code,
     docstring_offset,

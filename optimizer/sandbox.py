@@ -247,15 +247,13 @@ def _prepared(
             size = max(64 << 20, 4 * limits.file_bytes)
             argv = _bwrap_argv(iso.bwrap, tmp, workspace, host_work or runner is not None, info[1], size)
             cmd = [*argv, "--", *cmd]
+        prep = _Prepared(cmd, _env(work), work, iso.available, info)
         try:
-            yield _Prepared(cmd, _env(work), work, iso.available, info)
+            yield prep
         finally:
-            if info is not None:
-                for fd in info:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+            for fd in prep.info or ():  # what is still open (the write end is closed once the child has it)
+                if fd >= 0:
+                    os.close(fd)
 
 
 def _popen(prep: _Prepared, limits: Limits, stdin: bool) -> subprocess.Popen:

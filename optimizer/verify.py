@@ -14,9 +14,9 @@ import concurrent.futures
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from optimizer import judge
-from optimizer.judge import FLOAT_REL_TOL
-from optimizer.sandbox import Limits, run
+from slipstream.optimizer import judge
+from slipstream.optimizer.judge import FLOAT_REL_TOL
+from slipstream.optimizer.sandbox import Limits, run
 
 __all__ = ["FLOAT_REL_TOL", "Reference", "Report", "Verdict", "reference", "report", "verify", "verify_against"]
 

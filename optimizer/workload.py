@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from optimizer.capture import Workload
+from slipstream.optimizer.capture import Workload
 
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "build", "dist", ".tox", ".mypy_cache"}
 

@@ -17,7 +17,7 @@ def setup_logging(level: str, server=None) -> None:
     stderr.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
     handlers: list[logging.Handler] = [stderr]
     if server is not None:
-        from server.server import LspLogHandler
+        from slipstream.server.server import LspLogHandler
 
         lsp = LspLogHandler(server)
         lsp.setLevel(getattr(logging, level.upper(), logging.INFO))
@@ -52,13 +52,13 @@ def protect_stdout():
 
 
 def serve_main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m server", description="Slipstream language server")
+    parser = argparse.ArgumentParser(prog="python -m slipstream.server", description="Slipstream language server")
     parser.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP address instead of stdio")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
 
-    from server.server import create_server
+    from slipstream.server.server import create_server
 
     server = create_server()
     setup_logging(args.log_level, server)
@@ -81,11 +81,11 @@ def parse_line_col(spec: str) -> tuple[int, int]:
 
 def complete_main(args: argparse.Namespace) -> int:
     """One completion at a position of a file, streamed to the terminal."""
-    from inference.engine import Engine
-    from inference.model import ModelLoadError, load_model
-    from server.completion import finish, prepare, request_for
-    from server.documents import Document
-    from server.settings import parse_settings
+    from slipstream.inference.engine import Engine
+    from slipstream.inference.model import ModelLoadError, load_model
+    from slipstream.server.completion import finish, prepare, request_for
+    from slipstream.server.documents import Document
+    from slipstream.server.settings import parse_settings
 
     try:
         with open(args.file, encoding="utf-8", errors="surrogateescape") as f:
@@ -137,8 +137,8 @@ def complete_main(args: argparse.Namespace) -> int:
 
 def stats_main(storage: str | None) -> int:
     """A table of what was shown, accepted and still there later, per context class."""
-    from heuristics.telemetry import Telemetry
-    from server.settings import Settings
+    from slipstream.heuristics.telemetry import Telemetry
+    from slipstream.server.settings import Settings
 
     directory = os.path.join(storage or Settings().storage_dir(), "telemetry")
     if not os.path.isdir(directory):
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "complete":
         sys.exit(complete_main(args))
     else:
-        from server.demo import demo_main
+        from slipstream.server.demo import demo_main
 
         sys.exit(demo_main(args.file, args.model))
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from heuristics.cadence import Cadence
-from heuristics.context import CursorContext, analyze
-from heuristics.policy import Limits, Plan, plan
-from heuristics.postprocess import breaks_syntax, clean
-from inference.engine import GenerationRequest, GenerationResult
-from inference.model import LoadedModel
-from inference.prompt import Prompt, PromptBudget, build_prompt
-from inference.stops import StopRules
-from server.settings import Settings
+from slipstream.heuristics.cadence import Cadence
+from slipstream.heuristics.context import CursorContext, analyze
+from slipstream.heuristics.policy import Limits, Plan, plan
+from slipstream.heuristics.postprocess import breaks_syntax, clean
+from slipstream.inference.engine import GenerationRequest, GenerationResult
+from slipstream.inference.model import LoadedModel
+from slipstream.inference.prompt import Prompt, PromptBudget, build_prompt
+from slipstream.inference.stops import StopRules
+from slipstream.server.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,7 @@ class Demo:
     async def main(self) -> int:
         scr = self.screen
         scr.write(f"Slipstream demo: typing in {self.path} (real server over stdio)\n")
-        await self.client.start_io(sys.executable, "-m", "server")
+        await self.client.start_io(sys.executable, "-m", "slipstream.server")
         options = {"slipstream": {"modelPath": self.model or "", "maxLines": 6}}
         await self.client.initialize_async(
             types.InitializeParams(

@@ -20,21 +20,20 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 from pygls.uris import to_fs_path as uri_to_path
-
-from inference.engine import GenerationRequest
-from inference.prompt import Prompt
-from inference.stops import StopRules
-from optimizer.functions import FunctionSpan, function_at, function_spans, innermost
-from optimizer.pipeline import Proposer, Variant, optimize_function
-from optimizer.profile import FunctionStat, LineStat, profile_workload
-from optimizer.proposals import build_prompt, parse_proposal
-from optimizer.rules import Rewrite
-from optimizer.sandbox import Limits
-from optimizer.workload import parse_workload
-from server.documents import Document, index_to_units, line_starts
+from slipstream.inference.engine import GenerationRequest
+from slipstream.inference.prompt import Prompt
+from slipstream.inference.stops import StopRules
+from slipstream.optimizer.functions import FunctionSpan, function_at, function_spans, innermost
+from slipstream.optimizer.pipeline import Proposer, Variant, optimize_function
+from slipstream.optimizer.profile import FunctionStat, LineStat, profile_workload
+from slipstream.optimizer.proposals import build_prompt, parse_proposal
+from slipstream.optimizer.rules import Rewrite
+from slipstream.optimizer.sandbox import Limits
+from slipstream.optimizer.workload import parse_workload
+from slipstream.server.documents import Document, index_to_units, line_starts
 
 if TYPE_CHECKING:
-    from server.server import SlipstreamServer
+    from slipstream.server.server import SlipstreamServer
 
 OPTIMIZE_COMMAND = "slipstream.optimizeFunction"
 PROFILE_COMMAND = "slipstream.profile"

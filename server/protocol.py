@@ -16,7 +16,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 if TYPE_CHECKING:
-    from server.server import SlipstreamServer
+    from slipstream.server.server import SlipstreamServer
 
 log = logging.getLogger(__name__)
 

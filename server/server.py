@@ -19,21 +19,20 @@ from pygls import server as pygls_server
 from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
-
-from heuristics.cadence import cadence_from
-from heuristics.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
-from inference.engine import Engine, GenerationRequest, GenerationResult
-from inference.model import LoadedModel, ModelLoadError, load_model
-from inference.project_context import project_context
-from inference.prompt import Prompt
-from inference.reuse import Anchor, AnchorStore, CompletionCache, make_anchor, split_point
-from inference.stops import StopRules
-from server import transport
-from server.completion import Prepared, finish, prepare, request_for
-from server.documents import Document, DocumentError
-from server.optimize import OPTIMIZE_COMMAND, PROFILE_COMMAND, OptimizerFeatures
-from server.protocol import SlipstreamProtocol
-from server.settings import Settings, model_changed, parse_settings
+from slipstream.heuristics.cadence import cadence_from
+from slipstream.heuristics.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
+from slipstream.inference.engine import Engine, GenerationRequest, GenerationResult
+from slipstream.inference.model import LoadedModel, ModelLoadError, load_model
+from slipstream.inference.project_context import project_context
+from slipstream.inference.prompt import Prompt
+from slipstream.inference.reuse import Anchor, AnchorStore, CompletionCache, make_anchor, split_point
+from slipstream.inference.stops import StopRules
+from slipstream.server import transport
+from slipstream.server.completion import Prepared, finish, prepare, request_for
+from slipstream.server.documents import Document, DocumentError
+from slipstream.server.optimize import OPTIMIZE_COMMAND, PROFILE_COMMAND, OptimizerFeatures
+from slipstream.server.protocol import SlipstreamProtocol
+from slipstream.server.settings import Settings, model_changed, parse_settings
 
 log = logging.getLogger("slipstream")
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from inference.model import ModelConfig, default_threads
+from slipstream.inference.model import ModelConfig, default_threads
 
 # setting name (as the client sends it) -> (field name, type, minimum, maximum)
 _SPEC: dict[str, tuple[str, type, float | None, float | None]] = {

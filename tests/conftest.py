@@ -17,7 +17,7 @@ from pytest_lsp import LanguageClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_RECIPE = ROOT.parent / "shared" / "recipes" / "tiny_fim_gguf.py"
-SERVER_CMD = [sys.executable, "-m", "server"]
+SERVER_CMD = [sys.executable, "-m", "slipstream.server"]
 
 
 # Servers started by the tests keep their telemetry and completion cache here, never in the user's.
@@ -34,7 +34,7 @@ def server_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def default_model_path() -> str:
-    from inference.model import default_model_path
+    from slipstream.inference.model import default_model_path
 
     return default_model_path()
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from server.documents import Document, DocumentError, index_to_units, units_to_index
+from slipstream.server.documents import Document, DocumentError, index_to_units, units_to_index
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from inference.engine import Engine, GenerationRequest
-from inference.model import ModelConfig, load_model
-from inference.prompt import build_prompt
-from inference.stops import StopRules
+from slipstream.inference.engine import Engine, GenerationRequest
+from slipstream.inference.model import ModelConfig, load_model
+from slipstream.inference.prompt import build_prompt
+from slipstream.inference.stops import StopRules
 
 
 def test_fim_tokens_are_read_from_the_model_and_ordered(tiny_fim_model: str):
@@ -87,7 +87,7 @@ def test_prompts_of_consecutive_keystrokes_share_their_token_prefix(default_mode
     """The KV cache is reused only for a common token prefix: typing must change only the prompt's tail."""
     from pathlib import Path
 
-    from inference.engine import _common_prefix
+    from slipstream.inference.engine import _common_prefix
 
     model = load_model(ModelConfig(path=default_model_path, n_ctx=512))
     text = (Path(__file__).parent.parent / "examples" / "inventory.py").read_text() * 3  # ~200 lines

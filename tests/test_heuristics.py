@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from heuristics.cadence import cadence_from
-from heuristics.context import analyze
-from heuristics.policy import Limits, indentation_floor, plan
-from heuristics.postprocess import breaks_syntax, clean, trim_line_suffix_overlap, unmatched_brackets
+from slipstream.heuristics.cadence import cadence_from
+from slipstream.heuristics.context import analyze
+from slipstream.heuristics.policy import Limits, indentation_floor, plan
+from slipstream.heuristics.postprocess import breaks_syntax, clean, trim_line_suffix_overlap, unmatched_brackets
 
 
 def ctx_at(doc: str):

@@ -7,7 +7,7 @@ import hashlib
 import pickle
 import textwrap
 
-from optimizer.capture import Workload, capture_inputs
+from slipstream.optimizer.capture import Workload, capture_inputs
 
 LIB = textwrap.dedent("""
     import threading
@@ -93,7 +93,7 @@ def test_script_workload_and_clear_reasons(tmp_path):
     none = capture_inputs(str(ws), str(ws / "lib.py"), "Basket.total", Workload("script", str(ws / "run.py")))
     assert none.inputs == [] and "never called Basket.total" in none.reason
     (ws / "hang.py").write_text("while True:\n    pass\n")
-    from optimizer.sandbox import Limits
+    from slipstream.optimizer.sandbox import Limits
 
     hung = capture_inputs(
         str(ws), str(ws / "lib.py"), "dedupe", Workload("script", str(ws / "hang.py")), limits=Limits(seconds=2)
@@ -126,9 +126,9 @@ SLOW = textwrap.dedent("""
 
 def test_captured_inputs_verify_and_measure_rule_variants_against_the_real_module(tmp_path):
     """The pipeline's core: real inputs (instances of the user's own class) → rule variants → verified → faster."""
-    from optimizer.measure import measure
-    from optimizer.rules import candidates
-    from optimizer.verify import verify
+    from slipstream.optimizer.measure import measure
+    from slipstream.optimizer.rules import candidates
+    from slipstream.optimizer.verify import verify
 
     ws = tmp_path / "ws"
     ws.mkdir()

@@ -6,15 +6,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from optimizer.capture import Workload
-from optimizer.generate import generate_inputs
-from optimizer.pipeline import optimize_function
-from optimizer.profile import profile_workload
-from optimizer.proposals import build_prompt, parse_proposal
-from optimizer.purity import impurity
-from optimizer.rules import Rewrite, compose
-from optimizer.workload import default_workload, module_name, parse_workload
+from slipstream.optimizer.capture import Workload
+from slipstream.optimizer.generate import generate_inputs
+from slipstream.optimizer.pipeline import optimize_function
+from slipstream.optimizer.profile import profile_workload
+from slipstream.optimizer.proposals import build_prompt, parse_proposal
+from slipstream.optimizer.purity import impurity
+from slipstream.optimizer.rules import Rewrite, compose
+from slipstream.optimizer.workload import default_workload, module_name, parse_workload
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -159,9 +158,9 @@ def test_model_rounds_feed_failures_back(tmp_path):
 
 def test_model_proposals_from_the_default_model(tmp_path):
     """The real default model through the real engine: whatever it writes is parsed into candidates or dropped."""
-    from inference.engine import Engine
-    from inference.model import ModelConfig, load_model
-    from server.optimize import engine_proposer
+    from slipstream.inference.engine import Engine
+    from slipstream.inference.model import ModelConfig, load_model
+    from slipstream.server.optimize import engine_proposer
 
     write(tmp_path, WORKSPACE)
     source = (tmp_path / "calc.py").read_text()
@@ -192,7 +191,7 @@ def test_profile_falls_back_to_cprofile(tmp_path):
 
 
 def test_function_spans_and_the_innermost_def():
-    from optimizer.functions import function_at, function_spans
+    from slipstream.optimizer.functions import function_at, function_spans
 
     code = textwrap.dedent("""
         import functools

@@ -5,10 +5,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
-from optimizer.rules import RULES, candidates
-from optimizer.sandbox import Limits
-from optimizer.verify import verify
+from slipstream.optimizer.rules import RULES, candidates
+from slipstream.optimizer.sandbox import Limits
+from slipstream.optimizer.verify import verify
 
 
 def src(code: str) -> str:

@@ -6,10 +6,9 @@ import hashlib
 import textwrap
 
 import pytest
-
-from optimizer.measure import bootstrap_ci, measure
-from optimizer.sandbox import Limits, run
-from optimizer.verify import verify
+from slipstream.optimizer.measure import bootstrap_ci, measure
+from slipstream.optimizer.sandbox import Limits, run
+from slipstream.optimizer.verify import verify
 
 FAST = Limits(seconds=10, memory_bytes=512 << 20)
 

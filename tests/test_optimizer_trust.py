@@ -9,16 +9,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from optimizer import sandbox
-from optimizer.adequacy import does_nothing, mutants
-from optimizer.capture import Workload
-from optimizer.measure import Measurement
-from optimizer.pipeline import Variant, optimize_function, title_for
-from optimizer.profile import profile_workload
-from optimizer.proposals import parse_proposal
-from optimizer.rules import Rewrite
-from server.optimize import MODEL_ANNOTATION, edit_for
+from slipstream.optimizer import sandbox
+from slipstream.optimizer.adequacy import does_nothing, mutants
+from slipstream.optimizer.capture import Workload
+from slipstream.optimizer.measure import Measurement
+from slipstream.optimizer.pipeline import Variant, optimize_function, title_for
+from slipstream.optimizer.profile import profile_workload
+from slipstream.optimizer.proposals import parse_proposal
+from slipstream.optimizer.rules import Rewrite
+from slipstream.server.optimize import MODEL_ANNOTATION, edit_for
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -316,7 +315,7 @@ def f(xs):
     ],
 )
 def test_what_a_model_variant_may_reach(body, refused):
-    from optimizer.reach import out_of_reach
+    from slipstream.optimizer.reach import out_of_reach
 
     source = ORIGINAL.replace("def f(xs):\n    return [norm(x) for x in xs if x < LIMIT and x < sys.maxsize]\n", "")
     why = out_of_reach(source + f"def f(xs):\n{body}", "f", ORIGINAL)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from heuristics.cadence import Cadence
-from heuristics.context import analyze
-from heuristics.policy import Limits, plan
+from slipstream.heuristics.cadence import Cadence
+from slipstream.heuristics.context import analyze
+from slipstream.heuristics.policy import Limits, plan
 
 FAST = Cadence(interval_ms=120, idle_ms=150)
 PAUSE = Cadence(interval_ms=300, idle_ms=2000)
@@ -148,7 +147,7 @@ def test_block_stops(doc, cadence, raw, kept):
 
 
 def test_mid_call_does_not_reclose_the_paren():
-    from heuristics.postprocess import clean
+    from slipstream.heuristics.postprocess import clean
 
     ctx = at("result = f(a, |)\n")
     p = plan(ctx, LIMITS, FAST)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from inference.fim import FimTokens, fim_from_ids
-from inference.prompt import PromptBudget, build_prompt, split_current_line, window_prefix
-from inference.stops import StopRules, check_stop
+from slipstream.inference.fim import FimTokens, fim_from_ids
+from slipstream.inference.prompt import PromptBudget, build_prompt, split_current_line, window_prefix
+from slipstream.inference.stops import StopRules, check_stop
 
 FIM = FimTokens(1001, 1002, 1003)
 
@@ -113,7 +112,7 @@ def test_stop_rules(text, rules, kept, stop, reason):
 
 def test_window_keeps_its_start_with_a_hint_while_it_fits():
     """Typing many lines: without a hint the start moves every 16 lines; with it, only past the slack."""
-    from inference.prompt import window_start
+    from slipstream.inference.prompt import window_start
 
     budget = PromptBudget(max_prefix_lines=96, max_prefix_tokens=100_000, anchor_lines=16, slack_lines=48)
     lines = [f"v{i} = {i}\n" for i in range(400)]
@@ -131,7 +130,7 @@ def test_window_keeps_its_start_with_a_hint_while_it_fits():
 
 
 def test_a_hint_that_no_longer_fits_is_dropped():
-    from inference.prompt import window_start
+    from slipstream.inference.prompt import window_start
 
     budget = PromptBudget(max_prefix_lines=96, max_prefix_tokens=300, anchor_lines=16, slack_tokens=50)
     lines = ["x" * 20 + "\n" for _ in range(100)]

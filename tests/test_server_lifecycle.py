@@ -26,7 +26,7 @@ def messages(server: RawServer, method: str) -> list[dict]:
 
 
 def test_missing_model_is_a_clear_error_and_switching_models_recovers(tmp_path, default_model_path):
-    server = RawServer([sys.executable, "-m", "server", "--stdio"])
+    server = RawServer([sys.executable, "-m", "slipstream.server", "--stdio"])
     try:
         missing = tmp_path / "nope.gguf"
         resp = server.initialize({"slipstream": {"modelPath": str(missing)}})
@@ -87,7 +87,7 @@ def test_tcp_transport_on_loopback():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--tcp", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "slipstream.server", "--tcp", f"127.0.0.1:{port}"],
         env=server_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

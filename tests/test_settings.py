@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from server.settings import Settings, model_changed, parse_settings
+from slipstream.server.settings import Settings, model_changed, parse_settings
 
 
 def test_parse_nested_and_flat():

@@ -3,8 +3,7 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from heuristics.telemetry import Shown, Telemetry, line_factors, still_present
+from slipstream.heuristics.telemetry import Shown, Telemetry, line_factors, still_present
 
 
 def test_still_present_near_the_insertion():
@@ -66,7 +65,9 @@ def test_stats_command_prints_the_table(tmp_path):
     t.accepted("a")
     t.close()
     out = subprocess.run(
-        [sys.executable, "-m", "server.cli", "stats", "--storage", str(tmp_path)], capture_output=True, text=True
+        [sys.executable, "-m", "slipstream.server.cli", "stats", "--storage", str(tmp_path)],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     assert "mid_line" in out.stdout and "100%" in out.stdout

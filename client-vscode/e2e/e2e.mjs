@@ -122,7 +122,7 @@ try {
   mark('accepted and saved');
   // Crash: kill the server process. The extension restarts it (bounded retries), says so, and ghost
   // text comes back.
-  const pattern = `${UD}.*-m server`;
+  const pattern = `${UD}.*-m slipstream.server`;
   const pids = () => { try { return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean); } catch { return []; } };
   const before = pids();
   if (!before.length) throw new Error('no server process found to kill');

@@ -55,7 +55,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }
     const serverOptions: ServerOptions = {
       command: python,
-      args: ['-m', 'server'],
+      args: ['-m', 'slipstream.server'],
       transport: TransportKind.stdio, // vscode-languageclient appends --stdio
       options: { env: { ...process.env, PYTHONUNBUFFERED: '1' } },
     };

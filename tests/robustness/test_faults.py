@@ -76,7 +76,7 @@ def complete_ok_or_empty(server: RawServer) -> None:
 
 def test_a_context_that_does_not_fit_in_memory(tmp_path):
     # 1.6 GB of address space: the model fits, a 131,072-token cache (about 2.2 GiB) does not.
-    args = ["prlimit", f"--as={1_600_000_000}", sys.executable, "-m", "server"]
+    args = ["prlimit", f"--as={1_600_000_000}", sys.executable, "-m", "slipstream.server"]
     server = RawServer(args)
     try:
         server.initialize({"storagePath": str(tmp_path / "storage"), "contextSize": 131072})

@@ -8,12 +8,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from optimizer.capture import Workload
-from optimizer.pipeline import optimize_function
-from optimizer.proposals import parse_proposal
-from optimizer.sandbox import Limits
-from optimizer.verify import verify
+from slipstream.optimizer.capture import Workload
+from slipstream.optimizer.pipeline import optimize_function
+from slipstream.optimizer.proposals import parse_proposal
+from slipstream.optimizer.sandbox import Limits
+from slipstream.optimizer.verify import verify
 
 CALC = "def total(xs):\n    out = 0\n    for x in xs:\n        out = out + x\n    return out\n"
 CALC_TEST = "from calc import total\n\n\ndef test_total():\n    assert total(list(range(2000))) == 1999000\n"

@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from optimizer.sandbox import HARNESS, isolation
+from slipstream.optimizer.sandbox import HARNESS, isolation
 
 SECRET_PREFIX = "SLIPSTREAM-TEST-SECRET-"
 PWNED_ATTRIBUTE = "SLIPSTREAM_PWNED"

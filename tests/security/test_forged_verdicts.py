@@ -17,12 +17,12 @@ and write it as its own, patch the canonical encoder, or answer the timing reque
 from __future__ import annotations
 
 import pytest
+from slipstream.optimizer import judge
+from slipstream.optimizer.measure import measure
+from slipstream.optimizer.reach import out_of_reach
+from slipstream.optimizer.sandbox import HARNESS, Limits
+from slipstream.optimizer.verify import verify
 
-from optimizer import judge
-from optimizer.measure import measure
-from optimizer.reach import out_of_reach
-from optimizer.sandbox import HARNESS, Limits
-from optimizer.verify import verify
 from tests.security.attacks import TIMING_HIJACKER
 from tests.security.conftest import CALC
 

@@ -14,10 +14,10 @@ requests themselves, detect the sandbox or carry a payload the sandbox stops are
 from __future__ import annotations
 
 import pytest
+from slipstream.optimizer.capture import Workload
+from slipstream.optimizer.pipeline import OptimizeResult, optimize_function
+from slipstream.optimizer.proposals import parse_proposal
 
-from optimizer.capture import Workload
-from optimizer.pipeline import OptimizeResult, optimize_function
-from optimizer.proposals import parse_proposal
 from tests.security.attacks import HARNESS_DETECTOR, LIAR, LOOP, REACH, TIMING_HIJACKER, TROJAN
 
 CONTAINED = {

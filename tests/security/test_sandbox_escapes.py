@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass
 
 import pytest
+from slipstream.optimizer.sandbox import Limits, SandboxResult, run
 
-from optimizer.sandbox import Limits, SandboxResult, run
 from tests.security.attacks import snippet
 
 LIMITS = Limits(seconds=5, memory_bytes=512 << 20)
