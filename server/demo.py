@@ -18,6 +18,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
+from slipstream.server import methods
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = ROOT / "examples" / "inventory.py"
@@ -93,11 +94,11 @@ class Demo:
         self.first_partial: float | None = None
         self.status: dict[str, Any] = {}
 
-        @self.client.feature("slipstream/inlineCompletionPartial")
+        @self.client.feature(methods.PARTIAL)
         def on_partial(params: Any) -> None:
             self._on_partial(plain(params))
 
-        @self.client.feature("slipstream/status")
+        @self.client.feature(methods.STATUS)
         def on_status(params: Any) -> None:
             self.status = plain(params)
 
@@ -236,7 +237,7 @@ class Demo:
         )
         t0 = time.perf_counter()
         while True:
-            status = plain(await self.client.protocol.send_request_async("slipstream/getStatus", {}))
+            status = plain(await self.client.protocol.send_request_async(methods.GET_STATUS, {}))
             if status["state"] in ("ready", "error"):
                 break
             await asyncio.sleep(0.1)

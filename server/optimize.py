@@ -30,13 +30,14 @@ from slipstream.optimizer.proposals import build_prompt, parse_proposal
 from slipstream.optimizer.rules import Rewrite
 from slipstream.optimizer.sandbox import Limits
 from slipstream.optimizer.workload import parse_workload
+from slipstream.server import methods
 from slipstream.server.documents import Document, index_to_units, line_starts
 
 if TYPE_CHECKING:
     from slipstream.server.server import SlipstreamServer
 
-OPTIMIZE_COMMAND = "slipstream.optimizeFunction"
-PROFILE_COMMAND = "slipstream.profile"
+OPTIMIZE_COMMAND = methods.OPTIMIZE_FUNCTION
+PROFILE_COMMAND = methods.PROFILE
 HOT_FUNCTION_PERCENT = 2.0  # code lenses for functions at or above this share of the run
 HOT_LINE_PERCENT = 1.0  # inlay hints for lines at or above this share (or 1 MB)
 

@@ -27,20 +27,15 @@ from slipstream.inference.project_context import project_context
 from slipstream.inference.prompt import Prompt
 from slipstream.inference.reuse import Anchor, AnchorStore, CompletionCache, make_anchor, split_point
 from slipstream.inference.stops import StopRules
-from slipstream.server import transport
+from slipstream.server import methods, transport
 from slipstream.server.completion import Prepared, finish, prepare, request_for
 from slipstream.server.documents import Document, DocumentError
-from slipstream.server.optimize import OPTIMIZE_COMMAND, PROFILE_COMMAND, OptimizerFeatures
+from slipstream.server.optimize import OptimizerFeatures
 from slipstream.server.protocol import SlipstreamProtocol
 from slipstream.server.settings import Settings, model_changed, parse_settings
 
 log = logging.getLogger("slipstream")
 
-PARTIAL_METHOD = "slipstream/inlineCompletionPartial"
-STATUS_METHOD = "slipstream/status"
-GET_STATUS_METHOD = "slipstream/getStatus"
-STATS_METHOD = "slipstream/stats"
-ACCEPT_COMMAND = "slipstream.accepted"
 VERSION = "0.1.0"
 
 
@@ -169,7 +164,7 @@ class SlipstreamServer(LanguageServer):
     def set_state(self, state: str, detail: str = "") -> None:
         self.state, self.state_detail = state, detail
         try:
-            self.protocol.notify(STATUS_METHOD, self.status())
+            self.protocol.notify(methods.STATUS, self.status())
         except Exception:
             log.debug("could not send status", exc_info=True)
 
@@ -318,7 +313,7 @@ class SlipstreamServer(LanguageServer):
         if doc is None or doc.version != fl.version or fl.request.cancel.is_set():
             return  # never show text for a stale document version
         self.protocol.notify(
-            PARTIAL_METHOD,
+            methods.PARTIAL,
             {
                 "uri": fl.uri,
                 "version": fl.version,
@@ -416,7 +411,7 @@ class SlipstreamServer(LanguageServer):
                 types.InlineCompletionItem(
                     insert_text=t,
                     range=types.Range(start=pos, end=pos),
-                    command=types.Command(title="Slipstream: accepted", command=ACCEPT_COMMAND, arguments=[item_id]),
+                    command=types.Command(title="Slipstream: accepted", command=methods.ACCEPTED, arguments=[item_id]),
                 )
             )
         return types.InlineCompletionList(items=items)
@@ -674,16 +669,16 @@ def create_server() -> SlipstreamServer:
     async def on_inline_completion(ls: SlipstreamServer, params: types.InlineCompletionParams):
         return await ls.inline_completion(params)
 
-    @server.feature(GET_STATUS_METHOD)
+    @server.feature(methods.GET_STATUS)
     def on_get_status(ls: SlipstreamServer, params: Any) -> dict[str, Any]:
         uri = getattr(params, "uri", None) if not isinstance(params, dict) else params.get("uri")
         return ls.status(uri if isinstance(uri, str) else None)
 
-    @server.feature(STATS_METHOD)
+    @server.feature(methods.STATS)
     def on_stats(ls: SlipstreamServer, params: Any) -> dict[str, Any]:
         return ls.telemetry.stats() if ls.telemetry is not None else {"enabled": False, "classes": {}}
 
-    @server.command(ACCEPT_COMMAND)
+    @server.command(methods.ACCEPTED)
     def on_accept(ls: SlipstreamServer, *args: Any) -> None:
         ls.on_accepted(*args[:2])
 
@@ -694,11 +689,11 @@ def create_server() -> SlipstreamServer:
     def on_code_action(ls: SlipstreamServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         return ls.optimizer.code_actions(params)
 
-    @server.command(OPTIMIZE_COMMAND)
+    @server.command(methods.OPTIMIZE_FUNCTION)
     async def on_optimize(ls: SlipstreamServer, *args: Any) -> dict[str, Any]:
         return await ls.optimizer.optimize(*(list(args) + [None, None])[:2])
 
-    @server.command(PROFILE_COMMAND)
+    @server.command(methods.PROFILE)
     async def on_profile(ls: SlipstreamServer, *args: Any) -> dict[str, Any]:
         return await ls.optimizer.profile(*(list(args) + [None, None])[:2])
 
