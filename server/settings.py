@@ -1,57 +1,85 @@
-"""User settings, from initializationOptions or workspace/didChangeConfiguration."""
+"""User settings, from initializationOptions or workspace/didChangeConfiguration.
+
+``SPEC`` is the one list of server settings: the key a client sends, the ``Settings`` field it sets, its
+type, default and bounds. ``Settings`` takes its defaults from it, and the VS Code extension's
+``package.json`` is checked against it (tests/test_settings_sync.py).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slipstream.inference.model import ModelConfig, default_threads
 
-# setting name (as the client sends it) -> (field name, type, minimum, maximum)
-_SPEC: dict[str, tuple[str, type, float | None, float | None]] = {
-    "enable": ("enable", bool, None, None),
-    "modelPath": ("model_path", str, None, None),
-    "mode": ("mode", str, None, None),
-    "maxLines": ("max_lines", int, 1, 200),
-    "maxTokens": ("max_tokens", int, 1, 2048),
-    "timeBudgetMs": ("time_budget_ms", int, 10, 60000),
-    "threads": ("threads", int, 1, 256),
-    "contextSize": ("context_size", int, 256, 131072),
-    "telemetry": ("telemetry", bool, None, None),
-    "storagePath": ("storage_path", str, None, None),
-    "cache": ("cache", bool, None, None),
-    "speculate": ("speculate", bool, None, None),
-    "projectContext": ("project_context", bool, None, None),
-    "optimizer.enabled": ("optimizer_enabled", bool, None, None),
-    "optimizer.workload": ("optimizer_workload", str, None, None),
-    "optimizer.minSpeedup": ("min_speedup", float, 1.0, 100.0),
-    "optimizer.modelProposals": ("model_proposals", bool, None, None),
-    "optimizer.timeLimit": ("optimizer_time_limit", int, 1, 3600),
-}
 MODES = ("auto", "acceleration", "exploration")
 
 
 @dataclass(frozen=True)
+class Setting:
+    key: str  # as the client sends it; in VS Code "slipstream." + key (dotted keys arrive as nested objects)
+    field: str  # the Settings attribute
+    type: type  # bool, int, float or str
+    default: Any  # None: computed on the server by ``factory`` (a client sends null or nothing)
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+    factory: Callable[[], Any] | None = None
+
+
+SPEC: tuple[Setting, ...] = (
+    Setting("enable", "enable", bool, True),
+    Setting("modelPath", "model_path", str, ""),
+    Setting("mode", "mode", str, "auto", choices=MODES),
+    Setting("maxLines", "max_lines", int, 8, 1, 200),
+    Setting("maxTokens", "max_tokens", int, 128, 1, 2048),
+    Setting("timeBudgetMs", "time_budget_ms", int, 2000, 10, 60000),
+    Setting("threads", "threads", int, None, 1, 256, factory=default_threads),
+    Setting("contextSize", "context_size", int, 2048, 256, 131072),
+    Setting("telemetry", "telemetry", bool, True),
+    Setting("storagePath", "storage_path", str, ""),
+    Setting("cache", "cache", bool, True),
+    Setting("speculate", "speculate", bool, True),
+    Setting("projectContext", "project_context", bool, False),
+    Setting("optimizer.enabled", "optimizer_enabled", bool, True),
+    Setting("optimizer.workload", "optimizer_workload", str, ""),
+    Setting("optimizer.minSpeedup", "min_speedup", float, 1.10, 1.0, 100.0),
+    Setting("optimizer.modelProposals", "model_proposals", bool, True),
+    Setting("optimizer.timeLimit", "optimizer_time_limit", int, 120, 1, 3600),
+)
+BY_KEY: dict[str, Setting] = {s.key: s for s in SPEC}
+_BY_FIELD: dict[str, Setting] = {s.field: s for s in SPEC}
+_GROUPS = {s.key.split(".", 1)[0] for s in SPEC if "." in s.key}  # "optimizer": sent nested by VS Code
+
+
+def _default(name: str) -> Any:
+    s = _BY_FIELD[name]
+    return dataclasses.field(default_factory=s.factory) if s.factory else dataclasses.field(default=s.default)
+
+
+@dataclass(frozen=True)
 class Settings:
-    enable: bool = True
-    model_path: str = ""
-    mode: str = "auto"
-    max_lines: int = 8
-    max_tokens: int = 128
-    time_budget_ms: int = 2000
-    threads: int = field(default_factory=default_threads)
-    context_size: int = 2048  # the prompt budget (about 1,750 tokens at most) plus generation fits
-    telemetry: bool = True  # local only: counters in storage_path, never sent anywhere
-    storage_path: str = ""  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
-    cache: bool = True  # completions for identical contexts, in memory and on disk (bounded)
-    speculate: bool = True  # compute the suggestion after the shown one while the model is idle
-    project_context: bool = False  # jedi signatures/members ahead of the prompt (measured: see README)
-    optimizer_enabled: bool = True  # "Optimize this function" code actions and profile code lenses
-    optimizer_workload: str = ""  # pytest node id/path, script, or "-m module"; empty: tests importing the file
-    min_speedup: float = 1.10  # a variant is offered only when its speedup's 95 % CI lies above this
-    model_proposals: bool = True  # after the rules, ask the local model for variants (all verified alike)
-    optimizer_time_limit: int = 120  # seconds for one run of the user's workload (capture, profile, tests)
+    enable: bool = _default("enable")
+    model_path: str = _default("model_path")
+    mode: str = _default("mode")
+    max_lines: int = _default("max_lines")
+    max_tokens: int = _default("max_tokens")
+    time_budget_ms: int = _default("time_budget_ms")
+    threads: int = _default("threads")  # the number of cores, at most 8
+    context_size: int = _default("context_size")  # the prompt budget (about 1,750 tokens at most) plus generation
+    telemetry: bool = _default("telemetry")  # local only: counters in storage_path, never sent anywhere
+    storage_path: str = _default("storage_path")  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
+    cache: bool = _default("cache")  # completions for identical contexts, in memory and on disk (bounded)
+    speculate: bool = _default("speculate")  # compute the suggestion after the shown one while the model is idle
+    project_context: bool = _default("project_context")  # jedi signatures/members ahead of the prompt (README)
+    optimizer_enabled: bool = _default("optimizer_enabled")  # "Optimize this function" actions, profile lenses
+    optimizer_workload: str = _default("optimizer_workload")  # pytest id/path, script, "-m module"; empty: tests
+    min_speedup: float = _default("min_speedup")  # a variant is offered only when its speedup's 95 % CI is above
+    model_proposals: bool = _default("model_proposals")  # after the rules, ask the local model (verified alike)
+    optimizer_time_limit: int = _default("optimizer_time_limit")  # seconds for one run of the user's workload
 
     def storage_dir(self) -> str:
         if self.storage_path:
@@ -63,10 +91,32 @@ class Settings:
         return ModelConfig(path=self.model_path or None, n_threads=self.threads, n_ctx=self.context_size)
 
 
+def _check_spec() -> None:
+    """``SPEC`` and ``Settings`` name the same fields, in order, with the same types; defaults fit the bounds."""
+    fields = dataclasses.fields(Settings)
+    if [f.name for f in fields] != [s.field for s in SPEC] or len(BY_KEY) != len(SPEC):
+        raise TypeError("server/settings.py: Settings fields and SPEC differ")
+    for f in fields:
+        s = _BY_FIELD[f.name]
+        if f.type != s.type.__name__:
+            raise TypeError(f"server/settings.py: Settings.{f.name} is {f.type}, SPEC says {s.type.__name__}")
+        if s.default is None:
+            if s.factory is None:
+                raise TypeError(f"server/settings.py: {s.key} has neither a default nor a factory")
+            continue
+        _, problems = parse_settings({s.key: s.default})
+        if type(s.default) is not s.type or problems:
+            raise TypeError(f"server/settings.py: the default of {s.key} is not a valid value: {problems}")
+
+
+_KINDS = {bool: "a boolean", int: "an integer", str: "a string", float: "a number"}
+
+
 def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
     """Merge ``raw`` into ``base``; invalid values are reported and keep their old value.
 
-    Accepts ``{"slipstream": {...}}`` (the VS Code section) or the flat section itself.
+    Accepts ``{"slipstream": {...}}`` (the VS Code section) or the flat section itself; dotted settings
+    either flat (``"optimizer.enabled"``) or nested (``{"optimizer": {"enabled": ...}}``, as VS Code sends them).
     """
     base = base or Settings()
     problems: list[str] = []
@@ -76,38 +126,40 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
         raw = raw["slipstream"]
     if not isinstance(raw, dict):
         return base, [f"settings must be an object, got {type(raw).__name__}"]
-    if isinstance(raw.get("optimizer"), dict):  # VS Code sends dotted settings as nested objects
-        raw = {
-            **{k: v for k, v in raw.items() if k != "optimizer"},
-            **{f"optimizer.{k}": v for k, v in raw["optimizer"].items()},
-        }
-    changes: dict[str, Any] = {}
+    flat: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in _SPEC:
-            continue  # other extensions' or future settings: not an error
-        name, typ, lo, hi = _SPEC[key]
-        if value is None:
-            continue
+        if key in _GROUPS and isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    changes: dict[str, Any] = {}
+    for key, value in flat.items():
+        s = BY_KEY.get(key)
+        if s is None or value is None:
+            continue  # other extensions' or future settings are not an error; null keeps the value
+        typ, lo, hi = s.type, s.min, s.max
         if typ is int and isinstance(value, float) and value.is_integer():
             value = int(value)
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            kind = {bool: "a boolean", int: "an integer", str: "a string", float: "a number"}[typ]
-            problems.append(f"slipstream.{key} must be {kind}, got {value!r}")
+            problems.append(f"slipstream.{key} must be {_KINDS[typ]}, got {value!r}")
             continue
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             problems.append(f"slipstream.{key} must be between {lo:g} and {hi:g}, got {value!r}")
             continue
-        if key == "mode" and value not in MODES:
-            problems.append(f"slipstream.mode must be one of {', '.join(MODES)}, got {value!r}")
+        if s.choices is not None and value not in s.choices:
+            problems.append(f"slipstream.{key} must be one of {', '.join(s.choices)}, got {value!r}")
             continue
-        changes[name] = value
+        changes[s.field] = value
     return replace(base, **changes), problems
+
+
+_check_spec()
 
 
 def model_changed(old: Settings, new: Settings) -> bool:
     return old.model_config() != new.model_config()
 
 
-__all__ = ["MODES", "Settings", "model_changed", "parse_settings"]
+__all__ = ["BY_KEY", "MODES", "SPEC", "Setting", "Settings", "model_changed", "parse_settings"]

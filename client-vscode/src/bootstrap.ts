@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { chooseInterpreter, pipInstallArgs, pythonVersionOk, venvPython } from './logic';
+import { SECTION, SettingKeys } from './protocol';
 
 export class BootstrapError extends Error {}
 
@@ -78,21 +79,21 @@ export async function ensureServerPython(context: vscode.ExtensionContext, log: 
     log.info(`reusing the server environment ${venv}`);
     return python;
   }
-  const config = vscode.workspace.getConfiguration('slipstream');
-  const choice = chooseInterpreter(config.get<string>('pythonPath'), await pythonExtensionInterpreter());
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const choice = chooseInterpreter(config.get<string>(SettingKeys.pythonPath), await pythonExtensionInterpreter());
   log.info(`setting up the server environment with ${choice.path} (from ${choice.source})`);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Slipstream: setting up the local server', cancellable: true },
     async (progress, token) => {
       const version = await run(choice.path, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], log, token);
       if (!pythonVersionOk(version)) {
-        throw new BootstrapError(`${choice.path} is Python ${version.trim()}; Slipstream needs 3.10 or newer (set slipstream.pythonPath)`);
+        throw new BootstrapError(`${choice.path} is Python ${version.trim()}; Slipstream needs 3.10 or newer (set ${SECTION}.${SettingKeys.pythonPath})`);
       }
       fs.mkdirSync(storage, { recursive: true });
       progress.report({ message: 'creating a private environment…' });
       await run(choice.path, ['-m', 'venv', '--clear', venv], log, token);
       progress.report({ message: 'installing the server and its dependencies (llama-cpp-python may build from source once: several minutes)…' });
-      await run(python, pipInstallArgs(wheelPath, config.get<string>('wheelDirectory')), log, token, (line) => {
+      await run(python, pipInstallArgs(wheelPath, config.get<string>(SettingKeys.wheelDirectory)), log, token, (line) => {
         if (/Building wheel for llama/i.test(line)) progress.report({ message: 'building llama-cpp-python (one time, several minutes)…' });
         else if (/^(Collecting|Installing)/.test(line)) progress.report({ message: line.slice(0, 80) });
       });

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import {
   CloseAction,
   type CloseHandlerResult,
+  DidChangeConfigurationNotification,
   ErrorAction,
   type ErrorHandlerResult,
   LanguageClient,
@@ -12,25 +13,38 @@ import {
   TransportKind,
 } from 'vscode-languageclient/node';
 import { BootstrapError, ensureServerPython } from './bootstrap';
-import { type PartialNotification, RestartBudget } from './logic';
-import { StatusBar, type ServerStatus } from './status';
+import { RestartBudget, serverSettings } from './logic';
+import {
+  CLIENT_ID,
+  ClientCommands,
+  GetStatusRequest,
+  OPTIMIZE_AT,
+  OPTIMIZE_FUNCTION,
+  PartialNotification,
+  PROFILE,
+  SECTION,
+  type ServerCommands,
+  SettingKeys,
+  type Stats,
+  StatsRequest,
+  StatusNotification,
+} from './protocol';
+import { StatusBar } from './status';
 import { StreamingInline } from './streaming';
 
 let client: LanguageClient | undefined;
 let streaming: StreamingInline | undefined;
 
-function serverSettings(context: vscode.ExtensionContext): Record<string, unknown> {
-  const c = vscode.workspace.getConfiguration('slipstream');
-  return {
-    enable: c.get('enable'),
-    modelPath: c.get('modelPath'),
-    mode: c.get('mode'),
-    maxLines: c.get('maxLines'),
-    threads: c.get('threads') ?? undefined,
-    contextSize: c.get('contextSize'),
-    telemetry: c.get('telemetry'),
-    storagePath: context.globalStorageUri.fsPath,
-  };
+/** The whole `slipstream` section, as the server gets it at start and on every change. */
+function currentSettings(context: vscode.ExtensionContext): Record<string, Record<string, unknown>> {
+  return serverSettings(vscode.workspace.getConfiguration().get(SECTION), context.globalStorageUri.fsPath);
+}
+
+const config = (scope?: vscode.Uri) => vscode.workspace.getConfiguration(SECTION, scope);
+
+/** Runs a server command (registered by the language client), typed by protocol.ts. */
+function serverCommand<K extends keyof ServerCommands>(name: K, ...args: ServerCommands[K]['args']) {
+  return vscode.commands.executeCommand<ServerCommands[K]['result'] | undefined>(name, ...args);
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -62,9 +76,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ language: 'python' }],
       outputChannel: log,
-      synchronize: { configurationSection: 'slipstream' },
-      initializationOptions: { slipstream: serverSettings(context) },
+      // The whole section at start and on every change (the library alone would send it without storagePath).
+      synchronize: { configurationSection: SECTION },
+      initializationOptions: currentSettings(context),
       middleware: {
+        workspace: {
+          didChangeConfiguration: async () => {
+            await lc.sendNotification(DidChangeConfigurationNotification.type, { settings: currentSettings(context) });
+          },
+        },
         provideInlineCompletionItems: (document, position, ctx, token) => streaming?.provide(document, position, ctx, token),
         // The server's "Optimize" actions and lenses run its command directly; in VS Code they go through
         // our command instead, which saves the file first and reports the result.
@@ -91,24 +111,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         },
       },
     };
-    client = new LanguageClient('slipstream', 'Slipstream', serverOptions, clientOptions);
-    streaming = new StreamingInline(client, () => vscode.workspace.getConfiguration('slipstream').get<number>('debounceMs', 150), log);
+    const lc = new LanguageClient(CLIENT_ID, 'Slipstream', serverOptions, clientOptions);
+    client = lc;
+    streaming = new StreamingInline(lc, () => config().get<number>(SettingKeys.debounceMs, 150), log);
     streaming.onLatency = (ms) => status.latency(ms);
     streaming.onBusy = (busy) => status.busy(busy);
-    client.onDidChangeState((e) => {
+    lc.onDidChangeState((e) => {
       if (e.newState === State.Stopped) status.set({ state: 'stopped' });
     });
     context.subscriptions.push(
       vscode.workspace.onDidChangeTextDocument((e) => {
         if (e.document.languageId === 'python' && e.contentChanges.length) streaming?.clock.key(Date.now());
       }),
-      client.onNotification('slipstream/inlineCompletionPartial', (p: PartialNotification) => streaming?.onPartial(p)),
-      client.onNotification('slipstream/status', (s: ServerStatus) => status.set(s)),
+      lc.onNotification(PartialNotification, (p) => streaming?.onPartial(p)),
+      lc.onNotification(StatusNotification, (s) => status.set(s)),
     );
-    await client.start();
+    await lc.start();
     log.info('Slipstream server started');
     try {
-      status.set(await client.sendRequest<ServerStatus>('slipstream/getStatus', {}));
+      status.set(await lc.sendRequest(GetStatusRequest, {}));
     } catch {
       // the status notifications will follow
     }
@@ -123,13 +144,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const optimizeAt = async (uri: string, line: number) => {
     if (!client) return;
-    if (!hasServerCommand('slipstream.optimizeFunction')) {
+    if (!hasServerCommand(OPTIMIZE_FUNCTION)) {
       void vscode.window.showInformationMessage('Slipstream: this server version has no optimizer yet.');
       return;
     }
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
     if (document?.isDirty) await document.save(); // the optimizer runs the code on disk
-    const result = await vscode.commands.executeCommand<OptimizeResult>('slipstream.optimizeFunction', uri, line);
+    const result = await serverCommand(OPTIMIZE_FUNCTION, uri, line);
     if (result?.variants?.length) {
       const best = result.variants[0];
       const how = best.needs_review ? 'review and apply it from the lightbulb (a preview opens first)' : 'apply it from the lightbulb';
@@ -138,31 +159,31 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       void vscode.window.showInformationMessage(`Slipstream: no faster variant for ${result?.function ?? 'this function'}${result?.error ? `: ${result.error}` : ''}.`);
     }
   };
-  const hasServerCommand = (name: string): boolean =>
+  const hasServerCommand = (name: keyof ServerCommands): boolean =>
     !!client?.initializeResult?.capabilities.executeCommandProvider?.commands.includes(name);
 
   context.subscriptions.push(
-    vscode.commands.registerCommand('slipstream.toggle', async () => {
-      const c = vscode.workspace.getConfiguration('slipstream');
-      await c.update('enable', !c.get<boolean>('enable', true), vscode.ConfigurationTarget.Global);
+    vscode.commands.registerCommand(ClientCommands.toggle, async () => {
+      const c = config();
+      await c.update(SettingKeys.enable, !c.get<boolean>(SettingKeys.enable, true), vscode.ConfigurationTarget.Global);
     }),
-    vscode.commands.registerCommand('slipstream.selectModel', async () => {
+    vscode.commands.registerCommand(ClientCommands.selectModel, async () => {
       const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF models': ['gguf'] }, openLabel: 'Use this model' });
-      if (picked?.[0]) await vscode.workspace.getConfiguration('slipstream').update('modelPath', picked[0].fsPath, vscode.ConfigurationTarget.Global);
+      if (picked?.[0]) await config().update(SettingKeys.modelPath, picked[0].fsPath, vscode.ConfigurationTarget.Global);
     }),
-    vscode.commands.registerCommand('slipstream.optimizeAtCursor', async () => {
+    vscode.commands.registerCommand(ClientCommands.optimizeAtCursor, async () => {
       const editor = vscode.window.activeTextEditor;
       if (editor) await optimizeAt(editor.document.uri.toString(), editor.selection.active.line);
     }),
     vscode.commands.registerCommand(OPTIMIZE_AT, optimizeAt),
-    vscode.commands.registerCommand('slipstream.profileWorkload', async () => {
+    vscode.commands.registerCommand(ClientCommands.profileWorkload, async () => {
       const editor = vscode.window.activeTextEditor;
       if (!client || !editor) return;
-      if (!hasServerCommand('slipstream.profile')) {
+      if (!hasServerCommand(PROFILE)) {
         void vscode.window.showInformationMessage('Slipstream: this server version has no profiler yet.');
         return;
       }
-      const configured = vscode.workspace.getConfiguration('slipstream', editor.document.uri).get<string>('optimizer.workload', '');
+      const configured = config(editor.document.uri).get<string>(SettingKeys.optimizerWorkload, '');
       const workload = await vscode.window.showInputBox({
         prompt: 'Workload to profile: a pytest node id, a script, or -m module (empty: the tests that import this file)',
         value: configured,
@@ -170,7 +191,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (workload === undefined) return;
       if (editor.document.isDirty) await editor.document.save(); // the profiler runs the code on disk
       // The server's command (registered by the language client): inlay hints and code lenses follow.
-      const result = await vscode.commands.executeCommand<ProfileResult>('slipstream.profile', editor.document.uri.toString(), workload);
+      const result = await serverCommand(PROFILE, editor.document.uri.toString(), workload);
       if (!result) return;
       if (result.error) {
         void vscode.window.showWarningMessage(`Slipstream: profiling failed: ${result.error}`);
@@ -179,34 +200,34 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const top = result.functions.slice(0, 3).map((f) => `${f.name} ${f.cpu_percent.toFixed(0)} %`).join(', ');
       void vscode.window.showInformationMessage(`Slipstream (${result.tool}): ${top || 'no hot functions in the workspace'}${result.note ? ` — ${result.note}` : ''}`);
     }),
-    vscode.commands.registerCommand('slipstream.showStats', async () => {
+    vscode.commands.registerCommand(ClientCommands.showStats, async () => {
       if (!client) return;
-      const stats = await client.sendRequest<StatsResult>('slipstream/stats', {});
+      const stats = await client.sendRequest(StatsRequest, {});
       const doc = await vscode.workspace.openTextDocument({ content: statsMarkdown(stats), language: 'markdown' });
       await vscode.window.showTextDocument(doc, { preview: true });
     }),
-    vscode.commands.registerCommand('slipstream.restart', async () => {
+    vscode.commands.registerCommand(ClientCommands.restart, async () => {
       await stop();
       await start();
     }),
-    vscode.commands.registerCommand('slipstream.showLogs', () => log.show()),
-    vscode.commands.registerCommand('slipstream.menu', async () => {
+    vscode.commands.registerCommand(ClientCommands.showLogs, () => log.show()),
+    vscode.commands.registerCommand(ClientCommands.menu, async () => {
       const items = [
-        ['Toggle Completions', 'slipstream.toggle'],
-        ['Select Model…', 'slipstream.selectModel'],
-        ['Optimize Function at Cursor', 'slipstream.optimizeAtCursor'],
-        ['Profile…', 'slipstream.profileWorkload'],
-        ['Show Completion Stats', 'slipstream.showStats'],
-        ['Restart Server', 'slipstream.restart'],
-        ['Show Logs', 'slipstream.showLogs'],
+        ['Toggle Completions', ClientCommands.toggle],
+        ['Select Model…', ClientCommands.selectModel],
+        ['Optimize Function at Cursor', ClientCommands.optimizeAtCursor],
+        ['Profile…', ClientCommands.profileWorkload],
+        ['Show Completion Stats', ClientCommands.showStats],
+        ['Restart Server', ClientCommands.restart],
+        ['Show Logs', ClientCommands.showLogs],
       ].map(([label, command]) => ({ label, command }));
       const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Slipstream' });
       if (pick) await vscode.commands.executeCommand(pick.command);
     }),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
-      if (e.affectsConfiguration('slipstream.pythonPath') || e.affectsConfiguration('slipstream.wheelDirectory')) {
+      if (e.affectsConfiguration(`${SECTION}.${SettingKeys.pythonPath}`) || e.affectsConfiguration(`${SECTION}.${SettingKeys.wheelDirectory}`)) {
         const pick = await vscode.window.showInformationMessage('Slipstream: restart the server to use the new Python settings?', 'Restart');
-        if (pick === 'Restart') await vscode.commands.executeCommand('slipstream.restart');
+        if (pick === 'Restart') await vscode.commands.executeCommand(ClientCommands.restart);
       }
     }),
     { dispose: () => void stop() },
@@ -220,35 +241,12 @@ export async function deactivate(): Promise<void> {
   if (client) await client.stop().catch(() => undefined);
 }
 
-const OPTIMIZE_AT = 'slipstream.optimizeAt';
-
 /** A server "optimize" command, pointed at the client's command that saves and reports; others unchanged. */
 export function viaClient(command: vscode.Command): vscode.Command {
-  return command.command === 'slipstream.optimizeFunction' ? { ...command, command: OPTIMIZE_AT } : command;
+  return command.command === OPTIMIZE_FUNCTION ? { ...command, command: OPTIMIZE_AT } : command;
 }
 
-interface OptimizeResult {
-  function: string;
-  variants: Array<{ title: string; needs_review: boolean }>;
-  error?: string;
-  notes?: string[];
-}
-
-interface ProfileResult {
-  tool: string;
-  error: string;
-  note: string;
-  functions: Array<{ name: string; cpu_percent: number }>;
-}
-
-interface StatsResult {
-  enabled: boolean;
-  directory?: string;
-  classes: Record<string, Record<string, number | null>>;
-  line_factors?: Record<string, number>;
-}
-
-function statsMarkdown(s: StatsResult): string {
+function statsMarkdown(s: Stats): string {
   const pct = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v * 100)} %`);
   const rows = Object.entries(s.classes).map(
     ([cls, r]) => `| ${cls} | ${r.shown} | ${r.accepted} | ${pct(r.accept_rate)} | ${r.mean_accepted_chars ?? '—'} | ${pct(r.retention_30s)} | ${pct(r.retention_120s)} |`,

@@ -1,4 +1,5 @@
 // Pure client logic (no vscode import), unit-tested with node's test runner.
+import { type InlineCompletionPartial, SECTION } from './protocol';
 
 export interface InterpreterChoice {
   path: string;
@@ -33,15 +34,6 @@ export function pythonVersionOk(output: string): boolean {
   return major > 3 || (major === 3 && minor >= 10);
 }
 
-export interface PartialNotification {
-  uri: string;
-  version: number;
-  position: { line: number; character: number };
-  requestId: unknown;
-  text: string;
-  done: boolean;
-}
-
 export function flightKey(uri: string, version: number, line: number, character: number): string {
   return `${uri}@${version}:${line}:${character}`;
 }
@@ -63,7 +55,7 @@ export class StreamState {
     this.wake();
   }
 
-  apply(p: PartialNotification): 'update' | 'stale' {
+  apply(p: InlineCompletionPartial): 'update' | 'stale' {
     const key = flightKey(p.uri, p.version, p.position.line, p.position.character);
     if (key !== this.key) return 'stale';
     this.text = p.text;
@@ -150,4 +142,16 @@ export function typedAlong(shownLinePrefix: string, shownText: string, linePrefi
   if (!shownText || !linePrefixNow.startsWith(shownLinePrefix)) return false;
   const typed = linePrefixNow.slice(shownLinePrefix.length);
   return typed.length > 0 && shownText.startsWith(typed);
+}
+
+/**
+ * What the server is sent at start (initializationOptions) and on every change (workspace/didChangeConfiguration):
+ * the whole `slipstream` section as VS Code nests it (`optimizer: {...}`); the server ignores the client-only keys.
+ * An empty storagePath means the extension's own storage directory.
+ */
+export function serverSettings(section: unknown, extensionStorage: string): Record<string, Record<string, unknown>> {
+  const all: Record<string, unknown> =
+    section && typeof section === 'object' && !Array.isArray(section) ? JSON.parse(JSON.stringify(section)) : {};
+  const configured = typeof all.storagePath === 'string' ? all.storagePath.trim() : '';
+  return { [SECTION]: { ...all, storagePath: configured || extensionStorage } };
 }

@@ -1,21 +1,21 @@
 import * as vscode from 'vscode';
+import { ClientCommands, type Status } from './protocol';
 
-export interface ServerStatus {
-  state: string; // starting, loading, ready, error, disabled, stopped
-  detail?: string;
-  model?: { name: string; path: string; fim: boolean } | null;
-}
+/** The server's status, or "stopped" when the client has no server running. */
+export type ServerStatus = Omit<Status, 'state'> & { state: Status['state'] | 'stopped' };
+
+const STATUS_BAR_ITEM = 'slipstream.status'; // the status bar item's id (not a protocol method)
 
 /** Loading model / ready / generating / error, the model's name and the last latency; a click opens the menu. */
 export class StatusBar implements vscode.Disposable {
-  private item = vscode.window.createStatusBarItem('slipstream.status', vscode.StatusBarAlignment.Right, 100);
+  private item = vscode.window.createStatusBarItem(STATUS_BAR_ITEM, vscode.StatusBarAlignment.Right, 100);
   private status: ServerStatus = { state: 'starting' };
   private lastMs: number | undefined;
   private generating = false;
 
   constructor() {
     this.item.name = 'Slipstream';
-    this.item.command = 'slipstream.menu';
+    this.item.command = ClientCommands.menu;
     this.render();
     this.item.show();
   }

@@ -2,14 +2,15 @@
 // received so far and re-triggers inline suggest as more arrives. The LSP request is sent once per
 // (document version, position) and is not cancelled by those re-triggers, only by a newer flight.
 import * as vscode from 'vscode';
-import type { LanguageClient } from 'vscode-languageclient/node';
-import { debounceFor, flightKey, KeystrokeClock, type PartialNotification, StreamState, typedAlong } from './logic';
-
-interface LspItem {
-  insertText: string | { value: string };
-  range?: { start: { line: number; character: number }; end: { line: number; character: number } };
-  command?: { title: string; command: string; arguments?: unknown[] };
-}
+import {
+  InlineCompletionRequest,
+  InlineCompletionTriggerKind,
+  type InlineCompletionItem as LspItem,
+  type InlineCompletionParams,
+  type LanguageClient,
+} from 'vscode-languageclient/node';
+import { debounceFor, flightKey, KeystrokeClock, StreamState, typedAlong } from './logic';
+import { INLINE_SUGGEST_TRIGGER, type InlineCompletionPartial } from './protocol';
 
 interface Flight {
   key: string;
@@ -71,7 +72,7 @@ export class StreamingInline {
     return text ? [new vscode.InlineCompletionItem(text, new vscode.Range(position, position))] : undefined;
   }
 
-  onPartial(p: PartialNotification): void {
+  onPartial(p: InlineCompletionPartial): void {
     if (this.state.apply(p) !== 'update' || !this.flight) return;
     if (this.flight.started) {
       this.onLatency(Date.now() - this.flight.started);
@@ -98,13 +99,13 @@ export class StreamingInline {
     this.flight = flight;
     this.state.start(key);
     this.onBusy(true);
-    const params = {
+    const params: InlineCompletionParams = {
       textDocument: { uri: flight.uri },
       position: { line: position.line, character: position.character },
-      context: { triggerKind: invoked ? 1 : 2 },
+      context: { triggerKind: invoked ? InlineCompletionTriggerKind.Invoked : InlineCompletionTriggerKind.Automatic },
     };
     this.client
-      .sendRequest<{ items: LspItem[] } | LspItem[] | null>('textDocument/inlineCompletion', params, flight.cts.token)
+      .sendRequest(InlineCompletionRequest.type, params, flight.cts.token)
       .then(
         (result) => {
           const items = Array.isArray(result) ? result : (result?.items ?? []);
@@ -153,7 +154,7 @@ export class StreamingInline {
       if (!editor || this.flight !== flight) return;
       if (editor.document.uri.toString() !== flight.uri || editor.document.version !== flight.version) return;
       if (!editor.selection.active.isEqual(flight.position)) return;
-      void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      void vscode.commands.executeCommand(INLINE_SUGGEST_TRIGGER);
     }, 30);
   }
 
