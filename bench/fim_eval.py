@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from slipstream.completion.prepare import Options, PrepareRequest, finish, prepare, request_for  # noqa: E402
 from slipstream.heuristics.postprocess import breaks_syntax  # noqa: E402
 from slipstream.inference.engine import Engine, GenerationRequest  # noqa: E402
 from slipstream.inference.model import load_model  # noqa: E402
 from slipstream.inference.stops import StopRules  # noqa: E402
-from slipstream.server.completion import finish, prepare, request_for  # noqa: E402
 from slipstream.server.settings import Settings  # noqa: E402
 
 CLASSES = ("mid_line", "end_of_line", "after_opener", "if_body")
@@ -138,7 +138,7 @@ def overrun(text: str, middle: str) -> int:
 
 
 def context_for(case: Case) -> str:
-    from slipstream.inference.project_context import project_context
+    from slipstream.completion.project_context import project_context
 
     doc = case.prefix + case.suffix
     line = case.prefix.count("\n")
@@ -153,7 +153,7 @@ def run(cases: list[Case], settings: Settings, raw_tokens: int, with_context: bo
     try:
         for case in cases:
             doc = case.prefix + case.suffix
-            prepared = prepare(doc, len(case.prefix), model, settings)
+            prepared = prepare(PrepareRequest(doc, len(case.prefix), Options.from_settings(settings)), model)
             raw_req = GenerationRequest(
                 prepared.prompt, StopRules(max_tokens=raw_tokens, max_lines=10**6, time_budget_s=60)
             )
@@ -167,7 +167,10 @@ def run(cases: list[Case], settings: Settings, raw_tokens: int, with_context: bo
                     r = engine.submit(request_for(prepared)).result()
                     text = finish(prepared, r)
                 else:  # (b) with jedi project context ahead of the prefix
-                    with_ctx = prepare(doc, len(case.prefix), model, settings, extra=context_for(case))
+                    with_ctx = prepare(
+                        PrepareRequest(doc, len(case.prefix), Options.from_settings(settings), extra=context_for(case)),
+                        model,
+                    )
                     r = engine.submit(request_for(with_ctx)).result()
                     text = finish(with_ctx, r)
                 dt = time.perf_counter() - t0

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
+from slipstream.completion.prepare import Options, PrepareRequest, prepare  # noqa: E402
 from slipstream.inference.model import load_model  # noqa: E402
-from slipstream.server.completion import prepare  # noqa: E402
 from slipstream.server.demo import plain  # noqa: E402
 from slipstream.server.settings import Settings  # noqa: E402
 
@@ -134,7 +134,7 @@ def raw_pass(text: str, positions: list[tuple[int, int]], rows: list[dict[str, A
     for (line, col), row in zip(positions, rows, strict=True):
         doc = cut_line(text, line, col)
         offset = sum(len(x) + 1 for x in doc.split("\n")[:line]) + col
-        tokens = prepare(doc, offset, model, settings).prompt.tokens
+        tokens = prepare(PrepareRequest(doc, offset, Options.from_settings(settings)), model).prompt.tokens
         want = max(1, row["tokens"])
         t0 = time.perf_counter()
         t_first = None

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from slipstream.completion.prepare import Options, PrepareRequest, prepare
 from slipstream.inference.model import ModelConfig, default_model_path, load_model
-from slipstream.server.completion import prepare
 from slipstream.server.settings import Settings
 
 
@@ -133,7 +133,7 @@ async def replay_llama_server(
                 doc_lines[row] = line_text[:col]
                 doc = "\n".join(doc_lines)
                 offset = sum(len(x) + 1 for x in doc_lines[:row]) + col
-                prepared = prepare(doc, offset, model, settings)
+                prepared = prepare(PrepareRequest(doc, offset, Options.from_settings(settings)), model)
                 if current is not None and not current.done():
                     current.cancel()  # newest wins: drop the stale request
                 key = Key(time.perf_counter())

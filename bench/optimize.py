@@ -93,7 +93,7 @@ def main() -> int:
     if args.model:  # the default model through the same engine and proposer the server uses
         from slipstream.inference.engine import Engine
         from slipstream.inference.model import ModelConfig, load_model
-        from slipstream.server.optimize import engine_proposer
+        from slipstream.optimizer.model_proposals import engine_proposer
 
         engine = Engine(load_model(ModelConfig()))
         proposer = engine_proposer(engine)

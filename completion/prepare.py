@@ -1,12 +1,13 @@
-"""Glue from a document and a cursor to a generation request and back; no LSP types here.
+"""From a document and a cursor to a generation request, and from its result to the suggestion.
 
-Shared by the LSP handler and the ``slipstream complete`` command so both behave the same.
+Shared by the completion service, the ``slipstream complete`` command and the benchmarks, so all behave
+the same. ``prepare`` takes one ``PrepareRequest``; the settings it reads are ``Options``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slipstream.heuristics.cadence import Cadence
 from slipstream.heuristics.context import CursorContext, analyze
@@ -16,7 +17,6 @@ from slipstream.inference.engine import GenerationRequest, GenerationResult
 from slipstream.inference.model import LoadedModel
 from slipstream.inference.prompt import Prompt, PromptBudget, build_prompt
 from slipstream.inference.stops import StopRules
-from slipstream.server.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,35 @@ class Prepared:
     suffix: str
 
 
-def prepare(
-    text: str,
-    offset: int,
-    model: LoadedModel,
-    settings: Settings,
-    cadence: Cadence | None = None,
-    invoked: bool = False,
-    line_factor: Mapping[str, float] | None = None,
-    extra: str = "",
-    hint: int | None = None,
-) -> Prepared:
+@dataclass(frozen=True)
+class Options:
+    """The settings completion reads (the server's Settings has these fields too)."""
+
+    max_lines: int = 8
+    max_tokens: int = 128
+    time_budget_ms: int = 2000
+    mode: str = "auto"
+
+    @classmethod
+    def from_settings(cls, settings: object) -> Options:
+        return cls(**{f: getattr(settings, f) for f in ("max_lines", "max_tokens", "time_budget_ms", "mode")})
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    text: str
+    offset: int  # the cursor, as an index into ``text``
+    options: Options = field(default_factory=Options)
+    cadence: Cadence | None = None  # typing speed (None: no edits seen yet)
+    invoked: bool = False  # explicitly asked for, not as-you-type
+    line_factor: Mapping[str, float] | None = None  # per context class, from acceptance telemetry
+    extra: str = ""  # project context lines to put ahead of the prompt
+    hint: int | None = None  # the document's previous prompt window start (keeps the KV cache warm)
+
+
+def prepare(req: PrepareRequest, model: LoadedModel) -> Prepared:
+    text, offset, settings = req.text, req.offset, req.options
+    cadence, invoked, line_factor, extra, hint = req.cadence, req.invoked, req.line_factor, req.extra, req.hint
     prefix, suffix = text[:offset], text[offset:]
     ctx = analyze(prefix, suffix)
     limits = Limits(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +46,37 @@ def project_context(text: str, path: str | None, line: int, column: int, max_cha
     except Exception:  # jedi on broken code: no context rather than no completion
         log.debug("project context failed", exc_info=True)
         return ""
+
+
+class ProjectContext:
+    """The jedi context per cursor line, computed on its own thread and used only once ready (the
+    completion never waits for it); the last 64 lines are kept."""
+
+    def __init__(self, keep: int = 64) -> None:
+        self._done: dict[tuple[str, int], str] = {}
+        self._pending: set[tuple[str, int]] = set()
+        self._keep = keep
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipstream-jedi")
+
+    def get(self, uri: str, text: str, offset: int, row: int) -> str:
+        """The context for this cursor line if it is ready; else start computing it and return ""."""
+        key = (uri, row)
+        if key in self._done:
+            return self._done[key]
+        if key not in self._pending:
+            self._pending.add(key)
+            path = uri[7:] if uri.startswith("file://") else None
+            column = offset - (text.rfind("\n", 0, offset) + 1)
+
+            def done(f: Any) -> None:
+                self._pending.discard(key)
+                if not f.cancelled() and f.exception() is None:
+                    self._done[key] = f.result()
+                    while len(self._done) > self._keep:
+                        self._done.pop(next(iter(self._done)))
+
+            self._pool.submit(project_context, text, path, row, column).add_done_callback(done)
+        return ""
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -162,7 +162,8 @@ def _bwrap_argv(
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
+    # A small /tmp of its own: scalene's sampler writes there whatever TMPDIR says.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(16 << 20), "--tmpfs", "/tmp"]
     for p in _visible_paths(workspace):
         argv += ["--ro-bind", p, p]
     # The run's own directory last: it may lie under a path bound above.

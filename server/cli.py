@@ -81,9 +81,9 @@ def parse_line_col(spec: str) -> tuple[int, int]:
 
 def complete_main(args: argparse.Namespace) -> int:
     """One completion at a position of a file, streamed to the terminal."""
+    from slipstream.completion.prepare import Options, PrepareRequest, finish, prepare, request_for
     from slipstream.inference.engine import Engine
     from slipstream.inference.model import ModelLoadError, load_model
-    from slipstream.server.completion import finish, prepare, request_for
     from slipstream.server.documents import Document
     from slipstream.server.settings import parse_settings
 
@@ -107,7 +107,7 @@ def complete_main(args: argparse.Namespace) -> int:
         print(f"slipstream: {exc}", file=sys.stderr)
         return 2
     engine = Engine(model)
-    prepared = prepare(text, offset, model, settings)
+    prepared = prepare(PrepareRequest(text, offset, Options.from_settings(settings)), model)
     shown = [""]
     dim, reset = ("\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "")
 
@@ -137,7 +137,7 @@ def complete_main(args: argparse.Namespace) -> int:
 
 def stats_main(storage: str | None) -> int:
     """A table of what was shown, accepted and still there later, per context class."""
-    from slipstream.heuristics.telemetry import Telemetry
+    from slipstream.completion.telemetry import Telemetry
     from slipstream.server.settings import Settings
 
     directory = os.path.join(storage or Settings().storage_dir(), "telemetry")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -94,3 +95,45 @@ class Document:
                 raise DocumentError(f"change range ends before it starts: {start} > {end}")
             self.text = self.text[:a] + text + self.text[b:]
         self._starts = None
+
+
+Change = tuple[str, tuple[int, int] | None, tuple[int, int] | None]  # (text, start, end); no range: all
+
+
+class DocumentStore:
+    """The open documents by URI; features subscribe to closes to drop what they kept per document."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, Document] = {}
+        self._on_close: list[Callable[[str], None]] = []
+
+    def get(self, uri: str) -> Document | None:
+        return self._docs.get(uri)
+
+    def __contains__(self, uri: str) -> bool:
+        return uri in self._docs
+
+    def open(self, uri: str, version: int, text: str, encoding: str) -> Document:
+        doc = self._docs[uri] = Document(uri, version, text, encoding)
+        return doc
+
+    def change(self, uri: str, version: int, changes: list[Change]) -> Document | None:
+        """Apply the changes in order and take the new version; None for a document that is not open.
+        A change that does not fit raises DocumentError after the earlier ones were applied."""
+        doc = self._docs.get(uri)
+        if doc is None:
+            return None
+        try:
+            for text, start, end in changes:
+                doc.apply_change(text, start, end)
+        finally:
+            doc.version = version
+        return doc
+
+    def close(self, uri: str) -> None:
+        self._docs.pop(uri, None)
+        for fn in self._on_close:
+            fn(uri)
+
+    def on_close(self, fn: Callable[[str], None]) -> None:
+        self._on_close.append(fn)

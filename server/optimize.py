@@ -11,30 +11,43 @@ import dataclasses
 import functools
 import hashlib
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lsprotocol import types
+from lsprotocol.converters import get_converter
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 from pygls.uris import to_fs_path as uri_to_path
-from slipstream.inference.engine import GenerationRequest
-from slipstream.inference.prompt import Prompt
-from slipstream.inference.stops import StopRules
+from slipstream.inference.engine import Engine
 from slipstream.optimizer.functions import FunctionSpan, function_at, function_spans, innermost
+from slipstream.optimizer.model_proposals import engine_proposer
 from slipstream.optimizer.pipeline import Proposer, Variant, optimize_function
 from slipstream.optimizer.profile import FunctionStat, LineStat, profile_workload
-from slipstream.optimizer.proposals import build_prompt, parse_proposal
-from slipstream.optimizer.rules import Rewrite
 from slipstream.optimizer.sandbox import Limits
 from slipstream.optimizer.workload import parse_workload
 from slipstream.server import methods
-from slipstream.server.documents import Document, index_to_units, line_starts
+from slipstream.server.documents import Document, DocumentStore, index_to_units, line_starts
+from slipstream.server.progress import Progress
+from slipstream.server.settings import Settings
 
-if TYPE_CHECKING:
-    from slipstream.server.server import SlipstreamServer
+
+class OptimizerHost(Protocol):
+    """What the optimizer features need from the server, and no more."""
+
+    documents: DocumentStore
+    settings: Settings
+    progress: Progress
+
+    def ready_engine(self) -> Engine | None: ...  # the completion engine when its model is ready
+
+    def workspace_folder(self) -> str | None: ...
+
+    def refresh_views(self) -> None: ...  # ask the client for new inlay hints and code lenses
+
+    def client_previews_edits(self) -> bool: ...  # change annotations needing confirmation are honoured
+
 
 OPTIMIZE_COMMAND = methods.OPTIMIZE_FUNCTION
 PROFILE_COMMAND = methods.PROFILE
@@ -82,8 +95,8 @@ def edit_for(uri: str, variant: Variant, version: int | None = None) -> types.Wo
 
 
 class OptimizerFeatures:
-    def __init__(self, server: SlipstreamServer) -> None:
-        self.server = server
+    def __init__(self, host: OptimizerHost) -> None:
+        self.host = host
         # Verified variants per (uri, function), with the digest of the text they were made for.
         self.variants: dict[tuple[str, str], tuple[str, list[Variant]]] = {}
         # The last profile's hot lines and functions per file path, with the digest of the profiled text.
@@ -97,8 +110,8 @@ class OptimizerFeatures:
     # -- code actions ----------------------------------------------------------------------------
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
-        doc = self.server.documents.get(uri)
-        if doc is None or not self.server.settings.optimizer_enabled:
+        doc = self.host.documents.get(uri)
+        if doc is None or not self.host.settings.optimizer_enabled:
             return []
         cached = self._spans.get(uri)
         if cached is not None and cached[0] is doc and cached[1] == doc.version:
@@ -122,7 +135,7 @@ class OptimizerFeatures:
         # Only for the text they were verified against (hashed only when there is something to offer:
         # editors ask for code actions on every cursor move).
         if variants and made_for == text_digest(doc.text):
-            previews = self.client_previews_edits()
+            previews = self.host.client_previews_edits()
             for v in variants:
                 if v.needs_review and not previews:
                     continue  # the editor could not show the preview a model variant needs: listed in the result only
@@ -132,13 +145,6 @@ class OptimizerFeatures:
                     )
                 )
         return actions
-
-    def client_previews_edits(self) -> bool:
-        """Whether the client honours change annotations that need confirmation (VS Code does)."""
-        caps = self.server.client_capabilities
-        ws = caps.workspace if caps else None
-        edit = ws.workspace_edit if ws else None
-        return bool(edit and edit.document_changes and edit.change_annotation_support)
 
     def forget(self, uri: str) -> None:
         """The document was closed."""
@@ -155,7 +161,7 @@ class OptimizerFeatures:
             disk = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise JsonRpcInvalidParams(f"cannot read {path} as UTF-8 Python source: {exc}") from exc
-        doc = self.server.documents.get(uri)
+        doc = self.host.documents.get(uri)
         if doc is not None and doc.text != disk:
             raise JsonRpcInvalidParams("save the file first: the optimizer runs the code on disk")
         return path, disk
@@ -167,7 +173,7 @@ class OptimizerFeatures:
         qualname = function_at(text, line)
         if qualname is None:
             raise JsonRpcInvalidParams(f"no function at line {line + 1}")
-        settings = self.server.settings
+        settings = self.host.settings
         root = self.workspace_root(path)
         workload = parse_workload(settings.optimizer_workload, root, str(path))
         job = functools.partial(
@@ -183,51 +189,33 @@ class OptimizerFeatures:
         result = await self._run(f"Optimizing {qualname}", job)
         self.variants[(uri, qualname)] = (text_digest(text), result.variants)
         out = result.as_json()
-        doc = self.server.documents.get(uri)
+        doc = self.host.documents.get(uri)
         for v, data in zip(result.variants, out["variants"], strict=True):
-            data["edit"] = self.server.protocol._converter.unstructure(edit_for(uri, v, doc.version if doc else None))
+            data["edit"] = get_converter().unstructure(edit_for(uri, v, doc.version if doc else None))
             del data["edits"]
         return out
 
     async def _run(self, title: str, job: Any) -> Any:
         """Run ``job(report, cancel)`` on the optimizer thread with cancellable ``$/progress``."""
-        server = self.server
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
-        token = f"slipstream-optimize-{uuid.uuid4()}"
-        progress = await server.begin_progress(token, types.WorkDoneProgressBegin(title=title, cancellable=True))
-        if progress:
-            fut = server.work_done_progress.tokens.get(token)
-            if fut is not None:  # the client's cancel button
-                fut.add_done_callback(lambda _: cancel.set())
-
-        def report(message: str) -> None:
-            if progress:
-                loop.call_soon_threadsafe(
-                    server.work_done_progress.report, token, types.WorkDoneProgressReport(message=message)
-                )
-
+        progress = self.host.progress
+        token = await progress.begin(title, cancel=cancel)
         try:
-            return await loop.run_in_executor(self.executor, job, report, cancel)
+            return await loop.run_in_executor(self.executor, job, lambda m: progress.report(token, m), cancel)
         except asyncio.CancelledError:
             cancel.set()
             raise
         finally:
-            if progress:
-                server.work_done_progress.end(token, types.WorkDoneProgressEnd(message="done"))
+            progress.end(token)
 
     def model_proposer(self) -> Proposer | None:
         """Proposals from the loaded completion model, or None when no model is ready."""
-        engine = self.server.engine
-        if engine is None or self.server.state != "ready":
-            return None
-        return engine_proposer(engine)
+        engine = self.host.ready_engine()
+        return engine_proposer(engine) if engine is not None else None
 
     def workspace_root(self, path: Path) -> str:
-        try:
-            root = self.server.workspace.root_path
-        except RuntimeError:
-            root = None
+        root = self.host.workspace_folder()
         if root and str(path.resolve()).startswith(str(Path(root).resolve())):
             return str(Path(root).resolve())
         return str(path.resolve().parent)
@@ -238,9 +226,9 @@ class OptimizerFeatures:
         if workload_text is not None and not isinstance(workload_text, str):
             raise JsonRpcInvalidParams(f"{PROFILE_COMMAND} takes [uri, workload?]; the workload is a string")
         root = self.workspace_root(path)
-        text = workload_text if workload_text else self.server.settings.optimizer_workload
+        text = workload_text if workload_text else self.host.settings.optimizer_workload
         workload = parse_workload(text, root, str(path))
-        limits = Limits(seconds=self.server.settings.optimizer_time_limit, memory_bytes=4 << 30)
+        limits = Limits(seconds=self.host.settings.optimizer_time_limit, memory_bytes=4 << 30)
         prof = await self._run(
             f"Profiling {workload.describe()}",
             lambda report, cancel: profile_workload(root, workload, dataclasses.replace(limits, cancel=cancel)),
@@ -260,21 +248,14 @@ class OptimizerFeatures:
                 continue
             self.hot_lines[p] = (digest, by_file_lines.get(p, []))
             self.hot_functions[p] = (digest, by_file_funcs.get(p, []))
-        self._refresh()
+        self.host.refresh_views()
         out = prof.as_json()
         out["functions"] = [{**f, "uri": from_fs_path(f["path"])} for f in out["functions"][:20]]
         out["lines"] = len(prof.lines)
         return out
 
-    def _refresh(self) -> None:
-        caps = self.server.client_capabilities.workspace if self.server.client_capabilities else None
-        if caps and caps.inlay_hint and caps.inlay_hint.refresh_support:
-            self.server.workspace_inlay_hint_refresh(None)
-        if caps and caps.code_lens and caps.code_lens.refresh_support:
-            self.server.workspace_code_lens_refresh(None)
-
     def _current(self, uri: str, table: dict[str, tuple[str, list[Any]]]) -> list[Any]:
-        doc = self.server.documents.get(uri)
+        doc = self.host.documents.get(uri)
         if doc is None:
             return []
         try:
@@ -285,7 +266,7 @@ class OptimizerFeatures:
         return rows if rows and digest == text_digest(doc.text) else []  # lines move when the text changes
 
     def inlay_hints(self, params: types.InlayHintParams) -> list[types.InlayHint]:
-        doc = self.server.documents.get(params.text_document.uri)
+        doc = self.host.documents.get(params.text_document.uri)
         hints = []
         for ln in self._current(params.text_document.uri, self.hot_lines):
             line = ln.line - 1
@@ -313,7 +294,7 @@ class OptimizerFeatures:
     def code_lenses(self, params: types.CodeLensParams) -> list[types.CodeLens]:
         uri = params.text_document.uri
         lenses: list[types.CodeLens] = []
-        if not self.server.settings.optimizer_enabled:
+        if not self.host.settings.optimizer_enabled:
             return lenses
         for fn in self._current(uri, self.hot_functions):
             if fn.cpu_percent < HOT_FUNCTION_PERCENT:
@@ -332,28 +313,3 @@ class OptimizerFeatures:
                 )
             )
         return lenses
-
-
-def engine_proposer(engine: Any, samples: int = 3, max_tokens: int = 256) -> Proposer:
-    """Candidates from the completion model: a few samples per round, each parsed as the same function."""
-    model = engine.model
-
-    def propose(source: str, qualname: str, feedback: list[str]) -> list[Rewrite]:
-        text = build_prompt(source, qualname, feedback)
-        if text is None:
-            return []
-        head = [model.bos] if model.bos is not None else []
-        prompt = Prompt(head + model.tokenize(text), "prefix", text, "")
-        out: list[Rewrite] = []
-        for k in range(samples):
-            rules = StopRules(max_tokens=max_tokens, max_lines=60, time_budget_s=20.0)
-            req = GenerationRequest(prompt, rules, temperature=0.0 if k == 0 else 0.8, seed=k + len(feedback))
-            res = engine.submit(req).result(timeout=120)
-            if res.cancelled:
-                break  # the editor needs the model: proposals wait for another run
-            cand = parse_proposal(source, qualname, res.text)
-            if cand is not None and all(c.source != cand.source for c in out):
-                out.append(cand)
-        return out
-
-    return propose

@@ -141,7 +141,7 @@ def test_profile_shows_hot_lines_and_functions(tmp_path):
         assert {"workspace/inlayHint/refresh", "workspace/codeLens/refresh"} <= methods
         whole = {"start": {"line": 0, "character": 0}, "end": {"line": 12, "character": 0}}
         hints = server.request("textDocument/inlayHint", {"textDocument": {"uri": uri}, "range": whole})["result"]
-        assert hints, f"no inlay hints from the {prof['tool']} profile"
+        assert hints, f"no inlay hints from the {prof['tool']} profile: {prof['note']}"
         assert all(1 <= h["position"]["line"] <= 5 for h in hints), hints  # inside crunch
         assert all("% CPU" in h["label"] or "MB" in h["label"] for h in hints)
         lenses = server.request("textDocument/codeLens", {"textDocument": {"uri": uri}})["result"]

@@ -160,7 +160,7 @@ def test_model_proposals_from_the_default_model(tmp_path):
     """The real default model through the real engine: whatever it writes is parsed into candidates or dropped."""
     from slipstream.inference.engine import Engine
     from slipstream.inference.model import ModelConfig, load_model
-    from slipstream.server.optimize import engine_proposer
+    from slipstream.optimizer.model_proposals import engine_proposer
 
     write(tmp_path, WORKSPACE)
     source = (tmp_path / "calc.py").read_text()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from slipstream.inference.project_context import project_context
+from slipstream.completion.project_context import project_context
 
 SRC = '''class Cart:
     """A shopping cart."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from slipstream.inference.reuse import Anchor, AnchorStore, CompletionCache, split_point, typed_through
+from slipstream.completion.anchors import Anchor, AnchorStore, split_point, typed_through
+from slipstream.completion.cache import CompletionCache
 
 DOC = "def f(items):\n    total = sum(\n\nprint(f([]))\n"
 
@@ -104,7 +105,7 @@ def test_unwritable_cache_dir_disables_disk_only(tmp_path):
 
 
 def test_a_running_generation_survives_typing_along_it():
-    from slipstream.inference.reuse import make_anchor
+    from slipstream.completion.anchors import make_anchor
 
     off = DOC.index("sum(") + 4
     a = make_anchor("u", DOC, off, ["item.pr"], done=False)

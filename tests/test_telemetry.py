@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from slipstream.heuristics.telemetry import Shown, Telemetry, line_factors, still_present
+from slipstream.completion.telemetry import Shown, Telemetry, line_factors, still_present
 
 
 def test_still_present_near_the_insertion():

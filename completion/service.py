@@ -1,0 +1,430 @@
+"""Completion orchestration between the LSP layer and the engine: no LSP types, no protocol object.
+
+``CompletionService.complete`` answers one request in three ways, cheapest first: (1) the user typed
+along a suggestion that is on screen or still being generated: the rest of it, without the model;
+(2) the same context was answered (or speculated) before: the cached answer; (3) the model, streaming
+cleaned partial text through the ``notify`` callback. A request for a document version that is no
+longer current raises ``Superseded`` (never a stale answer). After an answer, speculation computes what
+follows accepting it while the model is idle; opening a file warms the model up on its prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slipstream.completion.anchors import Anchor, AnchorStore, make_anchor, split_point
+from slipstream.completion.cache import CompletionCache
+from slipstream.completion.prepare import Options, Prepared, PrepareRequest, finish, prepare, request_for
+from slipstream.completion.project_context import ProjectContext
+from slipstream.completion.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
+from slipstream.heuristics.cadence import cadence_from
+from slipstream.inference.engine import Engine, GenerationRequest, GenerationResult
+from slipstream.inference.stops import StopRules
+
+log = logging.getLogger(__name__)
+
+
+class Superseded(Exception):
+    """The document changed (or the request was cancelled) before the answer was ready."""
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    uri: str
+    version: int
+    text: str
+    offset: int  # index into ``text``
+    line: int  # the cursor, as the client sent it (echoed in partials)
+    character: int
+    request_id: Any
+    invoked: bool = False  # explicitly asked for (not as-you-type)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Streamed ghost text for one request (``done``: the final text)."""
+
+    uri: str
+    version: int
+    line: int
+    character: int
+    request_id: Any
+    text: str
+    done: bool
+
+
+@dataclass
+class Answer:
+    texts: list[str]
+    item_ids: list[str]  # for acceptance telemetry, one per text
+    context_class: str
+
+
+@dataclass
+class _InFlight:
+    uri: str
+    version: int
+    request: GenerationRequest
+    anchor: Anchor | None = None
+
+
+@dataclass
+class _Follower:
+    """A newer request answered from a running generation the user is typing along."""
+
+    version: int
+    line: int
+    character: int
+    request_id: Any
+    typed: str
+
+
+@dataclass
+class Config:
+    options: Options = field(default_factory=Options)
+    speculate: bool = True
+    project_context: bool = False
+
+
+def _new_stats() -> dict[str, Any]:
+    return {
+        "requests": 0,
+        "answered": 0,
+        "superseded": 0,
+        "typed_through": 0,
+        "cache_hits": 0,
+        "speculations": 0,
+        "speculations_done": 0,
+        "warmups": 0,
+        "last_first_ms": None,
+        "last_total_ms": None,
+    }
+
+
+class CompletionService:
+    """Everything between a completion request and the engine. ``notify`` sends a partial to the client;
+    ``version_of(uri)`` is the current version of an open document (None when closed)."""
+
+    def __init__(self, notify: Callable[[Partial], None], version_of: Callable[[str], int | None]) -> None:
+        self.notify = notify
+        self.version_of = version_of
+        self.config = Config()
+        self.engine: Engine | None = None
+        self.telemetry: Telemetry | None = None
+        self.cache: CompletionCache | None = None
+        self.project = ProjectContext()
+        self.anchors = AnchorStore()
+        self.stats = _new_stats()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=32)  # the last generations, for status and tests
+        self.retention_scale = 1.0  # seconds per second of the retention checks (tests shrink them)
+        self._inflight: dict[int, _InFlight] = {}
+        self._edit_times: dict[str, deque[float]] = {}
+        self._window_hints: dict[str, int] = {}  # each document's last prompt window start (keeps the KV cache)
+        self._background: set[asyncio.Future] = set()
+        self._ids = itertools.count(1)
+
+    # -- documents ---------------------------------------------------------------------------------
+    def changed(self, uri: str, version: int, text: str) -> None:
+        """An edit supersedes every completion computed for an older version of the document, except
+        a running one whose first characters the user just typed (it will answer the newer request)."""
+        self._edit_times.setdefault(uri, deque(maxlen=16)).append(time.monotonic())
+        self._cancel_stale(uri, version, text)
+
+    def closed(self, uri: str) -> None:
+        self._edit_times.pop(uri, None)
+        self.anchors.drop(uri)
+        self._window_hints.pop(uri, None)
+        self._cancel_stale(uri, None, None)
+
+    def _cancel_stale(self, uri: str, version: int | None, text: str | None) -> None:
+        for fl in self._inflight.values():
+            if fl.uri != uri or fl.version == version:
+                continue
+            if text is not None and fl.anchor is not None and fl.anchor.still_typed_through(text):
+                continue
+            fl.request.cancel.set()
+
+    def _stale(self, uri: str, version: int) -> bool:
+        return self.version_of(uri) != version
+
+    # -- answering ---------------------------------------------------------------------------------
+    async def complete(self, req: CompletionRequest) -> Answer:
+        self.stats["requests"] += 1
+        engine = self.engine
+        if engine is None:
+            return Answer([], [], "")
+        t0 = time.perf_counter()
+        before, line_prefix, suffix = split_point(req.text, req.offset)
+
+        # 1. The user typed along a suggestion: the rest of it, without the model.
+        found = self.anchors.find(req.uri, before, line_prefix, suffix)
+        if found is not None and not found[0].done:
+            anchor = found[0]
+            follower = _Follower(
+                req.version, req.line, req.character, req.request_id, line_prefix[len(anchor.line_prefix) :]
+            )
+            anchor.followers.append(follower)
+            try:
+                await anchor.finished.wait()
+            finally:
+                anchor.followers.remove(follower)
+            if self._stale(req.uri, req.version):
+                raise Superseded("superseded by a newer edit")
+            found = self.anchors.find(req.uri, before, line_prefix, suffix)
+        if found is not None and found[0].done and found[1]:
+            self.stats["typed_through"] += 1
+            return self._answer(req, found[1], found[0].context_class)
+
+        cadence = cadence_from(self._edit_times.get(req.uri, ()), time.monotonic())
+        extra = self.project.get(req.uri, req.text, req.offset, req.line) if self.config.project_context else ""
+        prepared = prepare(
+            PrepareRequest(
+                req.text,
+                req.offset,
+                self.config.options,
+                cadence,
+                req.invoked,
+                self.line_factors(),
+                extra,
+                self._window_hints.get(req.uri),
+            ),
+            engine.model,
+        )
+        self._window_hints[req.uri] = prepared.prompt.start_line
+        context_class = prepared.plan.context_class
+
+        # 2. The same context was answered before (or speculated): the same answer.
+        key = self.cache_key(engine, prepared)
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            self.stats["cache_hits"] += 1
+            if cached:
+                self.anchors.add(make_anchor(req.uri, req.text, req.offset, cached, True, context_class))
+            self._schedule_speculation(req, cached)
+            return self._answer(req, cached, context_class)
+
+        # 3. The model.
+        loop = asyncio.get_running_loop()
+        anchor = make_anchor(req.uri, req.text, req.offset, [""], False, context_class)
+        anchor.finished = asyncio.Event()
+        self.anchors.add(anchor)
+
+        def stream(partial: str) -> None:
+            loop.call_soon_threadsafe(self._stream, anchor, req, partial)
+
+        try:
+            result, first = await self._run(engine, prepared, req, stream, anchor)
+        except BaseException:
+            anchor.done = True
+            anchor.texts = []
+            anchor.finished.set()
+            raise
+        anchor.texts, anchor.done = ([first] if first else []), True
+        anchor.finished.set()
+        if result.cancelled or self._stale(req.uri, req.version):
+            self.stats["superseded"] += 1
+            raise Superseded("superseded by a newer edit or request")
+        self.stats["answered"] += 1
+        self.stats["last_first_ms"] = round(result.t_first_token_s * 1000, 1) if result.t_first_token_s else None
+        self.stats["last_total_ms"] = round(result.t_total_s * 1000, 1)
+        self._send(req, req.version, req.line, req.character, req.request_id, first, True)
+        texts = [first] if first else []
+        # Exploration: up to N distinct alternatives, sampled, while the time budget allows.
+        seed = 0
+        while texts and len(texts) < prepared.plan.alternatives and seed < 2 * prepared.plan.alternatives:
+            if time.perf_counter() - t0 > prepared.plan.time_budget_s:
+                break
+            seed += 1
+            alt_result, alt = await self._run(engine, prepared, req, None, temperature=0.8, seed=seed)
+            if alt_result.cancelled or self._stale(req.uri, req.version):
+                raise Superseded("superseded by a newer edit or request")
+            if alt and alt not in texts:
+                texts.append(alt)
+        anchor.texts = list(texts)
+        if self.cache is not None and (len(texts) == prepared.plan.alternatives or prepared.plan.alternatives == 1):
+            self.cache.put(key, texts)
+        self._schedule_speculation(req, texts)
+        return self._answer(req, texts, context_class, send_done=False)
+
+    def _answer(self, req: CompletionRequest, texts: list[str], context_class: str, send_done: bool = True) -> Answer:
+        if send_done:  # answers without the model still end with the done partial
+            self._send(req, req.version, req.line, req.character, req.request_id, texts[0] if texts else "", True)
+        key = str(req.request_id) if req.request_id is not None else uuid.uuid4().hex[:8]
+        ids = [f"{key}-{i}" for i in range(len(texts))]
+        if self.telemetry is not None:
+            for item_id, t in zip(ids, texts, strict=True):
+                self.telemetry.shown(Shown(item_id, req.uri, req.line, t, context_class, "\n" in t))
+        return Answer(list(texts), ids, context_class)
+
+    def _send(
+        self, req: CompletionRequest, version: int, line: int, character: int, request_id: Any, text: str, done: bool
+    ) -> None:
+        if self._stale(req.uri, version):
+            return  # never show text for a stale document version
+        self.notify(Partial(req.uri, version, line, character, request_id, text, done))
+
+    def _stream(self, anchor: Anchor, req: CompletionRequest, text: str) -> None:
+        anchor.texts = [text]
+        self._send(req, req.version, req.line, req.character, req.request_id, text, False)
+        for f in list(anchor.followers):
+            if text.startswith(f.typed) and len(text) > len(f.typed):
+                self._send(req, f.version, f.line, f.character, f.request_id, text[len(f.typed) :], False)
+
+    async def _run(
+        self,
+        engine: Engine,
+        prepared: Prepared,
+        req: CompletionRequest,
+        stream: Any,
+        anchor: Anchor | None = None,
+        **sampling: Any,
+    ) -> tuple[GenerationResult, str]:
+        """One generation and its cleaned text; the caller decides what a stale version means."""
+        loop = asyncio.get_running_loop()
+        request = request_for(prepared, stream, label=f"{req.uri}@{req.version}", **sampling)
+        fl = _InFlight(req.uri, req.version, request, anchor)
+        key = next(self._ids)
+        self._inflight[key] = fl
+        future = engine.submit(request)
+        future.add_done_callback(lambda f: self._record(f, prepared, fl))
+        try:
+            result = await shielded(future, loop)
+        except asyncio.CancelledError:
+            request.cancel.set()  # $/cancelRequest: stop the worker at its next token
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        return result, ("" if result.cancelled else finish(prepared, result))
+
+    def _record(self, future: Any, prepared: Prepared, fl: _InFlight) -> None:
+        """Keep the facts of each generation, whatever its end (called from the engine thread)."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        r = future.result()
+        self.recent.append(
+            {
+                "label": fl.request.label,
+                "mode": prepared.plan.mode,
+                "prompt": prepared.prompt.mode,
+                "stop": r.stop_reason,
+                "tokens": r.n_tokens,
+                "max_tokens": prepared.rules.max_tokens,
+                "prompt_tokens": r.prompt_tokens,
+                "reused_tokens": r.reused_tokens,
+                "first_ms": None if r.t_first_token_s is None else round(r.t_first_token_s * 1000, 1),
+                "total_ms": round(r.t_total_s * 1000, 1),
+                "queued_ms": round(r.t_queued_s * 1000, 1),
+                "prefill_ms": round(r.t_prefill_s * 1000, 1),
+            }
+        )
+
+    def line_factors(self) -> dict[str, float]:
+        return self.telemetry.factors() if self.telemetry is not None else {}
+
+    @staticmethod
+    def cache_key(engine: Engine, prepared: Prepared) -> str:
+        ctx, plan = prepared.context, prepared.plan
+        return CompletionCache.key(
+            engine.model.path,
+            prepared.prompt.tokens,
+            (ctx.line_prefix, ctx.line_suffix, ctx.next_lines, ctx.previous_line, ctx.indent, ctx.kind),
+            (plan.mode, plan.single_line, plan.max_lines, plan.max_tokens, plan.alternatives),
+        )
+
+    # -- background work: speculation and warm-up ------------------------------------------------
+    def _schedule_speculation(self, req: CompletionRequest, texts: list[str]) -> None:
+        if texts and self.config.speculate and self.engine is not None:
+            task = asyncio.ensure_future(self._speculate(req, texts[0]))
+            self._background.add(task)  # keep a reference until it ends
+            task.add_done_callback(self._background.discard)
+
+    async def _speculate(self, req: CompletionRequest, accepted: str) -> None:
+        """While a suggestion is shown and the model is idle: what comes after accepting it."""
+        await asyncio.sleep(0)  # after the answer is sent
+        engine = self.engine
+        if engine is None or self._stale(req.uri, req.version) or self.cache is None or engine.busy():
+            return
+        after = req.text[: req.offset] + accepted + req.text[req.offset :]
+        prepared = prepare(
+            PrepareRequest(
+                after,
+                req.offset + len(accepted),
+                self.config.options,
+                line_factor=self.line_factors(),
+                hint=self._window_hints.get(req.uri),
+            ),
+            engine.model,
+        )
+        if prepared.plan.alternatives > 1:
+            return
+        key = self.cache_key(engine, prepared)
+        if self.cache.get(key) is not None:
+            return
+        future = engine.submit_if_idle(request_for(prepared, label=f"speculative {req.uri}@{req.version}"))
+        if future is None:
+            return
+        self.stats["speculations"] += 1
+        result = await shielded(future, asyncio.get_running_loop())
+        if not result.cancelled:
+            self.cache.put(key, [t for t in [finish(prepared, result)] if t])
+            self.stats["speculations_done"] += 1
+
+    def warm_up(self, uri: str, text: str) -> None:
+        """A file was opened: evaluate its prompt while the user reads, so the first request is warm."""
+        engine = self.engine
+        if engine is None:
+            return
+        prepared = prepare(PrepareRequest(text, len(text), self.config.options), engine.model)
+        warm = GenerationRequest(prepared.prompt, StopRules(max_tokens=1), label=f"warm-up {uri}")
+        if engine.submit_if_idle(warm) is not None:
+            self.stats["warmups"] += 1
+
+    # -- acceptance telemetry ----------------------------------------------------------------------
+    def accepted(self, item_id: Any, accepted_chars: Any, text_of: Callable[[str], str | None]) -> None:
+        """The client accepted a suggestion: count it, and check 30 s and 2 min later that it stayed."""
+        if self.telemetry is None or not isinstance(item_id, str):
+            return
+        chars = accepted_chars if isinstance(accepted_chars, int) and accepted_chars >= 0 else None
+        item = self.telemetry.accepted(item_id, chars)
+        if item is None:
+            return
+        loop = asyncio.get_running_loop()
+        for delay in RETENTION_CHECKS_S:
+            loop.call_later(delay * self.retention_scale, self._check_retention, item, delay, text_of)
+
+    def _check_retention(self, item: Shown, delay: int, text_of: Callable[[str], str | None]) -> None:
+        text = text_of(item.uri)
+        if self.telemetry is not None:
+            self.telemetry.retention(item, delay, text is not None and still_present(text, item.text, item.line))
+
+    def close(self) -> None:
+        """The service's own threads (the engine belongs to its host)."""
+        self.project.close()
+
+
+def shielded(future: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+    """Await a concurrent future without cancelling it when the awaiting task is cancelled.
+
+    The engine resolves every job itself (as "cancelled" when its flag is set), so its result,
+    token count included, is still recorded after a $/cancelRequest.
+    """
+    waiter = loop.create_future()
+
+    def copy(f: Any) -> None:
+        if waiter.done():
+            return
+        if f.exception() is not None:
+            waiter.set_exception(f.exception())
+        else:
+            waiter.set_result(f.result())
+
+    future.add_done_callback(lambda f: loop.call_soon_threadsafe(copy, f))
+    return waiter
