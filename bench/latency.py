@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
+from slipstream.cli.demo import plain  # noqa: E402
 from slipstream.completion.prepare import Options, PrepareRequest, prepare  # noqa: E402
 from slipstream.inference.model import load_model  # noqa: E402
-from slipstream.server.demo import plain  # noqa: E402
 from slipstream.server.settings import Settings  # noqa: E402
 
 from bench.replay import region_from, replay  # noqa: E402

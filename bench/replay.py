@@ -18,7 +18,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
-from slipstream.server.demo import plain
+from slipstream.cli.demo import plain
 
 
 @dataclass

@@ -29,7 +29,7 @@ from pygls.lsp.client import LanguageClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from slipstream.server.demo import plain  # noqa: E402
+from slipstream.cli.demo import plain  # noqa: E402
 
 from bench.replay import insert_text, is_code_line  # noqa: E402
 

@@ -65,7 +65,7 @@ def test_stats_command_prints_the_table(tmp_path):
     t.accepted("a")
     t.close()
     out = subprocess.run(
-        [sys.executable, "-m", "slipstream.server.cli", "stats", "--storage", str(tmp_path)],
+        [sys.executable, "-m", "slipstream.cli.main", "stats", "--storage", str(tmp_path)],
         capture_output=True,
         text=True,
     )
