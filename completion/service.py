@@ -157,7 +157,6 @@ class CompletionService:
 
     # -- answering ---------------------------------------------------------------------------------
     async def complete(self, req: CompletionRequest) -> Answer:
-        self.stats["requests"] += 1
         engine = self.engine
         if engine is None:
             return Answer([], [], "")

@@ -239,19 +239,17 @@ class SlipstreamServer(LanguageServer):
         self.protocol.notify(methods.PARTIAL, partial)
 
     async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        self.completion.stats["requests"] += 1
         uri = params.text_document.uri
         doc = self.documents.get(uri)
         if doc is None:
-            self.completion.stats["requests"] += 1
             raise JsonRpcInvalidParams(f"document is not open: {uri}")
         if not self.settings.enable or self.completion.engine is None:
-            self.completion.stats["requests"] += 1
             return types.InlineCompletionList(items=[])
         pos = params.position
         try:
             offset = doc.offset_at(pos.line, pos.character)
         except DocumentError as exc:
-            self.completion.stats["requests"] += 1
             raise JsonRpcInvalidParams(str(exc)) from exc
         trigger = params.context.trigger_kind if params.context is not None else None
         req = CompletionRequest(
