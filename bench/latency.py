@@ -69,7 +69,7 @@ async def lsp_pass(text: str, positions: list[tuple[int, int]], threads: int) ->
     def on_log(params: Any) -> None:
         pass
 
-    await client.start_io(sys.executable, "-m", "server")
+    await client.start_io(sys.executable, "-m", "slipstream.server")
     await client.initialize_async(
         types.InitializeParams(
             capabilities=types.ClientCapabilities(),

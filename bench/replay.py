@@ -92,7 +92,7 @@ async def replay(text: str, region: tuple[int, int], seed: int, threads: int, la
         pass
 
     storage = tempfile.mkdtemp(prefix="slipstream-bench-")
-    await client.start_io(sys.executable, "-m", "server")
+    await client.start_io(sys.executable, "-m", "slipstream.server")
     pid = client._server.pid  # the server process, for its peak RSS
     await client.initialize_async(
         types.InitializeParams(

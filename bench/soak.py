@@ -98,7 +98,7 @@ async def soak(n_keys: int, n_optimize: int, seed: int, trace: bool = False) -> 
     ws.mkdir()
     (ws / "shop.py").write_text(FIB)
     (ws / "test_shop.py").write_text(FIB_TEST)
-    await client.start_io(sys.executable, "-m", "server")
+    await client.start_io(sys.executable, "-m", "slipstream.server")
     pid = client._server.pid
     await client.initialize_async(
         types.InitializeParams(
