@@ -11,6 +11,13 @@ The audit hook (optimizer/sandboxed/guard.py) lives in the hostile code's own in
 go around it (ctypes, ``dir_fd``, flags it does not look at) or switch it off first: what stops them
 must be the OS (bubblewrap's namespaces and read-only binds, seccomp, rlimits).
 
+The design under test: a one-shot child's result travels on its protocol descriptor (a duplicate of its
+stdout taken before user code) after a mark, the parent parsing the JSON after the last one, never a
+pickle; the sandboxed python is the PID 1 of its namespace (``--as-pid-1``), killed by pidfd at the end
+of every run, and bubblewrap dies with the server process; the root is read-only, the work directory and
+/tmp are size-capped tmpfs; seccomp refuses socket() of any family, memfd_create, clearing PDEATHSIG, and
+for code a model wrote (``Limits.threads`` False, the default) clone altogether.
+
 Cases marked xfail(strict=True) are holes: the sandbox does not contain them today. Each reason says how.
 """
 
@@ -18,15 +25,20 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
+import subprocess
+import sys
 import textwrap
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import pytest
 from slipstream.optimizer.sandbox import Limits, SandboxResult, run
 
 from tests.security.attacks import snippet
+from tests.security.conftest import tasks_with
 
 LIMITS = Limits(seconds=5, memory_bytes=512 << 20)
 SHORT = Limits(seconds=2, memory_bytes=512 << 20)
@@ -61,46 +73,126 @@ def assert_all_refused(res: SandboxResult) -> dict:
 
 # -- code execution in this process: crafted pickles wherever the child can write -------------------------
 
-PICKLES_REJECTED = {
-    "into the result file through its descriptor, then os._exit(0)": """
-        os.write(result_fd(), BOOM)
+# What the child writes on its protocol descriptor (a pipe: boot.py's duplicate of the original stdout) and
+# what the parent makes of it: "ok" (the driver's own result, after the last mark, is what it reads) or the
+# reason of the rejection. Never a pickle loaded.
+PICKLES = {
+    "on the protocol descriptor, then os._exit(0)": (
+        """
+        os.write(protocol_fd(), BOOM)
         os._exit(0)
-    """,
-    "into the result file by path with libc open(O_TRUNC), then os._exit(0)": """
-        fd = c_open(result_path(), os.O_WRONLY | os.O_TRUNC)
-        os.write(fd, BOOM)
+        """,
+        "without a result",
+    ),
+    "after the mark on the protocol descriptor, then os._exit(0)": (
+        """
+        os.write(protocol_fd(), MARK + BOOM)
         os._exit(0)
-    """,
-    "ahead of the driver's own JSON in the result file, then a normal exit": """
-        os.write(result_fd(), BOOM)
-    """,
-    "the result file swapped for a FIFO (a parent that opened it would block)": """
-        c(libc.unlink(result_path().encode()))
-        os.mkfifo(result_path())
+        """,
+        "unreadable result",
+    ),
+    "after near-misses of the mark (no newline before it, one byte off), then os._exit(0)": (
+        """
+        fd = protocol_fd()
+        os.write(fd, MARK[1:] + BOOM + b"\\n")
+        os.write(fd, MARK[:-1] + b"\\x1f" + BOOM + b"\\n")
         os._exit(0)
-    """,
-    "the result file swapped for a symlink to a pickle": """
-        with open("boom.pkl", "wb") as f:
-            f.write(BOOM)
-        c(libc.unlink(result_path().encode()))
-        c(libc.symlink(os.path.abspath("boom.pkl").encode(), result_path().encode()))
+        """,
+        "without a result",
+    ),
+    "after the mark, through /proc/self/fd/N reopened with libc open(), then os._exit(0)": (
+        """
+        fd = c_open(f"/proc/self/fd/{protocol_fd()}", os.O_WRONLY)
+        os.write(fd, MARK + BOOM)
         os._exit(0)
-    """,
-    "the result file replaced by a hard link to a pickle": """
-        with open("boom.pkl", "wb") as f:
-            f.write(BOOM)
-        c(libc.unlink(result_path().encode()))
-        attempt("link", lambda: c(libc.link(os.path.abspath("boom.pkl").encode(), result_path().encode())))
-        os._exit(0)
-    """,
+        """,
+        "unreadable result",
+    ),
+    "after the mark, the descriptor then silenced so that the driver's own result is lost": (
+        """
+        fd = protocol_fd()
+        os.write(fd, MARK + BOOM + b"\\n")
+        silence(fd)
+        """,
+        "unreadable result",
+    ),
+    "after a mark, from an atexit hook that runs after the driver's own result": (
+        """
+        import atexit
+        atexit.register(os.write, protocol_fd(), MARK + BOOM + b"\\n")
+        """,
+        "unreadable result",
+    ),
+    "ahead of the driver's own result, with a mark of its own": (
+        """
+        os.write(protocol_fd(), BOOM + MARK + BOOM)
+        INFO["written"] = True
+        """,
+        "ok",
+    ),
+    "with the mark on stdout (now /dev/null) and on stderr": (
+        """
+        os.write(1, MARK + BOOM + b"\\n")
+        os.write(2, MARK + BOOM + b"\\n")
+        INFO["written"] = True
+        """,
+        "ok",
+    ),
 }
 
 
-@pytest.mark.parametrize("label", list(PICKLES_REJECTED))
-def test_a_crafted_pickle_as_the_result_is_a_rejection_never_loaded(world, label):
-    res = run_hostile(world, PICKLES_REJECTED[label])
-    assert not res.ok and res.value is None, res
-    assert "without a result" in res.reason or "unreadable result" in res.reason, res.reason
+@pytest.mark.parametrize("label", list(PICKLES))
+def test_a_crafted_pickle_on_the_protocol_channel_is_a_rejection_never_loaded(world, label):
+    code, expected = PICKLES[label]
+    res = run_hostile(world, code)
+    if expected == "ok":
+        assert report(res)["info"]["written"] is True
+    else:
+        assert not res.ok and res.value is None, res
+        assert expected in res.reason, (res.reason, res.stderr[-500:])
+    world.check()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="HOLE (the trusted process's CPU): sandbox._Capped._read keeps what it reads with `self.data += "
+    "chunk`, a new bytes object per 64 KiB chunk, so reading n bytes copies O(n²): the 64 MiB a child may "
+    "send costs this process about 23 s of CPU here (8 MiB 0.4 s, 32 MiB 5 s), per run, while the child "
+    "waits on the full pipe; a child that writes past the cap is a timeout at 5 s instead of a prompt "
+    "'the result is too large'",
+)
+def test_a_result_past_the_cap_is_refused_promptly(world):
+    code = """
+        fd, junk = protocol_fd(), bytes(1 << 20)
+        for _ in range(65):
+            os.write(fd, junk)
+    """
+    res = run_hostile(world, code)
+    world.check()
+    assert not res.ok and "too large" in res.reason, res.reason
+
+
+def test_a_fifo_or_links_planted_in_the_work_directory_are_never_followed_or_loaded(world):
+    """A run that collects files (a profiler's) binds the host's work directory: a FIFO (a parent that
+    opened it for reading would block), a symlink to a pickle, one to the secret outside, and a hard link
+    to a pickle where the parent collects; only regular files come back, as bytes."""
+    code = """
+        with open("boom.pkl", "wb") as f:
+            f.write(BOOM)
+        os.mkfifo("profile.json")
+        c(libc.symlink(os.path.abspath("boom.pkl").encode(), b"result.json"))
+        c(libc.symlink(P["outside"].encode(), b"secret.json"))
+        attempt("hard link to the pickle", lambda: c(libc.link(b"boom.pkl", b"hard.json")))
+        attempt("hard link to a workspace file", lambda: c(libc.link((P["ws"] + "/calc.py").encode(), b"ws.py")))
+        INFO["planted"] = sorted(os.listdir("."))
+    """
+    res = run_hostile(world, code, collect=("profile.json", "result.json", "secret.json", "hard.json", "ws.py"))
+    rep = report(res)
+    assert {"profile.json", "result.json", "secret.json", "hard.json"} <= set(rep["info"]["planted"])
+    assert rep["attempts"]["hard link to a workspace file"].startswith("refused"), rep
+    assert set(res.extra) == {"hard.json"}, res.extra
+    assert isinstance(res.extra["hard.json"], bytes)
+    assert res.files["profile.json"].startswith("special") and res.files["result.json"].startswith("special")
     world.check()
 
 
@@ -346,11 +438,13 @@ NETWORK = {
         attempt("tcp6", lambda: c_connect(socket.AF_INET6, addr6))
         attempt("udp", lambda: c_connect(socket.AF_INET, inet(P["port"]), socket.SOCK_DGRAM))
     """,
-    "raw, packet, netlink and vsock sockets": """
+    "raw, packet, netlink, vsock and unix sockets": """
         attempt("packet", lambda: c(libc.socket(17, 3, 0)))
         attempt("raw inet", lambda: c(libc.socket(2, 3, 1)))
         attempt("netlink route", lambda: c(libc.socket(16, 3, 0)))
         attempt("vsock", lambda: c(libc.socket(40, 1, 0)))
+        attempt("unix stream", lambda: c(libc.socket(1, 1, 0)))
+        attempt("unix datagram", lambda: c(libc.socket(1, 2, 0)))
     """,
     "the guard neutralized first, then socket.create_connection": """
         assert neutralize_guard() >= 1
@@ -379,14 +473,10 @@ def test_no_connection_leaves_the_sandbox(world, label):
     world.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: unix sockets by path inside any directory the sandbox sees (the workspace, sys.path "
-    "directories, /etc, /usr) accept connections: a read-only bind does not stop connect(), the network "
-    "namespace does not cover path sockets, and seccomp allows AF_UNIX",
-)
 def test_a_unix_socket_inside_the_workspace_is_out_of_reach(world):
-    """Like git's fsmonitor socket, a dev database's socket or an editor's IPC socket in the project."""
+    """Like git's fsmonitor socket, a dev database's socket or an editor's IPC socket in the project: a
+    read-only bind does not stop connect(), and the network namespace does not cover path sockets, but
+    seccomp refuses socket() of any family."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(world.ws / ".dev.sock"))
     server.listen(1)
@@ -457,6 +547,7 @@ PROCESSES = {
         attempt("fork", lambda: child_exits(libc.syscall(57)))
         attempt("clone(SIGCHLD)", lambda: child_exits(libc.syscall(56, 17, 0, 0, 0, 0)))
         attempt("clone(CLONE_NEWPID)", lambda: child_exits(libc.syscall(56, 0x20000000 | 17, 0, 0, 0, 0)))
+        attempt("clone(CLONE_THREAD), no stack", lambda: child_exits(libc.syscall(56, 0x10F00, 0, 0, 0, 0)))
         attempt("clone3", lambda: child_exits(libc.syscall(435, ctypes.create_string_buffer(88), 88)))
         attempt("vfork", lambda: child_exits(libc.vfork()))
     """,
@@ -501,6 +592,30 @@ def test_no_new_process_and_nothing_outlives_the_run(world, label):
     world.check()
 
 
+SERVER = """
+import sys
+from slipstream.optimizer.sandbox import Limits, run
+
+code = "import ctypes, time\\nctypes.CDLL(None).prctl(15, MARKER, 0, 0, 0)\\ntime.sleep(3600)"
+run("snippet", {"code": code, "payload": None}, Limits(seconds=60))
+"""
+
+
+def test_the_sandbox_ends_when_the_server_process_is_killed(world):
+    """bubblewrap gets PR_SET_PDEATHSIG from the process that runs it, and the sandboxed python is the PID 1
+    of its namespace: a server killed mid-run (SIGKILL: no cleanup of its own) takes both along."""
+    server = subprocess.Popen([sys.executable, "-c", SERVER.replace("MARKER", repr(world.marker.encode()))])
+    try:
+        deadline = time.monotonic() + 30
+        while not tasks_with(world.marker) and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.05)
+        assert tasks_with(world.marker), "the sandbox never started"
+    finally:
+        server.kill()
+        server.wait()
+    world.check()  # no process with the marker, no orphaned bubblewrap
+
+
 THREADS = {
     "a non-daemon thread named with the marker, PDEATHSIG cleared, never ending": """
         import threading, time
@@ -528,8 +643,18 @@ THREADS = {
 
 
 @pytest.mark.parametrize("label", list(THREADS))
-def test_threads_that_keep_running_end_with_the_run(world, label):
+def test_code_a_model_wrote_cannot_start_a_thread(world, label):
+    """``Limits.threads`` is False for model-written code: seccomp refuses clone, the thread never starts."""
     res = run_hostile(world, THREADS[label], SHORT)
+    assert not res.ok and res.reason == "exit 1", res.reason
+    assert "can't start new thread" in res.stderr, res.stderr[-500:]
+    world.check()
+
+
+@pytest.mark.parametrize("label", list(THREADS))
+def test_threads_of_the_users_own_code_end_with_the_run(world, label):
+    """The user's own code (``threads=True``) may start threads; they end with the run all the same."""
+    res = run_hostile(world, THREADS[label], replace(SHORT, threads=True))
     if "non-daemon" in label:
         assert not res.ok and "timeout" in res.reason, res.reason
     else:
@@ -537,38 +662,51 @@ def test_threads_that_keep_running_end_with_the_run(world, label):
     world.check()
 
 
-def _yama_ptrace_scope() -> int:
-    try:
-        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 0  # no Yama: any process of the same user may open another's /proc/<pid>/mem
+def test_the_sandboxed_python_is_alone_in_its_namespace(world):
+    """``--as-pid-1``: no bubblewrap init inside, so no process without seccomp to inject into."""
+    code = """
+        INFO["pid"] = os.getpid()
+        INFO["pids"] = sorted(p for p in os.listdir("/proc") if p.isdigit())
+        INFO["ppid"] = os.getppid()
+        INFO["pid 1 is this python"] = os.readlink("/proc/1/exe") == os.readlink("/proc/self/exe")
+        with open("/proc/1/status") as f:
+            INFO["seccomp"] = [line.split()[1] for line in f if line.startswith("Seccomp:")]
+    """
+    info = report(run_hostile(world, code))["info"]
+    assert info == {"pid": 1, "pids": ["1"], "ppid": 0, "pid 1 is this python": True, "seccomp": ["2"]}, info
+    world.check()
 
 
 @x86_64_only
-@pytest.mark.xfail(
-    _yama_ptrace_scope() == 0,  # with Yama >= 1, only ancestors may: pid 1 is the child's parent
-    strict=True,
-    reason="HOLE: the PID namespace's init (bubblewrap, pid 1) runs without seccomp, as the child's uid; "
-    "without Yama (as here) the child may open /proc/1/mem read-write (open is not filtered; the guard only "
-    "sees Python's open): code written at pid 1's saved instruction pointer clears its PR_SET_PDEATHSIG "
-    "and it survives the run (reparented to the host's init), with the whole namespace; it could also "
-    "fork and exec freely, since seccomp is only on the Python child",
-)
-def test_code_injected_into_the_namespace_init_does_not_outlive_the_run(world):
+def test_code_injected_into_the_namespaces_pid_1_does_not_outlive_the_run(world):
+    """Pid 1 is the sandboxed python itself: code written into its memory through /proc/1/mem runs under
+    its seccomp filter (clearing PR_SET_PDEATHSIG is refused), names itself with the marker and waits
+    forever; the parent kills it by its pidfd at the end of the run, and with it the namespace."""
     code = """
-        pc = int(open("/proc/1/syscall").read().split()[-1], 16)  # pid 1 waits in wait4: where it resumes
+        import mmap
+
+        m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        at = ctypes.addressof(ctypes.c_char.from_buffer(m))
         fd = c_open("/proc/1/mem", os.O_RDWR)
         shellcode = bytes.fromhex(
             "b89d000000" "bf01000000" "31f6" "0f05"  # prctl(PR_SET_PDEATHSIG, 0)
             "b89d000000" "bf0f000000" "488d350b000000" "0f05"  # prctl(PR_SET_NAME, marker)
             "b822000000" "0f05" "ebf7"  # for (;;) pause();
         ) + P["marker"].encode() + b"\\0"
-        os.pwrite(fd, shellcode, pc)
-        os._exit(0)
+        os.pwrite(fd, shellcode, at)
+        ctypes.CFUNCTYPE(ctypes.c_long)(at)()
     """
-    res = run_hostile(world, code, SHORT)
-    assert not res.ok
+    done: list[SandboxResult] = []
+    runner = threading.Thread(target=lambda: done.append(run_hostile(world, code, SHORT)))
+    runner.start()
+    seen = []
+    while runner.is_alive() and not seen:
+        seen = tasks_with(world.marker)
+        time.sleep(0.05)
+    runner.join()
+    (res,) = done
+    assert seen, "the injected code never ran"
+    assert not res.ok and "timeout" in res.reason, res.reason
     world.check()
 
 
@@ -578,7 +716,8 @@ RESOURCES = {
     "4 GiB at once": ("x = bytearray(4 << 30)", "memory"),
     "memory grown without bound": ("junk = []\nwhile True:\n    junk.append(bytearray(1 << 24))", "memory"),
     "one huge file in the work directory": (
-        "with open('big', 'wb') as f:\n    while True:\n        f.write(bytes(1 << 20))",
+        "try:\n    with open('big', 'wb') as f:\n        while True:\n            f.write(bytes(1 << 20))\n"
+        "except OSError:\n    os.write(2, b'big: %d bytes\\n' % os.path.getsize('big'))\n    raise",
         "exit 1",
     ),
     "an infinite loop": ("while True:\n    pass", "timeout"),
@@ -601,12 +740,14 @@ RESOURCES = {
 @pytest.mark.parametrize("label", list(RESOURCES))
 def test_resource_exhaustion_is_stopped_within_the_limits_with_a_reason(world, label):
     code, reasons = RESOURCES[label]
-    res = run_hostile(world, code, SHORT)
     reasons = (reasons,) if isinstance(reasons, str) else reasons
+    # A short limit where the run is meant to time out; room for a loaded machine where it is not.
+    res = run_hostile(world, code, SHORT if "timeout" in reasons else LIMITS)
     assert not res.ok and any(r in res.reason for r in reasons), (res.reason, res.stderr[-500:])
     if label == "one huge file in the work directory":
         assert "File too large" in res.stderr
-        assert int(res.files["big"].split()[1]) <= SHORT.file_bytes
+        size = re.search(r"big: (\d+) bytes", res.stderr)
+        assert size and int(size.group(1)) <= LIMITS.file_bytes, res.stderr[-500:]
     world.check()
 
 
@@ -615,59 +756,70 @@ HOG = Limits(seconds=10, memory_bytes=256 * MiB)
 
 
 @dataclass(frozen=True)
-class Hole:
+class Hog:
     limits: Limits
-    code: str
-    held: str  # what INFO reports and what must stay bounded
-    bound: int  # what a contained run could hold at most
-    why: str
+    code: str  # ends normally, with INFO[held] what it managed to hold
+    held: str
+    bound: int  # what a contained run can hold at most
 
 
-RESOURCE_HOLES = {
-    "memfd pages are not counted by the address-space limit": Hole(
+def _work_size(limits: Limits) -> int:
+    return max(64 * MiB, 4 * limits.file_bytes)  # optimizer/sandbox.py: the work directory's tmpfs
+
+
+# Ways to hold memory (or disk) that the address-space limit does not count.
+RESOURCE_BOUNDS = {
+    "memfd pages: memfd_create is refused": Hog(
         HOG,
         """
         fds = []
-        for i in range(24):
-            fd = os.memfd_create("hog%d" % i)
-            for _ in range(16):
-                os.write(fd, bytes(1 << 20))
-            fds.append(fd)
+        try:
+            for i in range(24):
+                fd = os.memfd_create("hog%d" % i)
+                for _ in range(16):
+                    os.write(fd, bytes(1 << 20))
+                fds.append(fd)
+        except OSError as exc:
+            INFO["refused"] = str(exc)
         INFO["bytes"] = len(fds) * 16 << 20
         """,
         "bytes",
-        HOG.memory_bytes,
-        "memfd pages are not counted by RLIMIT_AS: 384 MiB held by a child limited to 256 MiB; there is no "
-        "cgroup limit, so a variant can take the host's RAM for as long as it runs",
+        0,
     ),
-    "files in the sandbox's own /tmp (a tmpfs) are not counted either": Hole(
+    "files in /tmp: the sandbox's own tmpfs, 16 MiB (the root is read-only)": Hog(
         HOG,
         """
-        for i in range(24):
-            fd = c_open("/tmp/hog%d" % i, os.O_WRONLY | os.O_CREAT)
-            for _ in range(16):
-                os.write(fd, bytes(1 << 20))
-        INFO["bytes"] = 24 * 16 << 20
-        INFO["tmpfs size"] = os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize
+        n = 0
+        try:
+            attempt("a file on the root", lambda: c_open("/hog", os.O_WRONLY | os.O_CREAT))
+            for i in range(24):
+                fd = c_open("/tmp/hog%d" % i, os.O_WRONLY | os.O_CREAT)
+                for _ in range(16):
+                    n += os.write(fd, bytes(1 << 20))
+        except OSError as exc:
+            INFO["refused"] = str(exc)
+        INFO["bytes"] = n
         """,
         "bytes",
-        HOG.memory_bytes,
-        "bubblewrap's --tmpfs /tmp has no size= (half of RAM): 384 MiB of RAM held in it by a child limited to 256 MiB",
+        16 * MiB,
     ),
-    "files under the per-file limit add up without bound in the work directory": Hole(
-        Limits(seconds=10, memory_bytes=512 * MiB, file_bytes=MiB),
+    "files under the per-file limit add up to the work directory's size at most": Hog(
+        Limits(seconds=10, memory_bytes=512 * MiB, file_bytes=2 * MiB),
         """
-        for i in range(48):
-            with open("part%d" % i, "wb") as f:
-                f.write(bytes(1 << 20))
-        INFO["bytes"] = 48 << 20
+        n = 0
+        try:
+            for i in range(48):
+                with open("part%d" % i, "wb") as f:
+                    f.write(bytes(2 << 20))
+                n += 2 << 20
+        except OSError as exc:
+            INFO["refused"] = str(exc)
+        INFO["bytes"] = n
         """,
         "bytes",
-        8 * MiB,
-        "RLIMIT_FSIZE bounds each file, not their total or number: 48 files of 1 MiB with file_bytes = 1 MiB, "
-        "on the host's disk under /tmp, until the run ends",
+        _work_size(Limits(file_bytes=2 * MiB)),
     ),
-    "threads with small stacks are not limited in number": Hole(
+    "threads with small stacks (no task limit): code a model wrote starts none": Hog(
         HOG,
         """
         attr = ctypes.create_string_buffer(64)
@@ -675,14 +827,91 @@ RESOURCE_HOLES = {
         libc.pthread_attr_setstacksize(attr, ctypes.c_size_t(16384))
         tid = ctypes.c_ulong()
         for _ in range(4000):
-            if libc.pthread_create(ctypes.byref(tid), attr, ctypes.cast(libc.pause, ctypes.c_void_p), None):
+            err = libc.pthread_create(ctypes.byref(tid), attr, ctypes.cast(libc.pause, ctypes.c_void_p), None)
+            if err:
+                INFO["refused"] = os.strerror(err)
                 break
         INFO["tasks"] = len(os.listdir("/proc/self/task"))
         """,
         "tasks",
-        1024,
-        "no task limit (no cgroup pids.max, no RLIMIT_NPROC): 4000 threads under 256 MiB; at the default "
-        "1 GiB about 50,000 fit, past this host's pid_max (32768)",
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("label", list(RESOURCE_BOUNDS))
+def test_resources_beyond_the_rlimits_are_bounded(world, label):
+    hog = RESOURCE_BOUNDS[label]
+    rep = report(run_hostile(world, hog.code, hog.limits))
+    assert rep["info"][hog.held] <= hog.bound, rep["info"]
+    assert all(v.startswith("refused") for v in rep["attempts"].values()), rep["attempts"]
+    world.check()
+
+
+RESOURCE_HOLES = {
+    "files in /dev (bubblewrap's --dev tmpfs) are not counted and have no size limit": (
+        Hog(
+            HOG,
+            """
+            n = 0
+            for i in range(24):
+                fd = c_open("/dev/hog%d" % i, os.O_WRONLY | os.O_CREAT)
+                for _ in range(16):
+                    n += os.write(fd, bytes(1 << 20))
+            INFO["bytes"] = n
+            st = os.statvfs("/dev")
+            INFO["/dev size"] = st.f_blocks * st.f_frsize
+            """,
+            "bytes",
+            HOG.memory_bytes,
+        ),
+        "bubblewrap's --dev /dev is a tmpfs of its own, writable and without size= (half of RAM), and "
+        "--remount-ro / does not cover it (a separate mount; the guard refuses Python's open there, libc's "
+        "goes through): 384 MiB of RAM held in /dev files by a child limited to 256 MiB, until the run ends",
+    ),
+    "socketpair buffers are not counted": (
+        Hog(
+            HOG,
+            """
+            held, pairs, chunk = 0, 0, bytes(65536)
+            while held < (384 << 20):
+                sv = (ctypes.c_int * 2)()
+                c(libc.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, sv))
+                pairs += 1
+                while True:
+                    try:
+                        held += os.write(sv[0], chunk)
+                    except BlockingIOError:
+                        break
+            INFO["bytes"], INFO["pairs"] = held, pairs
+            """,
+            "bytes",
+            HOG.memory_bytes,
+        ),
+        "socketpair() is allowed (asyncio needs it) and what waits in a unix socket's buffers is kernel "
+        "memory, not the address space: 384 MiB held in about 1700 pairs (~230 KiB each) by a child limited "
+        "to 256 MiB; RLIMIT_NOFILE (20000 here) allows ~10,000 pairs, about 2.3 GiB, until the run ends",
+    ),
+    "SysV shared memory segments are not counted once detached": (
+        Hog(
+            HOG,
+            """
+            libc.shmat.restype = ctypes.c_void_p
+            held = 0
+            for i in range(3):
+                sid = c(libc.shmget(0, ctypes.c_size_t(128 << 20), 0o1600))  # IPC_PRIVATE, IPC_CREAT | 0600
+                addr = libc.shmat(sid, None, 0)
+                ctypes.memset(addr, 1, 128 << 20)
+                libc.shmdt(ctypes.c_void_p(addr))
+                held += 128 << 20
+            INFO["bytes"] = held
+            """,
+            "bytes",
+            HOG.memory_bytes,
+        ),
+        "shmget/shmat are allowed: a segment counts against RLIMIT_AS only while attached, so 3 segments of "
+        "128 MiB, each filled and detached, hold 384 MiB for a child limited to 256 MiB (kernel.shmall "
+        "bounds the total); the segments go with the run's IPC namespace",
     ),
 }
 
@@ -690,17 +919,17 @@ RESOURCE_HOLES = {
 @pytest.mark.parametrize(
     "label",
     [
-        pytest.param(label, marks=pytest.mark.xfail(strict=True, reason="HOLE: " + hole.why))
-        for label, hole in RESOURCE_HOLES.items()
+        pytest.param(label, marks=pytest.mark.xfail(strict=True, reason="HOLE: " + why))
+        for label, (_, why) in RESOURCE_HOLES.items()
     ],
 )
-def test_resources_beyond_the_rlimits_are_bounded(world, label):
-    hole = RESOURCE_HOLES[label]
-    res = run_hostile(world, hole.code, hole.limits)
+def test_memory_outside_the_address_space_limit_is_bounded(world, label):
+    hog, _ = RESOURCE_HOLES[label]
+    res = run_hostile(world, hog.code, hog.limits)
     world.check()
     if res.ok:
         info = report(res)["info"]
-        assert info[hole.held] <= hole.bound, info
+        assert info[hog.held] <= hog.bound, info
 
 
 # -- switching the guard off ------------------------------------------------------------------------------
@@ -742,7 +971,7 @@ GUARD = {
         attempt("libc fork", lambda: c(libc.fork()))
         attempt("libc socket", lambda: c(libc.socket(2, 1, 0)))
     """,
-    "io_uring, bpf, userfaultfd, perf_event_open, keyctl, init_module": """
+    "io_uring, bpf, userfaultfd, perf_event_open, keyctl, init_module, PDEATHSIG cleared, memfd": """
         if P["x86_64"]:
             attempt("io_uring_setup", lambda: c(libc.syscall(425, 8, ctypes.create_string_buffer(120))))
             attempt("bpf", lambda: c(libc.syscall(321, 0, ctypes.create_string_buffer(128), 128)))
@@ -751,6 +980,9 @@ GUARD = {
             attempt("keyctl", lambda: c(libc.syscall(250, 0, -3, 0)))
             attempt("init_module", lambda: c(libc.syscall(175, None, 0, b"")))
         attempt("libc unshare(CLONE_NEWNET)", lambda: c(libc.unshare(0x40000000)))
+        attempt("prctl(PR_SET_PDEATHSIG, 0)", lambda: c(libc.prctl(1, 0, 0, 0, 0)))
+        attempt("memfd_create", lambda: c(libc.memfd_create(b"hog", 0)))
+        attempt("os.memfd_create", lambda: os.memfd_create("hog"))
     """,
 }
 
