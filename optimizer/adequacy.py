@@ -22,6 +22,8 @@ import ast
 from dataclasses import dataclass
 
 import libcst as cst
+from slipstream.optimizer.cstutil import find_cst_function
+from slipstream.optimizer.functions import find_function
 from slipstream.optimizer.rules import ReplaceFunction
 
 # The literal each result kind (optimizer/sandboxed/canonical.py's tags) is replaced with.
@@ -78,12 +80,11 @@ def mutants(source: str, qualname: str, result_kind: str | None) -> list[Mutant]
         module = cst.parse_module(source)
     except cst.ParserSyntaxError:
         return []
-    path = qualname.split(".")
-    method = len(path) > 1
+    method = "." in qualname
     out: list[Mutant] = []
 
     def add(label: str, transform) -> None:  # type: ignore[no-untyped-def]
-        replacer = ReplaceFunction(path, transform)
+        replacer = ReplaceFunction(qualname, transform)
         new = module.visit(replacer)
         if replacer.changed and new.code != source:
             out.append(Mutant(label, new.code))
@@ -92,9 +93,8 @@ def mutants(source: str, qualname: str, result_kind: str | None) -> list[Mutant]
         return lambda fn: fn.with_changes(body=cst.IndentedBlock(body=[cst.parse_statement(statement)]))
 
     add("does nothing (return None)", body_of("return None"))
-    found: list[cst.FunctionDef] = []
-    module.visit(ReplaceFunction(path, lambda fn: found.append(fn) or fn))  # type: ignore[func-returns-value]
-    params = _parameters(found[0], method) if found else []
+    found = find_cst_function(module, qualname)
+    params = _parameters(found, method) if found is not None else []
     if params:
         add(f"returns its argument {params[0]!r}", body_of(f"return {params[0]}"))
     if result_kind in _CONSTANTS:
@@ -110,21 +110,8 @@ def does_nothing(source: str, qualname: str) -> bool:
         tree = ast.parse(source)
     except SyntaxError:
         return False
-    body: list[ast.stmt] = tree.body
-    node: ast.AST | None = None
-    for part in qualname.split("."):
-        node = next(
-            (
-                n
-                for n in body
-                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == part
-            ),
-            None,
-        )
-        if node is None:
-            return False
-        body = node.body  # type: ignore[attr-defined]
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    node = find_function(tree, qualname)
+    if node is None:
         return False
     for stmt in node.body:
         if isinstance(stmt, ast.Pass):

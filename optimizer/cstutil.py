@@ -1,42 +1,68 @@
-"""Small libcst helpers the rewrite rules share: which names a node reads, binds or mutates, and block rewriting."""
+"""Small libcst helpers the rewrite rules share: finding the target def, which names a node reads, binds or
+mutates, the shapes of statements, and rewriting statement blocks.
+
+Guarantees: ``find_cst_function`` names defs by the same walk as optimizer/functions.py; no helper here
+changes its input (libcst trees are immutable); block rewriters never enter nested defs or classes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import libcst as cst
-
-MUTATORS = frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "pop",
-        "remove",
-        "clear",
-        "update",
-        "add",
-        "discard",
-        "setdefault",
-        "sort",
-        "reverse",
-        "popitem",
-        "write",
-        "appendleft",
-        "popleft",
-        "extendleft",
-        "rotate",
-        "difference_update",
-        "intersection_update",
-        "symmetric_difference_update",
-    }
-)
+import libcst.matchers as m
+from slipstream.optimizer.functions import first_def, named_defs
+from slipstream.optimizer.purity import MUTATORS
 
 _EMPTY = cst.Module(body=[])
 
 
+def _cst_name(node: cst.CSTNode) -> str | None:
+    return node.name.value if isinstance(node, (cst.FunctionDef, cst.ClassDef)) else None
+
+
+def _cst_inner(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    # A rewrite must replace a def the sandbox can load by attribute path (optimizer/sandboxed/loader.py):
+    # that reaches methods, of nested classes too, but not a def inside a def. So the walk goes on through
+    # classes only, and ``f.g`` is never rewritten.
+    if isinstance(node, cst.ClassDef) and isinstance(node.body, cst.IndentedBlock):
+        return node.body.body
+    return ()
+
+
+def find_cst_function(module: cst.Module, qualname: str) -> cst.FunctionDef | None:
+    """The def a rewrite of ``qualname`` replaces: optimizer/functions.py's walk, through classes only."""
+    defs = named_defs(module.body, _cst_name, _cst_inner)
+    return first_def(defs, qualname, lambda node: isinstance(node, cst.FunctionDef))  # type: ignore[return-value]
+
+
 def code(node: cst.CSTNode) -> str:
     return _EMPTY.code_for_node(node)
+
+
+def statement(text: str, like: cst.BaseStatement | None = None) -> cst.BaseStatement:
+    """``text`` parsed as a statement; where it replaces ``like``, with ``like``'s blank lines and comments."""
+    new = cst.parse_statement(text)
+    return new.with_changes(leading_lines=like.leading_lines) if like is not None else new
+
+
+def single(block: cst.BaseSuite) -> cst.BaseStatement | None:
+    """The one statement of an indented block, else None."""
+    if isinstance(block, cst.IndentedBlock) and len(block.body) == 1:
+        return block.body[0]
+    return None
+
+
+def small(stmt: cst.BaseStatement | None) -> cst.BaseSmallStatement | None:
+    """The one small statement (assignment, expression, return...) of a line, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        return stmt.body[0]
+    return None
+
+
+def has_unsafe(expr: cst.CSTNode) -> bool:
+    """Does ``expr`` bind or suspend (walrus, ``await``, ``yield``)? Then it cannot move into a comprehension."""
+    return bool(m.findall(expr, m.NamedExpr() | m.Await() | m.Yield()))
 
 
 def is_simple_literal(node: cst.BaseExpression | None) -> bool:
@@ -96,26 +122,11 @@ def bound_names(node: cst.CSTNode) -> set[str]:
         def visit_AssignTarget(self, n: cst.AssignTarget) -> None:
             self._target(n.target)
 
-        def visit_AnnAssign(self, n: cst.AnnAssign) -> None:
-            self._target(n.target)
-
-        def visit_AugAssign(self, n: cst.AugAssign) -> None:
-            self._target(n.target)
-
-        def visit_For(self, n: cst.For) -> None:
-            self._target(n.target)
-
-        def visit_CompFor(self, n: cst.CompFor) -> None:
-            self._target(n.target)
-
-        def visit_NamedExpr(self, n: cst.NamedExpr) -> None:
-            self._target(n.target)
+        # Each binds its ``target``.
+        visit_AnnAssign = visit_AugAssign = visit_For = visit_CompFor = visit_NamedExpr = visit_Del = visit_AssignTarget
 
         def visit_AsName(self, n: cst.AsName) -> None:
             self._target(n.name)
-
-        def visit_Del(self, n: cst.Del) -> None:
-            self._target(n.target)
 
         def visit_ImportAlias(self, n: cst.ImportAlias) -> None:
             if n.asname is None:
@@ -124,14 +135,12 @@ def bound_names(node: cst.CSTNode) -> set[str]:
         def visit_Global(self, n: cst.Global) -> None:
             found.update(x.name.value for x in n.names)
 
-        def visit_Nonlocal(self, n: cst.Nonlocal) -> None:
-            found.update(x.name.value for x in n.names)
+        visit_Nonlocal = visit_Global
 
         def visit_FunctionDef(self, n: cst.FunctionDef) -> None:
             found.add(n.name.value)
 
-        def visit_ClassDef(self, n: cst.ClassDef) -> None:
-            found.add(n.name.value)
+        visit_ClassDef = visit_FunctionDef
 
     node.visit(V())
     return found
@@ -157,12 +166,10 @@ def mutated_names(node: cst.CSTNode) -> set[str]:
             if isinstance(n.target, (cst.Attribute, cst.Subscript)):
                 base(n.target)
 
+        visit_Del = visit_AssignTarget
+
         def visit_AugAssign(self, n: cst.AugAssign) -> None:
             base(n.target)
-
-        def visit_Del(self, n: cst.Del) -> None:
-            if isinstance(n.target, (cst.Attribute, cst.Subscript)):
-                base(n.target)
 
     node.visit(V())
     return found
@@ -189,6 +196,22 @@ def rewrite_blocks(fn: cst.FunctionDef, f: Callable[[list[cst.BaseStatement]], l
             return updated.with_changes(body=f(list(updated.body)))
 
     return fn.visit(T())
+
+
+def expand_blocks(
+    fn: cst.FunctionDef,
+    f: Callable[[cst.BaseStatement, list[cst.BaseStatement]], list[cst.BaseStatement] | None],
+) -> cst.FunctionDef:
+    """Replace each statement of every block in ``fn`` by the statements ``f(statement, before)`` gives, where
+    it gives any; ``before``: the statements the block holds before it, as already rewritten."""
+
+    def per_block(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        for stmt in body:
+            out.extend(f(stmt, out) or [stmt])
+        return out
+
+    return rewrite_blocks(fn, per_block)
 
 
 def merge_pairs(
@@ -257,3 +280,69 @@ def docstring_offset(body: list[cst.BaseStatement]) -> int:
     ):
         return 1
     return 0
+
+
+class LoopDepth:
+    """Mixin for a libcst visitor or transformer: ``depth`` counts the loops and comprehensions around the
+    node being visited, whose code runs once per iteration. Put it before the libcst base class."""
+
+    depth = 0
+
+    def enter_loop(self, node: cst.CSTNode) -> None:
+        self.depth += 1
+
+    def leave_loop(self, original: cst.CSTNode, updated: cst.CSTNode | None = None) -> cst.CSTNode | None:
+        self.depth -= 1
+        return updated  # a transformer keeps the node; a visitor's leave is called without one
+
+    visit_For = visit_While = visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = enter_loop
+    leave_For = leave_While = leave_ListComp = leave_SetComp = leave_DictComp = leave_GeneratorExp = leave_loop
+
+
+def one_comparison(expr: cst.BaseExpression, operator: type[cst.BaseCompOp]) -> cst.ComparisonTarget | None:
+    """``left <op> right`` with that one operator: its ``<op> right`` part (``left`` is ``expr.left``)."""
+    if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
+        if isinstance(expr.comparisons[0].operator, operator):
+            return expr.comparisons[0]
+    return None
+
+
+def acc_pair(body: list[cst.BaseStatement], i: int):
+    """``acc = INIT`` followed by a ``for`` whose body is one statement: (assign, acc, loop, stmt) or None.
+
+    The loop has no ``else``, is not ``async``, its target is a plain name that no later statement of the
+    block reads: a comprehension or builtin taking its place would not leave the loop variable set."""
+    if i + 1 >= len(body):
+        return None
+    init, loop = small(body[i]), body[i + 1]
+    if not (isinstance(init, cst.Assign) and len(init.targets) == 1 and isinstance(init.targets[0].target, cst.Name)):
+        return None
+    if not isinstance(loop, cst.For) or loop.orelse is not None or loop.asynchronous is not None:
+        return None
+    if not isinstance(loop.target, cst.Name):
+        return None
+    stmt = single(loop.body)
+    if stmt is None or any(loop.target.value in names_in(s) for s in body[i + 2 :]):
+        return None
+    return init, init.targets[0].target.value, loop, stmt
+
+
+def guarded(stmt: cst.BaseStatement) -> tuple[cst.BaseExpression | None, cst.BaseStatement | None]:
+    """``if c: s`` (no ``else``) → ``(c, s)``, with ``s`` None unless the ``if`` holds one statement; any other
+    statement → ``(None, stmt)``."""
+    if isinstance(stmt, cst.If) and stmt.orelse is None:
+        return stmt.test, single(stmt.body)
+    return None, stmt
+
+
+def generator_source(elt: cst.BaseExpression, loop: cst.For, cond: cst.BaseExpression | None = None) -> str:
+    """The source of a generator expression equivalent to the loop; the bare iterable when it is one."""
+    if cond is None and m.matches(elt, m.Name(loop.target.value)):  # type: ignore[attr-defined]
+        return code(loop.iter)
+    ifs = f" if {code(parens(cond))}" if cond is not None else ""
+    return f"{code(parens(elt))} for {code(loop.target)} in {code(parens(loop.iter))}{ifs}"
+
+
+def over_whole_def(transformer: type[cst.CSTTransformer]) -> Callable[[cst.FunctionDef], cst.FunctionDef]:
+    """A rule's transform that runs a fresh ``transformer`` over the whole def."""
+    return lambda fn: fn.visit(transformer())

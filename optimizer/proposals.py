@@ -3,6 +3,10 @@
 Pure text in, candidates out; the server runs the model. A proposal is only a candidate: it goes through
 the same verification, measurement and project tests as a rule's rewrite, and what failed is written into
 the next round's prompt.
+
+The def a proposal stands for is the one optimizer/functions.py's lookup names, and only a plain ``def``
+(the prompt ends with one: a coroutine is never asked for or replaced); a proposal replaces it only where
+a rule's rewrite could (optimizer/rules/engine.py's ``ReplaceFunction``), keeping its decorators.
 """
 
 from __future__ import annotations
@@ -11,24 +15,34 @@ import ast
 import textwrap
 
 import libcst as cst
+from slipstream.optimizer.functions import find_function, first_line
 from slipstream.optimizer.rules import ReplaceFunction, Rewrite
 
 
-def function_source(source: str, qualname: str) -> str | None:
-    node = _find(ast.parse(source), qualname.split("."))
-    if node is None:
-        return None
+def _original(source: str, qualname: str) -> ast.FunctionDef | None:
+    """The def a proposal replaces. Raises SyntaxError when ``source`` does not parse."""
+    node = find_function(ast.parse(source), qualname)
+    # The prompt ends with a plain ``def`` line: the model writes a synchronous body, which must not
+    # replace a coroutine.
+    return node if isinstance(node, ast.FunctionDef) else None
+
+
+def _text(source: str, node: ast.FunctionDef) -> str:
     lines = source.splitlines(keepends=True)
-    first = min([node.lineno, *[d.lineno for d in node.decorator_list]]) - 1
-    return textwrap.dedent("".join(lines[first : node.end_lineno]))
+    return textwrap.dedent("".join(lines[first_line(node) - 1 : node.end_lineno]))
+
+
+def function_source(source: str, qualname: str) -> str | None:
+    node = _original(source, qualname)
+    return None if node is None else _text(source, node)
 
 
 def build_prompt(source: str, qualname: str, feedback: list[str], hints: list[str] | None = None) -> str | None:
     """A completion-style prompt that ends with the new ``def`` line, so the model writes only the body."""
-    fn = function_source(source, qualname)
-    node = _find(ast.parse(source), qualname.split("."))
-    if fn is None or node is None:
+    node = _original(source, qualname)
+    if node is None:
         return None
+    fn = _text(source, node)
     name = qualname.split(".")[-1]
     notes = [
         "# Rewrite for speed: same name, same parameters, same results, same exceptions.",
@@ -49,7 +63,7 @@ def build_prompt(source: str, qualname: str, feedback: list[str], hints: list[st
 def parse_proposal(source: str, qualname: str, completion: str) -> Rewrite | None:
     """The module with the function replaced by the model's version, if that version parses as a function
     of the same name and parameters; None otherwise."""
-    original = _find(ast.parse(source), qualname.split("."))
+    original = _original(source, qualname)
     if original is None:
         return None
     name = qualname.split(".")[-1]
@@ -77,24 +91,10 @@ def parse_proposal(source: str, qualname: str, completion: str) -> Rewrite | Non
         return None
     assert isinstance(new_node, cst.FunctionDef)
     replace = ReplaceFunction(
-        qualname.split("."),
+        qualname,
         lambda old: new_node.with_changes(decorators=old.decorators, leading_lines=old.leading_lines),
     )
     replaced = module.visit(replace)
     if not replace.changed:
         return None
     return Rewrite("model", "local model proposal", replaced.code)
-
-
-def _find(tree: ast.Module, parts: list[str]) -> ast.FunctionDef | None:
-    body: list[ast.stmt] = tree.body
-    node: ast.AST | None = None
-    for part in parts:
-        node = next(
-            (n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part),
-            None,
-        )
-        if node is None:
-            return None
-        body = node.body  # type: ignore[attr-defined]
-    return node if isinstance(node, ast.FunctionDef) else None

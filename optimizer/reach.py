@@ -33,6 +33,9 @@ import re
 import types
 from dataclasses import dataclass, field
 
+from slipstream.optimizer.functions import find_function
+from slipstream.optimizer.purity import MUTATORS
+
 ALLOWED_MODULES = (
     "math",
     "cmath",
@@ -61,31 +64,9 @@ _BUILTINS = {
     "hasattr", "True", "False", "None", "NotImplemented", "Ellipsis",
 }  # fmt: skip
 _BUILTINS |= {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
-_MUTATING = {
-    "append", "extend", "insert", "update", "setdefault", "add", "pop", "popitem", "clear", "remove",
-    "discard", "sort", "reverse", "appendleft", "extendleft", "popleft", "rotate", "difference_update",
-    "intersection_update", "symmetric_difference_update", "cache_clear",
-}  # fmt: skip
+_MUTATING = MUTATORS | {"cache_clear"}  # the in-place methods of the one purity vocabulary
 _INTERNALS = re.compile(r"^(?:gi|f|tb|cr|ag|co)_[a-z]+$")
 _FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[][^{}]*\}")
-
-
-def _find(tree: ast.Module, parts: list[str]) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    body: list[ast.stmt] = tree.body
-    node: ast.AST | None = None
-    for part in parts:
-        node = next(
-            (
-                n
-                for n in body
-                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == part
-            ),
-            None,
-        )
-        if node is None:
-            return None
-        body = node.body  # type: ignore[attr-defined]
-    return node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
 
 def _public(name: str) -> bool:
@@ -133,7 +114,7 @@ def out_of_reach(source: str, qualname: str, original_source: str | None = None)
         tree = ast.parse(source)
     except SyntaxError as exc:
         return f"it does not parse: {exc.msg}"
-    fn = _find(tree, qualname.split("."))
+    fn = find_function(tree, qualname)
     if fn is None:
         return f"{qualname} is missing"
     scope = _Scope(local=_bound_names(fn))
@@ -142,7 +123,7 @@ def out_of_reach(source: str, qualname: str, original_source: str | None = None)
             tree_o = ast.parse(original_source)
         except SyntaxError:
             tree_o = None
-        original = _find(tree_o, qualname.split(".")) if tree_o is not None else None
+        original = find_function(tree_o, qualname) if tree_o is not None else None
         if tree_o is not None and original is not None:
             scope.module_names = _names_used(original) - _bound_names(original)
             scope.imported = {
@@ -151,11 +132,15 @@ def out_of_reach(source: str, qualname: str, original_source: str | None = None)
                 if isinstance(n, (ast.Import, ast.ImportFrom))
                 for a in n.names
             }
-            for n in ast.walk(original):
-                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
-                    scope.original_attrs.add((n.value.id, n.attr))
+            scope.original_chains = {c for c in _chains(original).values() if c.split(".")[0] in scope.imported}
     scope.module_names.add(fn.name)  # it may call itself (reading the name; writes to it are refused)
     scope.call_funcs = {id(n.func) for n in ast.walk(fn) if isinstance(n, ast.Call)}
+    scope.chains = _chains(fn)
+    for node in ast.walk(fn):  # names bound by ``from allowed import x`` are plain values, checked below
+        if isinstance(node, ast.ImportFrom) and node.module in ALLOWED_MODULES:
+            scope.from_imports |= {a.asname or a.name for a in node.names}
+    scope.local |= scope.from_imports
+    scope.tainted = _tainted(fn, scope)
     for node in ast.walk(fn):
         why = _check_node(node, fn, scope)
         if why:
@@ -169,7 +154,10 @@ class _Scope:
     modules: dict[str, str] = field(default_factory=dict)  # local name -> allowed module it is bound to
     module_names: set[str] = field(default_factory=set)  # the user's module names the original reads
     imported: set[str] = field(default_factory=set)  # of those, the ones the user's module imported
-    original_attrs: set[tuple[str, str]] = field(default_factory=set)  # name.attr pairs the original uses
+    original_chains: set[str] = field(default_factory=set)  # the whole dotted chains the original uses on them
+    chains: dict[int, str] = field(default_factory=dict)  # id of each outermost Attribute -> its dotted chain
+    tainted: set[str] = field(default_factory=set)  # locals that may hold a module-level object
+    from_imports: set[str] = field(default_factory=set)  # names bound by ``from <allowed> import x``
     call_funcs: set[int] = field(default_factory=set)  # ids of the Name nodes that are called
 
 
@@ -206,13 +194,18 @@ def _check_node(node: ast.AST, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope
         base = node.value
         if isinstance(base, ast.Name) and base.id in modules and base.id not in local:
             return _module_attribute(modules[base.id], node.attr)
-        if isinstance(base, ast.Name) and base.id in scope.imported and base.id not in local:
-            if (base.id, node.attr) not in scope.original_attrs:
-                return f"it uses {base.id}.{node.attr}, which the original does not"
-        if isinstance(node.ctx, (ast.Store, ast.Del)) and _global_base(node, local):
+        chain = scope.chains.get(id(node))
+        if chain is not None and chain.split(".")[0] in scope.imported and chain.split(".")[0] not in local:
+            if chain not in scope.original_chains:
+                return f"it uses {chain}, which the original does not"
+        if node.attr in ("format", "format_map") and not (
+            id(node) in scope.call_funcs and isinstance(base, ast.Constant) and isinstance(base.value, str)
+        ):
+            return f"it uses .{node.attr} other than called on a string literal (format fields can read attributes)"
+        if isinstance(node.ctx, (ast.Store, ast.Del)) and _global_base(node, scope):
             return f"it keeps state between calls (writes {ast.unparse(node)})"
         return ""
-    if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)) and _global_base(node, local):
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)) and _global_base(node, scope):
         return f"it keeps state between calls (writes {ast.unparse(node)})"
     if isinstance(node, ast.Call):
         f = node.func
@@ -224,9 +217,13 @@ def _check_node(node: ast.AST, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope
             if isinstance(target, ast.Name) and target.id in modules:
                 return _module_attribute(modules[target.id], name.value)
             if isinstance(target, ast.Name) and target.id in scope.imported and target.id not in local:
-                if (target.id, name.value) not in scope.original_attrs:
+                if f"{target.id}.{name.value}" not in scope.original_chains:
                     return f"it uses {target.id}.{name.value}, which the original does not"
-        if isinstance(f, ast.Attribute) and f.attr in _MUTATING and _global_base(f, local):
+            if name.value in ("format", "format_map"):
+                return f"it calls {f.id}() for .{name.value} (format fields can read attributes)"
+        if isinstance(f, ast.Name) and f.id == "type" and len(node.args) + len(node.keywords) != 1:
+            return "it creates a class with type(name, bases, namespace)"
+        if isinstance(f, ast.Attribute) and f.attr in _MUTATING and _global_base(f, scope):
             return f"it keeps state between calls ({ast.unparse(f)}())"
         if isinstance(f, ast.Attribute) and f.attr in ("format", "format_map"):
             if not (isinstance(f.value, ast.Constant) and isinstance(f.value.value, str)):
@@ -237,9 +234,54 @@ def _check_node(node: ast.AST, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope
     return ""
 
 
-def _global_base(node: ast.AST, local: set[str]) -> bool:
-    """Is the object written through a name the function did not bind itself (a module global)?"""
+def _global_base(node: ast.AST, scope: _Scope) -> bool:
+    """Is the object written through something other than a name the function bound to an object of its
+    own (a parameter, or a local not assigned from a module-level name)?"""
     base = node.value if isinstance(node, (ast.Attribute, ast.Subscript)) else node
     while isinstance(base, (ast.Attribute, ast.Subscript)):
         base = base.value
-    return isinstance(base, ast.Name) and base.id not in local
+    if not isinstance(base, ast.Name):
+        return True  # written through an expression ([f][0].x = ...): refused
+    return base.id not in scope.local or base.id in scope.tainted
+
+
+def _chains(fn: ast.AST) -> dict[int, str]:
+    """id of every outermost attribute chain rooted at a name (``a.b.c``, not its inner ``a.b``) -> the chain."""
+    inner = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
+    out: dict[int, str] = {}
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Attribute) and id(n) not in inner:
+            parts, base = [n.attr], n.value
+            while isinstance(base, ast.Attribute):
+                parts.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name):
+                out[id(n)] = ".".join([base.id, *reversed(parts)])
+    return out
+
+
+def _tainted(fn: ast.AST, scope: _Scope) -> set[str]:
+    """Locals assigned from an expression that mentions a module-level name other than as a call
+    (``f = total``, ``t = TABLE``, ``p = os.path``): writing through them would keep state."""
+    module_level = scope.module_names | scope.imported | set(scope.modules) | scope.from_imports
+
+    def mentions(expr: ast.AST) -> bool:
+        return any(
+            isinstance(n, ast.Name) and n.id in module_level and id(n) not in scope.call_funcs for n in ast.walk(expr)
+        )
+
+    out: set[str] = set()
+    for node in ast.walk(fn):
+        targets: list[ast.AST] = []
+        value: ast.AST | None = None
+        if isinstance(node, ast.Assign):
+            targets, value = list(node.targets), node.value
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
+            targets, value = [node.target], node.value
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            targets, value = [node.target], node.iter
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            targets, value = [node.optional_vars], node.context_expr
+        if value is not None and mentions(value):
+            out |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return out

@@ -164,6 +164,7 @@ def _bwrap_argv(
             argv += ["--ro-bind", top, top]
     # A small /tmp of its own: scalene's sampler writes there whatever TMPDIR says.
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(16 << 20), "--tmpfs", "/tmp"]
+    argv += ["--remount-ro", "/dev"]  # --dev is a tmpfs of its own: device nodes work, files cannot pile up
     for p in _visible_paths(workspace):
         argv += ["--ro-bind", p, p]
     # The run's own directory last: it may lie under a path bound above.
@@ -199,6 +200,7 @@ def _limit(limits: Limits) -> None:  # runs in the child before exec
     if limits.file_bytes:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))  # bounds what pipes and socket pairs can buffer
 
 
 # -- one run --------------------------------------------------------------------------------------
@@ -303,34 +305,42 @@ class _Sandboxed:
 
 
 class _Capped:
-    """Reads a child's stream on a thread, keeping at most ``cap`` bytes (the head, or the tail)."""
+    """Reads a child's stream on a thread, keeping at most ``cap`` bytes (the head, or the tail);
+    ``over`` is set once a head-keeping reader sees more than ``cap``."""
 
     def __init__(self, stream: Any, cap: int, tail: bool) -> None:
-        self.data, self.over = b"", False
+        self.buf, self.over = bytearray(), threading.Event()
         self._cap, self._tail = cap, tail
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
     def _read(self, stream: Any) -> None:
-        while chunk := stream.read(1 << 16):
+        while chunk := stream.read1(1 << 16):  # what is there, without waiting for a full chunk
+            if self.over.is_set():
+                continue  # drained, not kept
+            self.buf += chunk
             if self._tail:
-                self.data = (self.data + chunk)[-self._cap :]
-            elif len(self.data) + len(chunk) > self._cap:
-                self.over = True
-            else:
-                self.data += chunk
+                del self.buf[: max(0, len(self.buf) - self._cap)]
+            elif len(self.buf) > self._cap:
+                self.over.set()
+                self.buf.clear()
 
     def result(self) -> bytes:
         self._thread.join(timeout=5)
-        return self.data
+        return bytes(self.buf)
 
 
 class _Cancelled(Exception):
     pass
 
 
-def _wait(proc: subprocess.Popen, limits: Limits) -> None:
-    """Until the child exits; TimeoutExpired at the wall-clock limit, _Cancelled when asked."""
+class _TooLarge(Exception):
+    pass
+
+
+def _wait(proc: subprocess.Popen, limits: Limits, out: _Capped | None = None) -> None:
+    """Until the child exits; TimeoutExpired at the wall-clock limit, _Cancelled when asked, _TooLarge
+    as soon as its output passes the cap."""
     deadline = time.monotonic() + limits.seconds
     while True:
         try:
@@ -339,6 +349,8 @@ def _wait(proc: subprocess.Popen, limits: Limits) -> None:
         except subprocess.TimeoutExpired:
             if limits.cancel is not None and limits.cancel.is_set():
                 raise _Cancelled from None
+            if out is not None and out.over.is_set():
+                raise _TooLarge from None
             if time.monotonic() >= deadline:
                 raise
 
@@ -408,23 +420,28 @@ def run(
         sandboxed = _Sandboxed(prep)
         out = _Capped(proc.stdout, MAX_RESULT_BYTES, tail=False)
         err = _Capped(proc.stderr, MAX_STDERR, tail=True)
+        stopped = ""
         try:
-            _wait(proc, limits)
+            _wait(proc, limits, out)
         except subprocess.TimeoutExpired:
-            return SandboxResult(False, f"timeout: still running after {limits.seconds:g} s", stderr=_text(err))
+            stopped = f"timeout: still running after {limits.seconds:g} s"
         except _Cancelled:
-            return SandboxResult(False, "cancelled")
+            stopped = "cancelled"
+        except _TooLarge:
+            stopped = "error: the result is too large"
         finally:
             sandboxed.kill()  # the namespace's PID 1: everything inside it ends
             _kill_group(proc)
-        stderr = _text(err)[-4000:]
+        stderr = _text(err)[-4000:]  # after the kill: its stderr is closed, the reader is done
+        if stopped:
+            return SandboxResult(False, stopped, stderr=stderr if stopped != "cancelled" else "")
         extra = {n: data for n in collect if (data := read_regular(prep.work / n)) is not None}
         if proc.returncode != 0:
             return SandboxResult(
                 False, _failure(proc.returncode, stderr, prep.isolated), stderr=stderr, returncode=proc.returncode
             )
         raw = out.result()
-        if out.over:
+        if out.over.is_set():
             return SandboxResult(False, "error: the result is too large", stderr=stderr, returncode=0)
         cut = raw.rfind(RESULT_MARK)
         if cut < 0:
@@ -468,7 +485,7 @@ class Session:
         self.proc = _popen(self._prep, limits, stdin=True)
         self._sandboxed = _Sandboxed(self._prep)
         self._tail = _Capped(self.proc.stderr, MAX_STDERR, tail=True)
-        self._buf = b""
+        self._buf = bytearray()
         self._sel = selectors.DefaultSelector()
         assert self.proc.stdout is not None
         os.set_blocking(self.proc.stdout.fileno(), False)
@@ -514,7 +531,8 @@ class Session:
         return reply, elapsed
 
     def _reply(self) -> dict[str, Any]:
-        while b"\n" not in self._buf:
+        end = self._buf.find(b"\n")
+        while end < 0:
             now = time.monotonic()
             if now >= self._deadline:
                 raise SessionError(f"timeout: still running after {self.limits.seconds:g} s")
@@ -529,10 +547,13 @@ class Session:
                 continue
             if not chunk:
                 raise SessionError(self._why_gone())
+            seen = len(self._buf)
             self._buf += chunk
             if len(self._buf) > MAX_RESULT_BYTES:
                 raise SessionError("error: the sandbox's answer is too large")
-        line, self._buf = self._buf.split(b"\n", 1)
+            end = self._buf.find(b"\n", seen)  # only the new bytes: a long line costs linear time
+        line = bytes(self._buf[:end])
+        del self._buf[: end + 1]
         try:
             value = json.loads(line)
         except ValueError as exc:

@@ -1,11 +1,15 @@
-"""Every rewrite rule: where it must apply, where it must not, and that applied rewrites verify."""
+"""Every rewrite rule: where it must apply, where it must not, and that applied rewrites verify; the one purity
+vocabulary the caching rule shares with optimizer/purity.py; the one engine behind candidates and compose."""
 
 from __future__ import annotations
 
 import textwrap
 
 import pytest
-from slipstream.optimizer.rules import RULES, candidates
+from slipstream.optimizer.adequacy import mutants
+from slipstream.optimizer.proposals import parse_proposal
+from slipstream.optimizer.purity import BUILTINS, METHODS, MODULES, MUTATORS, impurity
+from slipstream.optimizer.rules import RULES, candidates, compose
 from slipstream.optimizer.sandbox import Limits
 from slipstream.optimizer.verify import verify
 
@@ -416,3 +420,100 @@ def test_verification_catches_what_preconditions_cannot_see():
     (rewrite,) = [c for c in candidates(code, "f") if c.rule == "pairwise-index"]
     verdict = verify(code, rewrite.source, "f", [(([([1],)], [([1],)]), {})], Limits(seconds=20))
     assert not verdict.ok and "raise" in verdict.reason
+
+
+# ── one purity vocabulary: the caching rule and optimizer/purity.py read the same table ──────────────────
+
+
+def _recursive_calling(call: str, imports: str = "") -> str:
+    return f"{imports}def f(n, p):\n    x = {call}\n    return x if n < 1 else f(n - 1, p)\n"
+
+
+def _cached(code: str) -> bool:
+    return "cache-pure-recursion" in applied(code)
+
+
+VOCABULARY = [
+    *[(MODULES[n], _recursive_calling(f"{n}.thing(n)", f"import {n}\n")) for n in sorted(MODULES)],
+    *[(BUILTINS[n], _recursive_calling(f"{n}(p)")) for n in sorted(BUILTINS)],
+    *[(METHODS[n], _recursive_calling(f"p.{n}()")) for n in sorted(METHODS)],
+]
+
+
+@pytest.mark.parametrize(("entry", "code"), VOCABULARY)
+def test_every_impure_call_blocks_caching_and_only_what_it_reads_refuses_the_pipeline(entry, code):
+    assert not _cached(code)
+    reason = impurity(code, "f")
+    assert (entry.what in reason) if entry.reads else reason == "", reason
+
+
+def test_the_vocabulary_is_the_union_of_the_two_former_lists():
+    # What the caching rule alone used to list (builtins and modules), and what purity.py alone did.
+    rules_only = {"print", "setattr", "delattr", "globals", "vars", "sys", "itertools"}
+    purity_only = {"shutil", "pathlib", "glob", "tempfile", "socket", "urllib", "http", "requests", "subprocess"}
+    purity_only |= {"sqlite3", "read_text", "write_text", "read_bytes", "write_bytes", "now", "today", "utcnow"}
+    both = {"open", "input", "exec", "eval", "random", "time", "datetime", "os", "secrets", "uuid"}
+    assert rules_only | purity_only | both <= set(MODULES) | set(BUILTINS) | set(METHODS)
+    assert MUTATORS <= set(METHODS)  # a mutating call blocks caching as it always did
+
+
+def test_a_case_from_each_former_list_now_holds_for_both():
+    # From the caching rule's list: the pipeline now refuses what reads the interpreter or module state.
+    assert "the interpreter's state" in impurity(_recursive_calling("sys.getrecursionlimit()", "import sys\n"), "f")
+    assert "module state" in impurity(_recursive_calling("globals()"), "f")
+    # ... and what only acts is left to verification, which sees prints, writes and results.
+    assert impurity(_recursive_calling("print(n)"), "f") == ""
+    assert impurity(_recursive_calling("itertools.count(n)", "import itertools\n"), "f") == ""
+    # From purity.py's list: the caching rule now refuses the clock, files and processes.
+    assert not _cached(_recursive_calling("datetime.date.today()", "import datetime\n"))
+    assert not _cached(_recursive_calling("p.read_text()"))
+    assert not _cached(_recursive_calling("subprocess.run(p)", "import subprocess\n"))
+    assert not _cached(_recursive_calling("shutil.which(p)", "import shutil\n"))
+    # Imports inside the function and aliases count for both.
+    inner = "def f(n, p):\n    import random as r\n    return r.random() if n < 1 else f(n - 1, p)\n"
+    assert not _cached(inner) and "randomness" in impurity(inner, "f")
+    # Effects no table names: state between calls, generators, writes into an object.
+    for body in ("    global G\n", "    yield n\n", "    p.x = n\n", "    p[0] = n\n", "    del p[0]\n"):
+        assert not _cached(f"def f(n, p):\n{body}    return n if n < 1 else f(n - 1, p)\n"), body
+    # And what is pure still is cached.
+    assert _cached("import math\ndef f(n, p):\n    return math.sqrt(n) if n < 1 else f(n - 1, p)\n")
+    assert _cached("import os\ndef f(n, p):\n    return os.path.join(p, 'x') if n < 1 else f(n - 1, p)\n")
+
+
+# ── one engine: candidates and compose ────────────────────────────────────────────────────────────────────
+
+
+def test_compose_uses_the_same_target_and_imports_as_candidates():
+    code = src('''
+        """Doc."""
+        from __future__ import annotations
+
+
+        def f(xs):
+            return sorted(xs)[:3]
+
+
+        class Queue:
+            def f(self, items):
+                q = list(items)
+                out = []
+                while q:
+                    out.append(q.pop(0))
+                return sorted(out)[:2], sorted(out)[0]
+    ''')
+    rules = [c.rule for c in candidates(code, "Queue.f")]
+    assert rules == ["sorted-index", "deque-queue", "hoist-method-lookup", "sorted-slice-heapq"], rules
+    both = compose(code, "Queue.f", ["deque-queue", "sorted-slice-heapq"])
+    assert both is not None and both.rule == "deque-queue+sorted-slice-heapq"
+    lines = both.source.splitlines()
+    assert lines[1:4] == ["from __future__ import annotations", "import heapq", "import collections"], lines
+    assert "    return sorted(xs)[:3]" in lines  # the module-level f is not the target
+    assert compose(code, "Queue.f", ["deque-queue"]) is None  # one rule is a candidate, not a combination
+    assert compose(code, "missing", [r.name for r in RULES]) is None and compose("def (:", "f", rules) is None
+
+
+def test_nested_defs_are_never_rewritten():
+    # The sandbox loads a function by attribute path, which a def inside a def has not.
+    code = "def f(xs):\n    def g(ys):\n        return sorted(ys)[0]\n    return g(xs)\n"
+    assert candidates(code, "f.g") == [] and mutants(code, "f.g", "i") == []
+    assert parse_proposal(code, "f.g", "        return ys[0]\n") is None

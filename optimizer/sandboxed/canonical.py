@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import types
 from typing import Any
 
@@ -26,8 +27,21 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 _SIMPLE = (int, str, float, bool, type(None), bytes)
 
 
+_NAMES: dict[type, str] = {}
+
+
 def type_name(t: type) -> str:
-    return f"{t.__module__}.{t.__qualname__}"
+    """``module.qualname``, and ``#unresolved`` when that name does not lead back to ``t`` itself (a class
+    made on the fly, or one that claims another's name, such as a fake ``builtins.IndexError``)."""
+    name = _NAMES.get(t)
+    if name is None:
+        module, qualname = str(getattr(t, "__module__", "?")), str(getattr(t, "__qualname__", "?"))
+        obj: Any = sys.modules.get(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        name = f"{module}.{qualname}" + ("" if obj is t else "#unresolved")
+        _NAMES[t] = name
+    return name
 
 
 class _Encoder:

@@ -1,14 +1,15 @@
 """A seccomp filter the sandboxed process installs on itself before any user code runs.
 
 Written as a classic BPF program with ctypes (no libseccomp needed). Always denied: ``socket()`` of any
-family (no network, and no connecting to a path socket in a visible folder; ``socketpair`` still works,
-asyncio uses it), ``memfd_create`` (memory outside the address-space limit), ptrace and cross-process
+family (no network, and no connecting to a path socket in a visible folder), ``memfd_create`` and SysV
+shared memory, semaphores and message queues (memory outside the address-space limit), ptrace and cross-process
 memory access, mount/unshare/setns/pivot_root/chroot, keyrings, bpf, perf events, userfaultfd,
 io_uring, kernel modules, and ``prctl(PR_SET_PDEATHSIG)`` (the process may not outlive its parent).
 Unless ``processes``: no new processes and no exec (clone without CLONE_THREAD, fork, vfork, execve,
 execveat; clone3 answers ENOSYS so glibc falls back to clone): a fork bomb gets EPERM on its first fork.
 Unless ``threads`` as well: no clone at all (code a model wrote runs single-threaded, so it cannot
-start a thread bomb or a thread that answers the parent behind the harness's back). Syscalls of another
+start a thread bomb or a thread that answers the parent behind the harness's back) and no
+``socketpair`` (the user's own code keeps it: asyncio's event loop needs one). Syscalls of another
 ABI (x32) kill the process. Only x86-64 and AArch64 have tables; elsewhere ``install`` raises and the
 run is refused.
 """
@@ -53,12 +54,18 @@ _NR = {
     "io_uring_register": (427, 427),
     "kexec_load": (246, 104),
     "memfd_create": (319, 279),
+    "shmget": (29, 194),
+    "shmat": (30, 196),
+    "shmctl": (31, 195),
+    "semget": (64, 190),
+    "msgget": (68, 186),
+    "socketpair": (53, 199),
     "prctl": (157, 167),
     "init_module": (175, 105),
     "finit_module": (313, 273),
     "delete_module": (176, 106),
 }
-_ALWAYS = [n for n in _NR if n not in ("fork", "vfork", "execve", "execveat", "clone", "clone3", "prctl")]
+_ALWAYS = [n for n in _NR if n not in ("fork", "vfork", "execve", "execveat", "clone", "clone3", "prctl", "socketpair")]
 _PR_SET_PDEATHSIG = 1
 _ARCH = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}
 
@@ -105,6 +112,7 @@ def program(machine: str, processes: bool = False, threads: bool = True) -> byte
             ]
         else:
             deny("clone")
+            deny("socketpair")  # buffers outside the address-space limit; only asyncio's loop needs one
     out.append(_ins(_RET, _ALLOW))
     return b"".join(out)
 

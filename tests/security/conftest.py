@@ -333,3 +333,14 @@ def world(tmp_path, monkeypatch) -> Any:
         shutil.rmtree(sock_dir, ignore_errors=True)
         if hasattr(builtins, PWNED_ATTRIBUTE):
             delattr(builtins, PWNED_ATTRIBUTE)
+
+
+def closed_hole(why: str):
+    """Marks a test that once failed (a hole this suite found): ``why`` says how it got through. The test
+    runs as any other, so the hole cannot come back unnoticed."""
+
+    def mark(fn):
+        fn.__doc__ = (fn.__doc__ or "") + f"\n\nOnce a hole: {why}"
+        return fn
+
+    return mark

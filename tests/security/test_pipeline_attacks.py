@@ -10,19 +10,19 @@ payload the sandbox stops) is refused by the static check before it runs.
 The proposals reach ``sys`` by one of two routes (tests/security/attacks.py): ``REACH``, which the static
 check refuses, and ``REACH_OS`` (``os.path.sys``, where the user's module imports os and ``total`` uses
 os.path), which it still lets through. The second shows what the sandbox does with code past the static
-check: every containment case is still rejected. The xfail(strict=True) tests are the holes that remain:
+check: every containment case is still rejected. The ``closed_hole`` tests were holes, now closed:
 forging variants that get past the static check by ``REACH_OS``, by state kept between calls through a
 local alias, or by a format field, and are offered.
 """
 
 from __future__ import annotations
 
-import pytest
 from slipstream.optimizer.capture import Workload
 from slipstream.optimizer.pipeline import OptimizeResult, optimize_function
 from slipstream.optimizer.proposals import parse_proposal
 
 from tests.security.attacks import FORGED, FORGING, LOOP, MEMO, OS_CALC, REACH, REACH_OS, SANDBOX_BY_FORMAT
+from tests.security.conftest import closed_hole
 
 STATIC = "model variants may not reach the interpreter"
 
@@ -183,9 +183,8 @@ def test_forging_proposals_are_refused_and_never_offered(world):
     world.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: optimizer/reach.py checks attributes of a name the user's module imported at the first level "
+@closed_hole(
+    "HOLE: optimizer/reach.py checks attributes of a name the user's module imported at the first level "
     "only: with an original that uses os.path, a variant may use os.path.sys (and os.path.os). Through it a "
     "body that returns -1 forges its report (the original's, written on its protocol descriptor after the "
     "mark, which it then points at /dev/null so that the driver's own result is lost), answers the timing "
@@ -201,9 +200,8 @@ def test_forging_variants_past_the_static_check_by_os_path_are_not_offered(world
     assert not offered(res), (offered(res), res.rejected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: state between calls through a local alias of the function (`f = total; f.memo = {}`: "
+@closed_hole(
+    "HOLE: state between calls through a local alias of the function (`f = total; f.memo = {}`: "
     "reach.py refuses only writes whose target's root is a global name): the unchanged loop with an identity "
     "memo verifies (each input is a fresh copy), measures as fast as an empty call (a timed batch repeats "
     "the same input objects, and timing.py's cache_clear() does not know this cache), passes the derived "
@@ -216,9 +214,8 @@ def test_a_variant_that_keeps_state_between_calls_is_not_offered(world):
     assert not offered(res), (offered(res), res.rejected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: str.format taken as a value (`fmt = str.format`; only .format written as a called "
+@closed_hole(
+    "HOLE: str.format taken as a value (`fmt = str.format`; only .format written as a called "
     "attribute is checked) with a field built from pieces reads total.__globals__[__builtins__] ... "
     "_frozen_importlib's sys.modules['_slipstream_sandboxed']: a variant that returns -1 in the user's "
     "program (where the field raises KeyError) and sum(xs) in every sandboxed process is offered as about "

@@ -1,0 +1,71 @@
+"""Behaviour-preserving rewrites with libcst: minimal changes first, by family, over one engine.
+
+- ``expressions``: one expression replaced by a cheaper equal one;
+- ``loops``: a loop replaced by a comprehension or builtin;
+- ``hoisting``: repeated work moved out of a loop;
+- ``datastructures``: a container that does the same work faster;
+- ``caching``: a pure recursive function remembers its results;
+- ``engine``: parse → find → apply → imports → compile, the same for ``candidates`` and ``compose``.
+
+Each rule has a precise precondition and changes only the target function. ``RULES`` is the registry, in
+the order candidates are offered and composed. A rewrite is a candidate, never an answer: it is offered
+only after verification on real inputs and measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slipstream.optimizer.rules import caching, datastructures, engine, expressions, hoisting, loops
+from slipstream.optimizer.rules.engine import ReplaceFunction, Rewrite, Rule
+
+__all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose"]
+
+RULES: tuple[Rule, ...] = (
+    Rule("keys-membership", "`k in d.keys()` → `k in d`", expressions.keys_membership),
+    Rule("sorted-index", "`sorted(x)[0]`/`[-1]` → `min`/`max`", expressions.sorted_index),
+    Rule("sum-generator", "`sum([...])` → `sum(...)` without the list", expressions.sum_generator),
+    Rule("literal-set-membership", "membership in a literal list → set", datastructures.literal_set_membership),
+    Rule("append-loop-comprehension", "append loop → list comprehension", loops.append_comprehension),
+    Rule("string-concat-join", 'string `+=` loop → `"".join`', loops.concat_join),
+    Rule(
+        "cache-pure-recursion", "pure recursive function → `functools.cache`", caching.cache_recursion, ("functools",)
+    ),
+    Rule("membership-set", "membership in a parameter inside a loop → a set built once", datastructures.membership_set),
+    Rule("search-loop-builtin", "search loop → `any`/`next`", loops.search_loop),
+    Rule(
+        "deque-queue",
+        "`list.pop(0)`/`insert(0, x)` queue → `collections.deque`",
+        datastructures.deque_queue,
+        ("collections",),
+    ),
+    Rule(
+        "hoist-invariant-call",
+        "loop-invariant `len`/`set(...)` hoisted out of the loop",
+        hoisting.hoist_invariant_calls,
+    ),
+    Rule("hoist-method-lookup", "method/attribute lookups hoisted out of the loop", hoisting.hoist_method_lookups),
+    Rule("compile-regex", "`re` calls with a literal pattern → one compiled pattern", hoisting.compile_regex),
+    Rule("counter-loop", "manual counting → `collections.Counter`", loops.count_loop, ("collections",)),
+    Rule("sum-loop", "`+=` accumulation loop → `sum`", loops.sum_loop),
+    Rule("pairwise-index", "nested-loop equality match → a dict index", datastructures.pairwise_index),
+    Rule("range-len-index", "`for i in range(len(xs))` → direct iteration", loops.range_len_index),
+    Rule("square-multiply", "`x ** 2` → `x * x`", expressions.square_multiply),
+    Rule("seen-set-dedupe", "`not in` a growing list → a companion set", datastructures.seen_set),
+    Rule(
+        "sorted-slice-heapq",
+        "`sorted(xs)[:k]` → `heapq.nsmallest`/`nlargest`",
+        expressions.sorted_slice_heapq,
+        ("heapq",),
+    ),
+)
+
+
+def candidates(source: str, qualname: str) -> list[Rewrite]:
+    """Every rule that applies to ``qualname`` (``func`` or ``Class.method``), each as a whole module."""
+    return engine.candidates(source, qualname, RULES)
+
+
+def compose(source: str, qualname: str, names: Sequence[str]) -> Rewrite | None:
+    """The named rules applied one after another (in the registry's order): several small wins at once."""
+    return engine.compose(source, qualname, names, RULES)

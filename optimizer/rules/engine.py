@@ -1,0 +1,130 @@
+"""The one way a rule's rewrite is made: parse → find → apply → imports → compile.
+
+Guarantees, for ``candidates`` and ``compose`` alike:
+
+- a rewrite changes only the def the qualified name means (optimizer/cstutil.py's ``find_cst_function``,
+  the walk every part of the optimizer shares), plus the ``import`` lines its rules name;
+- a rule that leaves the function as it was gives no rewrite;
+- every rewrite compiles: a rule's bug costs a candidate, never produces broken code;
+- source that does not parse, or a name that is no def, gives no rewrite (never an exception).
+
+A rewrite is a candidate, never an answer: it is offered only after verification on real inputs and
+measurement (optimizer/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+import libcst.matchers as m
+from slipstream.optimizer.cstutil import docstring_offset, find_cst_function
+
+Transform = Callable[[cst.FunctionDef], cst.FunctionDef]
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    rule: str
+    title: str
+    source: str  # the whole module with the function rewritten
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    title: str
+    transform: Transform  # returns the def unchanged where its preconditions do not hold
+    imports: tuple[str, ...] = ()  # modules the rewrite refers to
+
+
+class ReplaceFunction(cst.CSTTransformer):
+    """Apply ``transform`` to the one def ``qualname`` means (``"Class.method"``); ``changed`` says if it did."""
+
+    def __init__(self, qualname: str, transform: Transform) -> None:
+        self.qualname, self.transform = qualname, transform
+        self.target: cst.FunctionDef | None = None
+        self.changed = False
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        self.target = find_cst_function(node, self.qualname)
+        return self.target is not None
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # the target is never inside a def (see find_cst_function); the rule rewrites it whole
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        if original is not self.target:
+            return updated
+        new = self.transform(updated)
+        self.changed = not new.deep_equals(updated)
+        return new
+
+
+def ensure_import(module: cst.Module, name: str) -> cst.Module:
+    """``import name`` after the module's docstring and ``__future__`` imports, unless it is there already."""
+    if re.search(rf"^import {name}\b", module.code, re.MULTILINE):
+        return module
+    body = list(module.body)
+    pos = docstring_offset(body)
+    while pos < len(body) and m.matches(
+        body[pos], m.SimpleStatementLine(body=[m.ImportFrom(module=m.Name("__future__"))])
+    ):
+        pos += 1
+    body.insert(pos, cst.parse_statement(f"import {name}\n"))
+    return module.with_changes(body=body)
+
+
+def _apply(module: cst.Module, qualname: str, rules: Sequence[Rule]) -> tuple[cst.Module, list[str]]:
+    """``rules`` applied one after another, each to the function as the previous left it, with its imports."""
+    applied: list[str] = []
+    for rule in rules:
+        replace = ReplaceFunction(qualname, rule.transform)
+        new = module.visit(replace)
+        if replace.changed:
+            for name in rule.imports:
+                new = ensure_import(new, name)
+            module = new
+            applied.append(rule.name)
+    return module, applied
+
+
+def _compiles(module: cst.Module) -> bool:
+    try:
+        compile(module.code, "<rewrite>", "exec")
+    except SyntaxError:
+        return False
+    return True
+
+
+def _parse(source: str) -> cst.Module | None:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        return None
+
+
+def candidates(source: str, qualname: str, rules: Sequence[Rule]) -> list[Rewrite]:
+    """Every rule that applies to ``qualname`` on its own, each as a whole module, in ``rules``' order."""
+    module = _parse(source)
+    if module is None:
+        return []
+    out: list[Rewrite] = []
+    for rule in rules:
+        new, applied = _apply(module, qualname, [rule])
+        if applied and _compiles(new):
+            out.append(Rewrite(rule.name, rule.title, new.code))
+    return out
+
+
+def compose(source: str, qualname: str, names: Sequence[str], rules: Sequence[Rule]) -> Rewrite | None:
+    """The named rules applied one after another, in ``rules``' order; None unless at least two apply."""
+    module = _parse(source)
+    if module is None:
+        return None
+    new, applied = _apply(module, qualname, [rule for rule in rules if rule.name in names])
+    if len(applied) < 2 or not _compiles(new):
+        return None
+    return Rewrite("+".join(applied), "combined: " + ", ".join(applied), new.code)

@@ -1,0 +1,96 @@
+"""Expression rules: one expression replaced by a cheaper one with the same value, wherever it stands.
+
+Each needs nothing but the expression's own shape (no flow or name analysis), so each holds wherever the
+pattern matches: the preconditions are in the pattern. What no pattern can see (an object whose ``keys``
+is not a dict's, a ``sorted`` that is not the builtin) is left to verification on real inputs.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+from slipstream.optimizer.cstutil import code, over_whole_def
+
+
+class _KeysMembership(cst.CSTTransformer):
+    """``k in d.keys()`` → ``k in d``: a view lookup through a method call is slower than the dict's own."""
+
+    def leave_ComparisonTarget(self, original: cst.ComparisonTarget, updated: cst.ComparisonTarget):
+        if isinstance(updated.operator, (cst.In, cst.NotIn)) and m.matches(
+            updated.comparator, m.Call(func=m.Attribute(attr=m.Name("keys")), args=[])
+        ):
+            return updated.with_changes(comparator=updated.comparator.func.value)
+        return updated
+
+
+class _SortedIndex(cst.CSTTransformer):
+    """``sorted(x)[0]`` → ``min(x)`` and ``sorted(x)[-1]`` → ``max(x)`` (one argument, no key/reverse)."""
+
+    def leave_Subscript(self, original: cst.Subscript, updated: cst.Subscript):
+        if not m.matches(updated.value, m.Call(func=m.Name("sorted"), args=[m.Arg(keyword=None, star="")])):
+            return updated
+        if len(updated.slice) != 1 or not isinstance(updated.slice[0].slice, cst.Index):
+            return updated
+        idx = updated.slice[0].slice.value
+        if m.matches(idx, m.Integer("0")):
+            fn = "min"
+        elif m.matches(idx, m.UnaryOperation(operator=m.Minus(), expression=m.Integer("1"))):
+            fn = "max"
+        else:
+            return updated
+        return cst.Call(func=cst.Name(fn), args=[updated.value.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+
+
+class _SumOfList(cst.CSTTransformer):
+    """``sum([e for x in xs])`` → ``sum(e for x in xs)``: no intermediate list."""
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call):
+        if m.matches(updated, m.Call(func=m.Name("sum"), args=[m.Arg(value=m.ListComp(), keyword=None, star="")])):
+            comp = updated.args[0].value
+            gen = cst.GeneratorExp(elt=comp.elt, for_in=comp.for_in, lpar=[], rpar=[])
+            return updated.with_changes(args=[cst.Arg(gen)])
+        return updated
+
+
+class _SquareMultiply(cst.CSTTransformer):
+    """``x ** 2`` → ``x * x`` for a plain name ``x``: a multiplication instead of a ``pow`` call."""
+
+    def leave_BinaryOperation(self, original: cst.BinaryOperation, updated: cst.BinaryOperation):
+        if (
+            isinstance(updated.operator, cst.Power)
+            and isinstance(updated.left, cst.Name)
+            and m.matches(updated.right, m.Integer("2"))
+        ):
+            return updated.with_changes(operator=cst.Multiply(), right=cst.Name(updated.left.value))
+        return updated
+
+
+class _SortedSliceHeapq(cst.CSTTransformer):
+    """``sorted(xs)[:k]`` → ``heapq.nsmallest(k, xs)`` and ``sorted(xs, reverse=True)[:k]`` →
+    ``heapq.nlargest(k, xs)`` (``key=`` kept) for a literal ``k``: documented as equivalent, and it never
+    sorts the whole input."""
+
+    def leave_Subscript(self, original: cst.Subscript, updated: cst.Subscript):
+        v = updated.value
+        if not m.matches(v, m.Call(func=m.Name("sorted"))) or len(updated.slice) != 1:
+            return updated
+        s = updated.slice[0].slice
+        if not (isinstance(s, cst.Slice) and s.lower is None and s.step is None and isinstance(s.upper, cst.Integer)):
+            return updated
+        pos = [a for a in v.args if a.keyword is None]
+        kw = {a.keyword.value: a.value for a in v.args if a.keyword is not None}
+        if len(pos) != 1 or pos[0].star or set(kw) - {"key", "reverse"}:
+            return updated
+        rev = kw.get("reverse")
+        if rev is not None and not m.matches(rev, m.Name("True") | m.Name("False")):
+            return updated
+        fn_name = "nlargest" if rev is not None and rev.value == "True" else "nsmallest"
+        key = f", key={code(kw['key'])}" if "key" in kw else ""
+        return cst.parse_expression(f"heapq.{fn_name}({s.upper.value}, {code(pos[0].value)}{key})")
+
+
+keys_membership = over_whole_def(_KeysMembership)
+sorted_index = over_whole_def(_SortedIndex)
+sum_generator = over_whole_def(_SumOfList)
+square_multiply = over_whole_def(_SquareMultiply)
+sorted_slice_heapq = over_whole_def(_SortedSliceHeapq)
