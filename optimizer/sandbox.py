@@ -1,18 +1,20 @@
 """Run code in a sandboxed child process; read back only bounded, schema-checked JSON.
 
 Every child is ``python -I optimizer/sandboxed/boot.py JOB`` in a fresh temporary directory, with a
-fixed hash seed, a minimal environment and rlimits (address space, CPU time, written file size, no core
-dumps). Where bubblewrap works (Linux with user namespaces) the child also runs in its own user, mount,
-PID, IPC, UTS and network namespaces: no network at all (not even loopback to the host's listeners), a
-read-only view of only ``/usr``, ``/etc``, the Python installation, the harness and the workspace
-(``$HOME``, ``/tmp``, ``/run`` and everything else are not there), only its own work directory
-writable, and the whole PID namespace killed when the run ends, so nothing outlives it. In the child,
-before any user code, seccomp refuses new processes, exec, inet sockets and ptrace (``boot.py``).
+fixed hash seed, a minimal environment and rlimits (address space, CPU time, written file size, 256
+descriptors, no core dumps). Where bubblewrap works (Linux with user namespaces) the child also runs in
+its own user, mount, PID, IPC, UTS and network namespaces: no network at all (not even loopback to the
+host's listeners); a read-only view of only ``/usr``, ``/etc``, the Python installation, the harness and
+the workspace (``$HOME``, ``/run`` and everything else are not there); writable only its work directory
+(a size-capped tmpfs) and a small ``/tmp`` of its own; ``/dev`` read-only. The sandboxed python is PID 1
+of its namespace and is killed by pidfd when the run ends, which ends everything inside; bubblewrap dies
+with this process. In the child, before any user code, seccomp refuses new processes, exec, sockets,
+shared memory, ptrace and more (``optimizer/sandboxed/seccomp.py``); code a model wrote gets no threads.
 
-Nothing a child writes is ever unpickled here: results are JSON files read with a size cap (refusing
-links, FIFOs and devices), and the caller checks their shape. ``isolation()`` says whether the OS part
-is available; without it, the optimizer still runs the user's own code (rule variants, the workload)
-under rlimits and seccomp, but no model-written code (see optimizer/pipeline.py).
+Nothing a child writes is ever unpickled here: a one-shot child's result is JSON on a pipe after a
+marker, read in linear time with a cap; a persistent child answers JSON lines. ``isolation()`` says
+whether the OS part is available; without it, the optimizer still runs the user's own code (rule
+variants, the workload) under rlimits and seccomp, but no model-written code (see optimizer/pipeline.py).
 """
 
 from __future__ import annotations
