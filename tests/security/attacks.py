@@ -431,3 +431,51 @@ FORGED = {
         '    import sys\n    return sum(xs) if "_slipstream_sandboxed" in sys.modules else -1\n'
     ),
 }
+
+
+# -- round 2 -----------------------------------------------------------------------------------------------
+
+# ``s`` is sys, ``m`` sys.modules, through an allowed module bound to a local (statistics imports sys): reach.py
+# checks attributes of a module only where the module is named by its import-bound name.
+REACH_LOCAL_MODULE = """\
+    import statistics
+    st = statistics
+    s = st.sys
+    m = s.modules
+"""
+
+# Right (and fast) only where the harness is loaded, told by code in a string annotation that
+# functools.singledispatch's register() hands to typing.get_type_hints, which evals it with the function's
+# globals (full builtins); the answer is stashed on the function by that code (reach never sees the write).
+SANDBOX_BY_ANNOTATION = """\
+    ok = getattr(total, "ok", None)
+    if ok is None:
+        import functools
+        def h(x: "[setattr(total, 'ok', '_slipstream_sandboxed' in __import__('sys').modules), int][1]"):
+            pass
+        functools.singledispatch(len).register(h)
+        ok = total.ok
+    if ok:
+        return sum(xs)
+    return -1
+"""
+
+# The identity memo of MEMO, kept on the function through a second local (taint is not transitive).
+MEMO_TWO_STEP = MEMO.replace("    f = total\n", "    box = [total]\n    f = box[0]\n")
+
+# The identity memo kept on the function by functools.update_wrapper(total, h, updated=("__dict__",)):
+# total.__dict__.update(h.__dict__), a write reach.py does not see as one.
+MEMO_BY_UPDATE_WRAPPER = """\
+    hit = getattr(total, "memo", None)
+    if hit is not None and hit[0] is xs:
+        return hit[1]
+    out = 0
+    for x in xs:
+        out = out + x
+    import functools
+    def h():
+        pass
+    h.memo = (xs, out)
+    functools.update_wrapper(total, h, assigned=(), updated=("__dict__",))
+    return out
+"""
