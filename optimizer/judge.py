@@ -83,16 +83,16 @@ def _show(t: Any, room: list[int]) -> str:
         return repr(t[1])
     if tag == "y":
         return f"bytes({len(str(t[2])) // 2})"
-    if tag in ("l", "t", "S", "g") and len(t) >= 3 and isinstance(t[2], list):
+    if tag in ("l", "t", "S", "g", "q") and len(t) >= 3 and isinstance(t[2], list):
         inner = ", ".join(_show(e, room) for e in t[2][:20]) + (", …" if len(t[2]) > 20 else "")
-        if tag == "l":
-            return f"[{inner}]"
+        if tag in ("l", "q"):
+            return f"[{inner}]" if tag == "l" else f"deque([{inner}])"
         if tag == "t":
             return f"({inner})"
         if tag == "S":
             return "{" + inner + "}" if inner else "set()"
         return f"<{short_type(str(t[1]))} of [{inner}]>"
-    if tag == "d" and len(t) >= 3 and isinstance(t[2], list):
+    if tag in ("d", "D") and len(t) >= 3 and isinstance(t[2], list):
         pairs = [
             f"{_show(kv[0], room)}: {_show(kv[1], room)}" for kv in t[2][:20] if isinstance(kv, list) and len(kv) == 2
         ]

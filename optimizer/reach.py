@@ -31,6 +31,7 @@ import builtins
 import importlib
 import re
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from slipstream.optimizer.functions import find_function
@@ -55,7 +56,10 @@ ALLOWED_MODULES = (
     "unicodedata",
 )
 # Attributes of allowed modules that reach further than computation: by name, or into process state.
-_REFLECTIVE = {"attrgetter", "methodcaller", "Formatter", "getcontext", "setcontext", "localcontext"}
+_REFLECTIVE = {
+    "attrgetter", "methodcaller", "Formatter", "getcontext", "setcontext", "localcontext",
+    "singledispatch", "singledispatchmethod", "update_wrapper", "wraps", "WRAPPER_ASSIGNMENTS", "WRAPPER_UPDATES",
+}  # fmt: skip
 _BUILTINS = {
     "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "complex", "dict",
     "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash", "hex", "id", "int", "isinstance",
@@ -67,6 +71,7 @@ _BUILTINS |= {n for n, v in vars(builtins).items() if isinstance(v, type) and is
 _MUTATING = MUTATORS | {"cache_clear"}  # the in-place methods of the one purity vocabulary
 _INTERNALS = re.compile(r"^(?:gi|f|tb|cr|ag|co)_[a-z]+$")
 _FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[][^{}]*\}")
+_DUNDER_NAME = re.compile(r"^\s*__\w+__\s*$")
 
 
 def _public(name: str) -> bool:
@@ -136,6 +141,10 @@ def out_of_reach(source: str, qualname: str, original_source: str | None = None)
     scope.module_names.add(fn.name)  # it may call itself (reading the name; writes to it are refused)
     scope.call_funcs = {id(n.func) for n in ast.walk(fn) if isinstance(n, ast.Call)}
     scope.chains = _chains(fn)
+    scope.attribute_bases = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
+    for node in ast.walk(fn):  # modules imported anywhere in it, before any use is checked
+        if isinstance(node, ast.Import):
+            scope.modules.update({a.asname or a.name: a.name for a in node.names if a.name in ALLOWED_MODULES})
     for node in ast.walk(fn):  # names bound by ``from allowed import x`` are plain values, checked below
         if isinstance(node, ast.ImportFrom) and node.module in ALLOWED_MODULES:
             scope.from_imports |= {a.asname or a.name for a in node.names}
@@ -158,6 +167,7 @@ class _Scope:
     chains: dict[int, str] = field(default_factory=dict)  # id of each outermost Attribute -> its dotted chain
     tainted: set[str] = field(default_factory=set)  # locals that may hold a module-level object
     from_imports: set[str] = field(default_factory=set)  # names bound by ``from <allowed> import x``
+    attribute_bases: set[int] = field(default_factory=set)  # ids of the expressions an attribute is taken of
     call_funcs: set[int] = field(default_factory=set)  # ids of the Name nodes that are called
 
 
@@ -185,6 +195,11 @@ def _check_node(node: ast.AST, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope
         name = node.id
         if name in ("getattr", "hasattr") and id(node) not in scope.call_funcs:
             return f"it passes {name} around (only direct calls with a literal name are allowed)"
+        if name == "type" and id(node) not in scope.call_funcs:
+            return "it passes type around (only type(x) is allowed)"
+        if (name in modules or name in scope.imported) and name not in local and id(node) not in scope.attribute_bases:
+            if id(node) not in scope.call_funcs:  # a module (or what your module imported) as a value
+                return f"it passes the module-level name {name} around (only {name}.attribute is allowed)"
         if name in modules or name in local or name in scope.module_names or name in _BUILTINS:
             return ""
         return f"it uses {name}"
@@ -223,6 +238,8 @@ def _check_node(node: ast.AST, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope
                 return f"it calls {f.id}() for .{name.value} (format fields can read attributes)"
         if isinstance(f, ast.Name) and f.id == "type" and len(node.args) + len(node.keywords) != 1:
             return "it creates a class with type(name, bases, namespace)"
+        if isinstance(f, ast.Call) and isinstance(f.func, ast.Name) and f.func.id == "type":
+            return "it calls what type(...) returns (a class, or type itself)"
         if isinstance(f, ast.Attribute) and f.attr in _MUTATING and _global_base(f, scope):
             return f"it keeps state between calls ({ast.unparse(f)}())"
         if isinstance(f, ast.Attribute) and f.attr in ("format", "format_map"):
@@ -231,6 +248,14 @@ def _check_node(node: ast.AST, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope
         return ""
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and _FORMAT_FIELD.search(node.value):
         return f"it uses a format string with attribute or index fields ({node.value[:40]!r})"
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and _DUNDER_NAME.match(node.value):
+        return f"it names an interpreter hook ({node.value!r})"
+    if isinstance(node, ast.arg) and (not _public(node.arg) and node.arg.startswith("__")):
+        return f"it names a parameter {node.arg!r}"
+    if isinstance(node, ast.arg) and node.annotation is not None and node not in _own_args(fn):
+        return "it annotates an inner function's parameter (annotations can be evaluated as code)"
+    if isinstance(node, (ast.FunctionDef, ast.Lambda)) and node is not fn and getattr(node, "returns", None):
+        return "it annotates an inner function's return (annotations can be evaluated as code)"
     return ""
 
 
@@ -271,6 +296,16 @@ def _tainted(fn: ast.AST, scope: _Scope) -> set[str]:
         )
 
     out: set[str] = set()
+    while True:  # to a fixed point: a local assigned from a tainted local is tainted too
+        before = len(out)
+        out |= _tainted_once(fn, mentions)
+        module_level |= out
+        if len(out) == before:
+            return out
+
+
+def _tainted_once(fn: ast.AST, mentions: Callable[[ast.AST], bool]) -> set[str]:
+    out: set[str] = set()
     for node in ast.walk(fn):
         targets: list[ast.AST] = []
         value: ast.AST | None = None
@@ -285,3 +320,9 @@ def _tainted(fn: ast.AST, scope: _Scope) -> set[str]:
         if value is not None and mentions(value):
             out |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
     return out
+
+
+def _own_args(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
+    """The function's own parameters: their annotations are the original's (parse_proposal keeps them)."""
+    a = fn.args
+    return [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x is not None)]

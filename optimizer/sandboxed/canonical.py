@@ -14,7 +14,9 @@ a last-resort ``repr`` with addresses blanked. Types are ``module.qualname``.
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -22,7 +24,8 @@ import types
 from typing import Any
 
 MAX_NODES = 100_000  # past this, subtrees are hashed: still compared exactly, but not shown
-MAX_ITEMS = 10_000  # items taken from a generator or iterator
+MAX_ITEMS = 10_000  # items of a generator or iterator compared one by one
+MAX_REST = 1_000_000  # past those, items hashed (compared exactly, not shown); past these, "more"
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 _SIMPLE = (int, str, float, bool, type(None), bytes)
 
@@ -87,7 +90,12 @@ class _Encoder:
             return ["t", name, [self.encode(e) for e in x]]
         if isinstance(x, dict):
             items = [[self.encode(k), self.encode(v)] for k, v in x.items()]
-            return ["d", name, sorted(items, key=_order)]
+            if isinstance(x, collections.OrderedDict):  # its == and its iteration depend on the order
+                return ["D", name, items]
+            factory = [self.encode(x.default_factory)] if isinstance(x, collections.defaultdict) else []
+            return ["d", name, sorted(items, key=_order), *factory]
+        if isinstance(x, collections.deque):
+            return ["q", name, [self.encode(e) for e in x], x.maxlen]
         if isinstance(x, (set, frozenset)):
             return ["S", name, sorted((self.encode(e) for e in x), key=_order)]
         if isinstance(x, BaseException):
@@ -95,15 +103,21 @@ class _Encoder:
         if isinstance(x, (types.GeneratorType, types.CoroutineType)) or (
             hasattr(t, "__next__") and hasattr(t, "__iter__")
         ):
-            items = []
+            items: list[Any] = []
+            rest = hashlib.sha256()  # past MAX_ITEMS: the rest, hashed, up to MAX_REST items
+            n = 0
             try:
                 for e in x:
-                    if len(items) >= MAX_ITEMS:
-                        return ["g", name, items, True]
-                    items.append(self.encode(e))
+                    n += 1
+                    if n <= MAX_ITEMS:
+                        items.append(self.encode(e))
+                    elif n <= MAX_ITEMS + MAX_REST:
+                        rest.update(_order(_Encoder(64).encode(e)).encode("utf-8", "surrogatepass"))
+                    else:
+                        return ["g", name, items, rest.hexdigest(), "more"]
             except Exception as exc:
                 items.append(["raise", type_name(type(exc))])
-            return ["g", name, items, False]
+            return ["g", name, items, rest.hexdigest() if n > MAX_ITEMS else ""]
         attrs = self._attributes(x, t)
         if attrs is not None:
             return ["o", name, attrs]
@@ -132,7 +146,12 @@ class _Encoder:
             except Exception:
                 return None
             if isinstance(reduced, tuple) and len(reduced) >= 2:
-                return [["__reduce__", self.encode(tuple(reduced[1:3]))]]
+                # Arguments and state, and the list and dict items some types keep there (bounded).
+                parts = [
+                    list(itertools.islice(p, MAX_ITEMS)) if i >= 3 and p is not None else p
+                    for i, p in enumerate(reduced[1:5], start=1)
+                ]
+                return [["__reduce__", self.encode(tuple(parts))]]
             return None
         return sorted(([k, self.encode(v)] for k, v in found.items()), key=lambda kv: kv[0])
 

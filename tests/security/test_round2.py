@@ -1,6 +1,7 @@
 """Round 2 of the attack suite: holes found after the first round's were closed, and ideas that are contained.
 
-Holes are ``xfail(strict=True)``: each passes while the hole exists and fails (as XPASS) once it is closed,
+The holes this round found are closed; ``closed_hole`` keeps what each was. Formerly: each passed while
+the hole existed and failed once it was closed,
 so that the fix flips the mark. Contained ideas are plain tests.
 """
 
@@ -19,6 +20,7 @@ from tests.security.attacks import (
     REACH_LOCAL_MODULE,
     SANDBOX_BY_ANNOTATION,
 )
+from tests.security.conftest import closed_hole
 from tests.security.test_pipeline_attacks import offered, optimize
 
 CALC = "def total(xs):\n    out = 0\n    for x in xs:\n        out = out + x\n    return out\n"
@@ -32,9 +34,8 @@ def total(body: str) -> str:
 # -- holes: offered by optimize_function ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: an allowed module bound to a local (`st = statistics; s = st.sys`) is a plain local to "
+@closed_hole(
+    "HOLE: an allowed module bound to a local (`st = statistics; s = st.sys`) is a plain local to "
     "reach.py, whose module-attribute check only applies to the import-bound name: every forging body of the "
     "first round (its own report, its timings, the project's test run, the sandbox detected) passes the static "
     "check again and is offered",
@@ -45,9 +46,8 @@ def test_forging_variants_through_a_module_bound_to_a_local_are_not_offered(worl
     assert not offered(res), (offered(res), res.rejected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: functools.singledispatch(...).register(h) with a string annotation on a nested def runs "
+@closed_hole(
+    "HOLE: functools.singledispatch(...).register(h) with a string annotation on a nested def runs "
     "typing.get_type_hints, which evals the string with h.__globals__ (full builtins, __import__): arbitrary "
     "code no static rule sees; a variant right only where '_slipstream_sandboxed' is loaded (-1 in the user's "
     "program) is offered as faster",
@@ -58,9 +58,8 @@ def test_a_variant_that_detects_the_sandbox_by_an_annotation_is_not_offered(worl
     assert not offered(res), (offered(res), res.rejected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: state between calls on the function object, past reach.py's taint rule: taint is not "
+@closed_hole(
+    "HOLE: state between calls on the function object, past reach.py's taint rule: taint is not "
     "transitive (`box = [total]; f = box[0]; f.memo = ...`), and functools.update_wrapper(total, h, "
     "updated=('__dict__',)) writes total.__dict__ without an attribute store; an identity memo makes the "
     "unchanged loop measure as fast as an empty call and it is offered (stale after the caller mutates xs)",
@@ -109,7 +108,7 @@ REACH_HOLES = {
 
 
 @pytest.mark.parametrize("label", list(REACH_HOLES))
-@pytest.mark.xfail(strict=True, reason="HOLE: out_of_reach lets it through (see the label)")
+@closed_hole("out_of_reach let it through (see the label)")
 def test_the_static_check_refuses_round2_bypasses(label):
     assert out_of_reach(total(REACH_HOLES[label]), "total", CALC), "let through"
 
@@ -143,7 +142,7 @@ ENCODING_HOLES = {  # label -> (module, name, inputs, variant)
 
 
 @pytest.mark.parametrize("label", list(ENCODING_HOLES))
-@pytest.mark.xfail(strict=True, reason="HOLE: a wrong result encodes as the right one (see the label)")
+@closed_hole("a wrong result encoded as the right one (see the label)")
 def test_a_wrong_container_is_rejected_by_verify(world, label):
     module, name, inputs, variant = ENCODING_HOLES[label]
     verdict = verify(module, variant, name, inputs, LIMITS)
@@ -176,10 +175,10 @@ def test_the_static_check_refuses_round2_ideas(label):
 
 
 def test_a_class_made_by_types_type_is_rejected_by_verify(world):
-    """Contained: the lazy list of round 1, its class made by ``type(type(0))`` (past the static check, see
-    above): the encoder names the class builtins.list#unresolved, and it does not return an int."""
+    """Contained twice: the lazy list of round 1, its class made by ``type(type(0))``: the static check refuses
+    it now, and even straight into verify() the encoder names the class builtins.list#unresolved."""
     variant = total(LAZY_LIST.replace('lazy = type("list"', 'lazy = type(type(0))("list"'))
-    assert out_of_reach(variant, "total", CALC) == ""
+    assert "type(...)" in out_of_reach(variant, "total", CALC)
     verdict = verify(CALC, variant, "total", [((list(range(100)),), {})], LIMITS)
     world.record(verdict.reason, verdict.rows)
     world.check()
