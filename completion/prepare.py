@@ -13,8 +13,8 @@ from slipstream.heuristics.cadence import Cadence
 from slipstream.heuristics.context import CursorContext, analyze
 from slipstream.heuristics.policy import Limits, Plan, plan
 from slipstream.heuristics.postprocess import breaks_syntax, clean
+from slipstream.inference.api import PromptModel
 from slipstream.inference.engine import GenerationRequest, GenerationResult
-from slipstream.inference.model import LoadedModel
 from slipstream.inference.prompt import Prompt, PromptBudget, build_prompt
 from slipstream.inference.stops import StopRules
 
@@ -55,7 +55,7 @@ class PrepareRequest:
     hint: int | None = None  # the document's previous prompt window start (keeps the KV cache warm)
 
 
-def prepare(req: PrepareRequest, model: LoadedModel) -> Prepared:
+def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
     text, offset, settings = req.text, req.offset, req.options
     cadence, invoked, line_factor, extra, hint = req.cadence, req.invoked, req.line_factor, req.extra, req.hint
     prefix, suffix = text[:offset], text[offset:]

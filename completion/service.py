@@ -6,6 +6,8 @@ along a suggestion that is on screen or still being generated: the rest of it, w
 cleaned partial text through the ``notify`` callback. A request for a document version that is no
 longer current raises ``Superseded`` (never a stale answer). After an answer, speculation computes what
 follows accepting it while the model is idle; opening a file warms the model up on its prompt.
+The engine is local or remote (inference/api.py); a remote one that cannot answer gives no ghost text and
+nothing is cached (its host reports the fault).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from slipstream.completion.prepare import Options, Prepared, PrepareRequest, fin
 from slipstream.completion.project_context import ProjectContext
 from slipstream.completion.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
 from slipstream.heuristics.cadence import cadence_from
-from slipstream.inference.engine import Engine, GenerationRequest, GenerationResult
+from slipstream.inference.api import FAILED, GenerationEngine
+from slipstream.inference.engine import GenerationRequest, GenerationResult
 from slipstream.inference.stops import StopRules
 
 log = logging.getLogger(__name__)
@@ -117,7 +120,7 @@ class CompletionService:
         self.notify = notify
         self.version_of = version_of
         self.config = Config()
-        self.engine: Engine | None = None
+        self.engine: GenerationEngine | None = None
         self.telemetry: Telemetry | None = None
         self.cache: CompletionCache | None = None
         self.project = ProjectContext()
@@ -231,6 +234,8 @@ class CompletionService:
         if result.cancelled or self._stale(req.uri, req.version):
             self.stats["superseded"] += 1
             raise Superseded("superseded by a newer edit or request")
+        if result.stop_reason == FAILED:  # a remote engine's fault: no ghost text (the done partial clears any)
+            return self._answer(req, [], context_class)
         self.stats["answered"] += 1
         self.stats["last_first_ms"] = round(result.t_first_token_s * 1000, 1) if result.t_first_token_s else None
         self.stats["last_total_ms"] = round(result.t_total_s * 1000, 1)
@@ -245,6 +250,8 @@ class CompletionService:
             alt_result, alt = await self._run(engine, prepared, req, None, temperature=0.8, seed=seed)
             if alt_result.cancelled or self._stale(req.uri, req.version):
                 raise Superseded("superseded by a newer edit or request")
+            if alt_result.stop_reason == FAILED:
+                break
             if alt and alt not in texts:
                 texts.append(alt)
         anchor.texts = list(texts)
@@ -279,7 +286,7 @@ class CompletionService:
 
     async def _run(
         self,
-        engine: Engine,
+        engine: GenerationEngine,
         prepared: Prepared,
         req: CompletionRequest,
         stream: Any,
@@ -329,7 +336,7 @@ class CompletionService:
         return self.telemetry.factors() if self.telemetry is not None else {}
 
     @staticmethod
-    def cache_key(engine: Engine, prepared: Prepared) -> str:
+    def cache_key(engine: GenerationEngine, prepared: Prepared) -> str:
         ctx, plan = prepared.context, prepared.plan
         return CompletionCache.key(
             engine.model.path,
@@ -372,7 +379,7 @@ class CompletionService:
             return
         self.stats["speculations"] += 1
         result = await shielded(future, asyncio.get_running_loop())
-        if not result.cancelled:
+        if not result.cancelled and result.stop_reason != FAILED:
             self.cache.put(key, [t for t in [finish(prepared, result)] if t])
             self.stats["speculations_done"] += 1
 

@@ -4,6 +4,12 @@ The state is a ``ModelState``; every change is reported through ``on_state``. A 
 thread with a progress report; settings that change during a load start a newer one, and only the
 newest result is kept (an older engine is closed off the event loop). Errors become the ``error``
 state with a clear message through ``on_error``; nothing raises into the caller.
+
+The engine is the local one (a ``ModelConfig``: a GGUF loaded here) or a remote one (a ``RemoteConfig``:
+an OpenAI-compatible server, inference/remote.py). A remote engine reports the health of every exchange;
+the first fault starts a fault *episode*: the ``error`` state with the fault as its detail and ONE message
+through ``on_error``, however many requests fail after it. The engine stays in use during the episode
+(``serving``), so the first request that works again ends it and the state returns to ``ready``.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
+from slipstream.inference.api import GenerationEngine, PromptModel
 from slipstream.inference.engine import Engine
-from slipstream.inference.model import LoadedModel, ModelConfig, ModelLoadError, load_model
+from slipstream.inference.model import ModelConfig, ModelLoadError, load_model
+from slipstream.inference.remote import RemoteConfig, RemoteEngine, endpoint_label
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +48,48 @@ class ModelHost:
         on_error: Callable[[str], None],
         progress: ProgressFactory,
     ) -> None:
-        self.engine: Engine | None = None
+        self.engine: GenerationEngine | None = None
         self.state = ModelState.STARTING
         self.detail = ""
         self._on_state, self._on_error, self._progress = on_state, on_error, progress
         self._seq = 0
         self._task: asyncio.Task | None = None
+        self._enabled = True
+        self._engine_seq = 0  # the load that made self.engine
+        self._episode = False  # a remote engine's fault episode is running (one message each)
 
     @property
-    def model(self) -> LoadedModel | None:
+    def model(self) -> PromptModel | None:
         return self.engine.model if self.engine else None
+
+    @property
+    def serving(self) -> GenerationEngine | None:
+        """The engine completions go to: the ready one, or a remote one in a fault episode (its next request
+        that works ends the episode)."""
+        if self.state == ModelState.READY or (self.state == ModelState.ERROR and self._episode):
+            return self.engine
+        return None
 
     def set_state(self, state: ModelState, detail: str = "") -> None:
         self.state, self.detail = state, detail
         self._on_state()
 
-    def load(self, config: ModelConfig, enabled: bool) -> Awaitable[None]:
+    def load(self, config: ModelConfig | RemoteConfig, enabled: bool) -> Awaitable[None]:
         """Start loading ``config`` in the background; the returned task ends when this load is done."""
         self._seq += 1
-        self._task = asyncio.ensure_future(self._load(self._seq, config, enabled))
+        self._episode = False
+        self._enabled = enabled
+        if isinstance(config, RemoteConfig):
+            self._task = asyncio.ensure_future(self._connect(self._seq, config))
+        else:
+            self._task = asyncio.ensure_future(self._load(self._seq, config, enabled))
         return self._task
 
     async def _load(self, seq: int, config: ModelConfig, enabled: bool) -> None:
         what = config.path or "default model"
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        model: LoadedModel | None = None
+        model = None
         async with self._progress("Slipstream: loading model", what):
             self.set_state(ModelState.LOADING, what)
             try:
@@ -81,13 +105,56 @@ class ModelHost:
                     self._on_error(f"Slipstream: model load failed: {exc}")
         if model is None or seq != self._seq:  # failed, or settings changed while loading: a newer load runs
             return
-        old, self.engine = self.engine, Engine(model)
-        if old is not None:
-            loop.run_in_executor(None, old.close)
+        self._replace_engine(Engine(model), seq)
         log.info("model %s loaded in %.2fs (fim=%s)", model.name, time.perf_counter() - t0, model.fim is not None)
         self.set_state(ModelState.READY if enabled else ModelState.DISABLED, model.name)
 
+    def _replace_engine(self, engine: GenerationEngine, seq: int) -> None:
+        old, self.engine, self._engine_seq = self.engine, engine, seq
+        if old is not None:
+            asyncio.get_running_loop().run_in_executor(None, old.close)
+
+    async def _connect(self, seq: int, config: RemoteConfig) -> None:
+        """A remote engine: no model to load, but the server is asked whether it is up and serves the model;
+        from then on every exchange reports to ``_health``."""
+        loop = asyncio.get_running_loop()
+        what = endpoint_label(config.endpoint)
+        async with self._progress("Slipstream: connecting", what):
+            self.set_state(ModelState.LOADING, what)
+            try:
+                engine = RemoteEngine(config)
+            except ModelLoadError as exc:
+                if seq == self._seq:
+                    self.set_state(ModelState.ERROR, str(exc))
+                    self._on_error(f"Slipstream: {exc}")
+                return
+            if seq != self._seq:
+                loop.run_in_executor(None, engine.close)
+                return
+            self._replace_engine(engine, seq)
+            engine.on_health = lambda message: loop.call_soon_threadsafe(self._health, engine, message)
+            await loop.run_in_executor(None, engine.check)
+
+    def _health(self, engine: GenerationEngine, message: str | None) -> None:
+        """After each exchange of the current remote engine: ``None`` if it worked, else the fault."""
+        if engine is not self.engine or self._engine_seq != self._seq:
+            return  # an older engine's last words, or a newer load is running
+        if message is not None:
+            first = not self._episode
+            self._episode = True
+            if first or self.state != ModelState.ERROR or self.detail != message:
+                self.set_state(ModelState.ERROR, message)  # the state always shows the latest fault
+            if first:
+                self._on_error(f"Slipstream: {message}")  # one message per episode, not per keystroke
+            return
+        if self._episode or self.state == ModelState.LOADING:
+            if self._episode:
+                log.info("Slipstream: %s answers again", engine.model.describe().get("endpoint", ""))
+            self._episode = False
+            self.set_state(ModelState.READY if self._enabled else ModelState.DISABLED, engine.model.name)
+
     def enable(self, enabled: bool) -> None:
+        self._enabled = enabled
         if self.state in (ModelState.READY, ModelState.DISABLED):
             self.set_state(ModelState.READY if enabled else ModelState.DISABLED, self.detail)
 

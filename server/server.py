@@ -154,7 +154,7 @@ class SlipstreamServer(LanguageServer):
         return out
 
     def _state_changed(self) -> None:
-        self.completion.engine = self.host.engine if self.host.state == ModelState.READY else None
+        self.completion.engine = self.host.serving  # also a remote engine in a fault episode: it recovers by use
         try:
             self.protocol.notify(methods.STATUS, self.status())
         except Exception:
@@ -187,7 +187,7 @@ class SlipstreamServer(LanguageServer):
             self.host.enable(new.enable)
 
     def load_model(self) -> None:
-        self.host.load(self.settings.model_config(), self.settings.enable)
+        self.host.load(self.settings.engine_config(), self.settings.enable)
 
     # -- documents ---------------------------------------------------------------------------------
     def on_did_open(self, params: types.DidOpenTextDocumentParams) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from slipstream.inference.model import ModelConfig, default_threads
+from slipstream.inference.remote import ENGINES, FIM_TEMPLATES, RemoteConfig
 
 MODES = ("auto", "acceleration", "exploration")
 
@@ -39,6 +40,12 @@ SPEC: tuple[Setting, ...] = (
     Setting("timeBudgetMs", "time_budget_ms", int, 2000, 10, 60000),
     Setting("threads", "threads", int, None, 1, 256, factory=default_threads),
     Setting("contextSize", "context_size", int, 2048, 256, 131072),
+    Setting("engine", "engine", str, "local", choices=ENGINES),
+    Setting("endpoint", "endpoint", str, "http://127.0.0.1:8080"),
+    Setting("model", "remote_model", str, ""),
+    Setting("fimTemplate", "fim_template", str, "", choices=FIM_TEMPLATES),
+    Setting("requestTimeoutMs", "request_timeout_ms", int, 30000, 100, 600000),
+    Setting("apiKeyEnv", "api_key_env", str, ""),
     Setting("telemetry", "telemetry", bool, True),
     Setting("storagePath", "storage_path", str, ""),
     Setting("cache", "cache", bool, True),
@@ -70,6 +77,12 @@ class Settings:
     time_budget_ms: int = _default("time_budget_ms")
     threads: int = _default("threads")  # the number of cores, at most 8
     context_size: int = _default("context_size")  # the prompt budget (about 1,750 tokens at most) plus generation
+    engine: str = _default("engine")  # local: llama.cpp here; openai: an OpenAI-compatible server (README)
+    endpoint: str = _default("endpoint")  # the server's URL (engine openai); nothing else is ever contacted
+    remote_model: str = _default("remote_model")  # the server's model name; empty: the first it lists
+    fim_template: str = _default("fim_template")  # empty: FIM through the request's suffix; else a named layout
+    request_timeout_ms: int = _default("request_timeout_ms")  # connect, and each wait for the next bytes
+    api_key_env: str = _default("api_key_env")  # the NAME of an environment variable with the key (never logged)
     telemetry: bool = _default("telemetry")  # local only: counters in storage_path, never sent anywhere
     storage_path: str = _default("storage_path")  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
     cache: bool = _default("cache")  # completions for identical contexts, in memory and on disk (bounded)
@@ -89,6 +102,19 @@ class Settings:
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(path=self.model_path or None, n_threads=self.threads, n_ctx=self.context_size)
+
+    def engine_config(self) -> ModelConfig | RemoteConfig:
+        """What the host loads: a local model, or the remote engine's connection."""
+        if self.engine == "openai":
+            return RemoteConfig(
+                self.endpoint,
+                self.remote_model,
+                self.fim_template,
+                self.request_timeout_ms,
+                self.api_key_env,
+                self.context_size,
+            )
+        return self.model_config()
 
 
 def _check_spec() -> None:
@@ -159,7 +185,7 @@ _check_spec()
 
 
 def model_changed(old: Settings, new: Settings) -> bool:
-    return old.model_config() != new.model_config()
+    return old.engine_config() != new.engine_config()
 
 
 __all__ = ["BY_KEY", "MODES", "SPEC", "Setting", "Settings", "model_changed", "parse_settings"]

@@ -134,3 +134,90 @@ class Partials:
 
     def clear(self) -> None:
         self.items.clear()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LlamaServer:
+    """llama-cpp-python's own OpenAI-compatible server (``python -m llama_cpp.server``) with the default model,
+    on a loopback port; its output (uvicorn's access log, "Disconnected from client" lines) goes to ``log_path``."""
+
+    ALIAS = "gemma3"  # the model name it serves (/v1/models)
+
+    def __init__(self, model: str, log_path: Path, port: int | None = None, api_key: str | None = None) -> None:
+        self.model, self.log_path, self.port, self.api_key = model, log_path, port or free_port(), api_key
+        self.proc: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> LlamaServer:
+        import subprocess
+        import urllib.request
+
+        args = [sys.executable, "-m", "llama_cpp.server", "--model", self.model, "--model_alias", self.ALIAS]
+        args += ["--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "2"]
+        args += ["--interrupt_requests", "False"]  # only the client's disconnect may stop a running stream
+        if self.api_key:
+            args += ["--api_key", self.api_key]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        log.close()
+        req = urllib.request.Request(f"{self.url}/v1/models")
+        if self.api_key:
+            req.add_header("Authorization", f"Bearer {self.api_key}")
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(req, timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"llama_cpp.server did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+LLAMA_API_KEY = "sk-test-" + hashlib.sha256(os.urandom(16)).hexdigest()[:24]
+
+
+@pytest.fixture(scope="session")
+def llama_server(default_model_path, tmp_path_factory):
+    """One real OpenAI-compatible server for the session; it wants ``LLAMA_API_KEY`` as a Bearer token."""
+    pytest.importorskip("fastapi", reason="llama-cpp-python's server dependencies (dev extras)")
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("sse_starlette")
+    server = LlamaServer(
+        default_model_path, tmp_path_factory.mktemp("llama-server") / "server.log", api_key=LLAMA_API_KEY
+    )
+    server.start()
+    yield server
+    server.stop()

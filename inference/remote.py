@@ -1,0 +1,634 @@
+"""An OpenAI-compatible completion server as the engine: ``POST /v1/completions`` with ``stream: true`` (SSE).
+
+Same semantics as the local engine (it *is* an ``Engine``: the same worker thread and queue): one
+generation at a time, newest request wins. A queued request that is superseded never reaches the network;
+a running one closes its HTTP stream within ``CANCEL_POLL_S`` (the server sees the disconnect and stops
+generating). One pooled HTTP client (httpx, keep-alive, at most one connection) talks to the configured
+host only: no redirects are followed, no proxy or other setting is read from the environment, TLS
+certificates and host names are verified.
+
+Fill-in-the-middle goes either through the server (the prefix as ``prompt``, the text after the cursor as
+``suffix``: llama-cpp-python's server, llama.cpp's) or, with ``fimTemplate``, through a prompt laid out
+here with a named model family's FIM markers (for servers that take a raw prompt).
+
+Token counts. Prompt building needs them (budgets, context size) but the server's tokenizer is not here,
+so a ``RemoteModel`` counts *pseudo-tokens*: the UTF-8 bytes of the text, ``BYTES_PER_TOKEN`` per token
+(the last one shorter). Code measures 3.3 to 3.8 bytes per real token on Gemma 3's tokenizer and about as
+much on other BPE vocabularies, so this overestimates a little: a prompt within budget fits a server
+context of ``contextSize`` tokens. Each pseudo-token packs its bytes and their count into an int, so the
+ids identify the text (cache keys) and decode back to it exactly: the engine rebuilds the prompt's text
+from them, and negative ids mark the FIM layout (``FIM_MARKERS``).
+
+Faults (connection refused, 401/403, an unknown model, 5xx, timeouts, a stream cut mid-way, malformed
+SSE or JSON) end the request with ``stop_reason == api.FAILED`` and no text, and are reported through
+``on_health`` (``None`` after every exchange that worked); the host turns that into one message per
+fault episode (host.py). The API key is read from the environment variable named by ``apiKeyEnv``; it is
+never logged and never appears in a message (server replies quoted in messages are redacted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from slipstream.inference.api import FAILED
+from slipstream.inference.engine import Engine, GenerationRequest, GenerationResult, _Job
+from slipstream.inference.fim import FimTokens
+from slipstream.inference.model import ModelLoadError
+from slipstream.inference.stops import check_stop
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("local", "openai")
+BYTES_PER_TOKEN = 3  # pseudo-tokens: see the module's docstring
+FIM_MARKERS = FimTokens(-1, -2, -3)  # where build_prompt puts FIM markers; never a pseudo-token (those are >= 0)
+CANCEL_POLL_S = 0.01  # how often a running request looks at its cancel flag
+ERROR_BODY_BYTES = 16384  # of an error reply, for its message
+DRAIN_S = 1.0  # after [DONE], how long to wait for the end of the body (keeps the connection alive)
+
+# Client-side FIM layouts (prefix-suffix-middle) for servers that take a raw prompt.
+TEMPLATES: dict[str, tuple[str, str, str]] = {
+    "qwen": ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    "starcoder": ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    "deepseek": ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+    "codellama": ("<PRE> ", " <SUF>", " <MID>"),
+    "codegemma": ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+}
+FIM_TEMPLATES = ("", *TEMPLATES)  # "": server-side FIM through the request's ``suffix``
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    endpoint: str = "http://127.0.0.1:8080"
+    model: str = ""  # the server's model name; empty: the first one it lists (or its default)
+    fim_template: str = ""
+    timeout_ms: int = 30000
+    api_key_env: str = ""  # the NAME of an environment variable holding the key
+    n_ctx: int = 2048  # the prompt budget, in pseudo-tokens, as contextSize
+
+
+# -- pseudo-tokens ------------------------------------------------------------------------------------
+def pseudo_tokenize(text: str) -> list[int]:
+    """``BYTES_PER_TOKEN`` UTF-8 bytes per id: the bytes, big-endian, plus their count << 24."""
+    data = text.encode("utf-8", "surrogatepass")
+    n = BYTES_PER_TOKEN
+    return [int.from_bytes(data[i : i + n], "big") | (len(data[i : i + n]) << 24) for i in range(0, len(data), n)]
+
+
+def pseudo_text(ids: list[int]) -> str:
+    out = bytearray()
+    for t in ids:
+        count = t >> 24
+        out += (t & 0xFFFFFF).to_bytes(BYTES_PER_TOKEN, "big")[BYTES_PER_TOKEN - count :]
+    return out.decode("utf-8", "surrogatepass")
+
+
+def split_prompt(tokens: list[int]) -> tuple[str, str | None]:
+    """A prompt's text before the cursor and after it (None: a plain prompt, no FIM)."""
+    pre, suf, mid = FIM_MARKERS.as_tuple()
+    if pre in tokens and suf in tokens and mid in tokens:
+        i, j, k = tokens.index(pre), tokens.index(suf), tokens.index(mid)
+        # build_prompt's FIM layout: [pre] lines before [suf] text after [mid] the cursor line's start
+        return pseudo_text(tokens[:i] + tokens[i + 1 : j] + tokens[k + 1 :]), pseudo_text(tokens[j + 1 : k])
+    return pseudo_text([t for t in tokens if t >= 0]), None
+
+
+def fim_prompt(template: str, prefix: str, suffix: str) -> str:
+    """The raw prompt of a named FIM layout. Marker texts inside the user's code are defused (a space after
+    their first character) so a file cannot forge the layout."""
+    markers = TEMPLATES[template]
+    for m in markers:
+        m = m.strip()
+        prefix, suffix = prefix.replace(m, m[0] + " " + m[1:]), suffix.replace(m, m[0] + " " + m[1:])
+    return markers[0] + prefix + markers[1] + suffix + markers[2]
+
+
+# -- the endpoint -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Endpoint:
+    completions: str  # the URL requests go to
+    models: str  # the model list, checked before the first completion and after a fault
+    host: str  # host:port, as shown in status and messages
+    display: str  # scheme://host:port/path (never credentials: those are refused)
+    loopback: bool
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """``http(s)://host[:port][/path]``: ``/v1/completions`` is appended unless the path ends in ``/v1`` or
+    ``/completions``. Credentials, queries and fragments are refused (the key goes in ``apiKeyEnv``)."""
+    try:
+        u = urlsplit(url.strip())
+        port = u.port
+    except ValueError:
+        raise ModelLoadError("slipstream.endpoint is not a valid URL") from None
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ModelLoadError("slipstream.endpoint must be an http:// or https:// URL with a host")
+    if u.username is not None or u.password is not None:
+        raise ModelLoadError(
+            "slipstream.endpoint must not contain credentials: put the API key in an environment variable "
+            "and its name in slipstream.apiKeyEnv"
+        )
+    if u.query or u.fragment:
+        raise ModelLoadError("slipstream.endpoint must not have a query or fragment")
+    path = u.path.rstrip("/")
+    if path.endswith("/completions"):
+        base = path[: -len("/completions")]
+    elif path.endswith("/v1"):
+        base = path
+    else:
+        base = path + "/v1"
+    netloc = u.netloc
+    root = f"{u.scheme}://{netloc}"
+    try:
+        loopback = ipaddress.ip_address(u.hostname).is_loopback
+    except ValueError:
+        loopback = u.hostname == "localhost"
+    del port  # validated above: a bad port is a clear error here, not a failed request later
+    return Endpoint(f"{root}{base}/completions", f"{root}{base}/models", netloc, f"{root}{base}", loopback)
+
+
+def endpoint_label(url: str) -> str:
+    """host:port for progress and status while connecting (never the raw setting: it may hold credentials)."""
+    try:
+        return parse_endpoint(url).host
+    except ModelLoadError:
+        return "the remote engine"
+
+
+class RemoteModel:
+    """What prompt building sees of a remote model: pseudo-tokens, FIM always (server- or client-side)."""
+
+    bos: int | None = None
+    fim: FimTokens | None = FIM_MARKERS
+
+    def __init__(self, config: RemoteConfig, endpoint: Endpoint) -> None:
+        self._n_ctx = config.n_ctx
+        self.endpoint = endpoint
+        self.requested = config.model
+        self.served = config.model  # the name in use (with no model set: the server's first, once listed)
+        self.layout = config.fim_template or "suffix"
+
+    @property
+    def name(self) -> str:
+        return self.served or "server default"
+
+    @property
+    def path(self) -> str:
+        """The model's identity in cache keys: engine, endpoint, model and FIM layout."""
+        return f"openai:{self.endpoint.display}#{self.served}#{self.layout}"
+
+    @property
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    def tokenize(self, text: str) -> list[int]:
+        return pseudo_tokenize(text)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": f"{self.endpoint.display} · {self.name}",
+            "fim": True,
+            "engine": "openai",
+            "endpoint": self.endpoint.host,
+            "model": self.name,
+            "fimTemplate": self.layout,
+            "tokens": f"approximate: UTF-8 bytes / {BYTES_PER_TOKEN}",
+        }
+
+
+class RemoteFault(Exception):
+    """A request could not be answered; ``message`` says why, for the user (never holds the key)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class _Run:
+    text: str = ""
+    n: int = 0
+    first: float | None = None
+    answered: bool = False  # the server accepted the request (200): it is up
+
+
+class RemoteEngine(Engine):
+    def __init__(self, config: RemoteConfig, on_health: Callable[[str | None], None] | None = None) -> None:
+        try:
+            import httpx
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise ModelLoadError("httpx is not installed in the server's environment") from exc
+        self._httpx = httpx
+        self.config = config
+        self.endpoint = parse_endpoint(config.endpoint)
+        if config.fim_template not in FIM_TEMPLATES:
+            raise ModelLoadError(f"slipstream.fimTemplate must be one of {', '.join(TEMPLATES)} or empty")
+        key = ""
+        if config.api_key_env:
+            # Never echo the setting's value: a user may have pasted the key itself there.
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", config.api_key_env):
+                raise ModelLoadError(
+                    "slipstream.apiKeyEnv must be the NAME of an environment variable holding the key, not the key"
+                )
+            key = os.environ.get(config.api_key_env, "").strip()
+            if not key:
+                raise ModelLoadError(
+                    "the environment variable named by slipstream.apiKeyEnv is not set (or empty) in the "
+                    "language server's environment"
+                )
+        self._secret = key
+        if not self.endpoint.loopback and self.endpoint.display.startswith("http:"):
+            log.warning("slipstream.endpoint is plain http to %s: prompts travel unencrypted", self.endpoint.host)
+        self.on_health = on_health
+        self._verified = False  # the model list was checked (again after every fault)
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.timeout_ms / 1000),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=60),
+            follow_redirects=False,
+            trust_env=False,  # no proxy, netrc or CA settings from the environment: only the configured host
+            verify=_tls_context() if self.endpoint.display.startswith("https:") else True,
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+        )
+        self._loop = asyncio.new_event_loop()  # the client's requests run here; the engine's worker waits on them
+        self._io = threading.Thread(target=self._loop.run_forever, name="slipstream-remote-io", daemon=True)
+        self._io.start()
+        self._shut = False
+        super().__init__(RemoteModel(config, self.endpoint))  # type: ignore[arg-type]
+
+    # -- outside the worker -------------------------------------------------------------------------
+    def check(self) -> str | None:
+        """Is the server up, and does it serve the model? Blocks; reports through ``on_health`` too."""
+        try:
+            return asyncio.run_coroutine_threadsafe(self._probe(), self._loop).result()
+        except Exception:  # closed meanwhile (a newer load replaced this engine)
+            return None
+
+    def close(self) -> None:
+        super().close()
+        if self._shut:
+            return
+        self._shut = True
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=2)
+        except Exception:
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._io.join(timeout=2)
+        if not self._io.is_alive():
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        """Cancel what still runs on the I/O loop (a probe), so no caller waits forever, then close the pool."""
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._client.aclose()
+
+    # -- the worker ---------------------------------------------------------------------------------
+    def _generate(self, job: _Job) -> GenerationResult:
+        try:
+            return asyncio.run_coroutine_threadsafe(self._complete(job), self._loop).result()
+        except Exception:  # the I/O loop is gone (closing): the base worker must never see an exception
+            log.debug("remote generation failed", exc_info=True)
+            return GenerationResult("", FAILED)
+
+    def _report(self, message: str | None) -> None:
+        if message is not None:
+            self._verified = False
+            log.debug("remote fault: %s", message)
+        if self.on_health is not None:
+            try:
+                self.on_health(message)
+            except Exception:
+                log.debug("health callback failed", exc_info=True)
+
+    async def _probe(self) -> str | None:
+        try:
+            await self._verify_model()
+        except RemoteFault as fault:
+            self._report(fault.message)
+            return fault.message
+        self._report(None)
+        return None
+
+    async def _complete(self, job: _Job) -> GenerationResult:
+        req = job.request
+        t0 = time.perf_counter()
+        queued = t0 - job.submitted
+        run = _Run()
+        prompt_tokens = len(req.prompt.tokens)
+        task = asyncio.ensure_future(self._exchange(req, run, t0))
+        while not task.done():
+            await asyncio.wait((task,), timeout=CANCEL_POLL_S)
+            if req.cancel.is_set() and not task.done():
+                task.cancel()  # leaves the `async with` of the stream: the connection is closed now
+                await asyncio.wait((task,))
+        elapsed = time.perf_counter() - t0
+        stopped = "superseded" if job.superseded else "cancelled"
+        if task.cancelled():
+            if run.answered:
+                self._report(None)
+            return GenerationResult(run.text, stopped, run.n, prompt_tokens, 0, run.first, elapsed, queued)
+        exc = task.exception()
+        if exc is not None:
+            if isinstance(exc, RemoteFault):
+                message = exc.message
+            else:  # a bug here, not the server's fault: still one clear message, never a dead worker
+                log.error("remote completion failed", exc_info=exc)
+                message = f"the request to {self.endpoint.host} failed: {type(exc).__name__}: {exc}"
+            self._report(self._redact(message))
+            return GenerationResult("", FAILED, run.n, prompt_tokens, 0, run.first, elapsed, queued)
+        reason = task.result()
+        self._report(None)
+        if reason == "cancelled":
+            reason = stopped
+        return GenerationResult(run.text, reason, run.n, prompt_tokens, 0, run.first, elapsed, queued)
+
+    def _body(self, req: GenerationRequest) -> dict[str, Any]:
+        prefix, suffix = split_prompt(req.prompt.tokens)
+        body: dict[str, Any] = {}
+        if self.model.served:  # type: ignore[attr-defined]
+            body["model"] = self.model.served  # type: ignore[attr-defined]
+        if suffix is None:
+            body["prompt"] = prefix
+        elif self.config.fim_template:
+            body["prompt"] = fim_prompt(self.config.fim_template, prefix, suffix)
+        else:
+            body["prompt"], body["suffix"] = prefix, suffix
+        body["max_tokens"] = req.rules.max_tokens
+        body["temperature"] = req.temperature
+        if req.temperature > 0:
+            body["top_p"], body["seed"] = 0.95, req.seed
+        if req.rules.single_line:
+            body["stop"] = ["\n"]  # the server stops at the line's end itself: the stream ends, the connection stays
+        body["stream"] = True
+        return body
+
+    async def _exchange(self, req: GenerationRequest, run: _Run, t0: float) -> str:
+        httpx = self._httpx
+        if not self._verified:
+            await self._verify_model()
+        body = self._body(req)
+        try:
+            async with self._client.stream("POST", self.endpoint.completions, json=body) as resp:
+                if resp.status_code != 200:
+                    raise self._status_fault(resp.status_code, resp.reason_phrase, await _read_some(resp))
+                run.answered = True
+                if "text/event-stream" not in resp.headers.get("content-type", ""):
+                    return self._whole(req, run, t0, await _read_some(resp, 1 << 20))
+                return await self._stream(resp, req, run, t0)
+        except httpx.HTTPError as exc:
+            raise self._transport_fault(exc, run.answered) from None
+
+    async def _stream(self, resp: Any, req: GenerationRequest, run: _Run, t0: float) -> str:
+        events = _sse_data(resp.aiter_lines(), self.endpoint.host).__aiter__()
+        finish: str | None = None  # the server's finish reason
+        ours: str | None = None  # the token limit reached here: the server ends the stream itself right after
+        deadline: float | None = None  # ... within DRAIN_S, else the stream is closed
+        done = False
+        while True:
+            try:
+                if deadline is None:
+                    data = await events.__anext__()
+                else:
+                    data = await asyncio.wait_for(events.__anext__(), max(0.0, deadline - time.monotonic()))
+            except StopAsyncIteration:
+                break
+            except (asyncio.TimeoutError, RemoteFault, self._httpx.HTTPError):
+                if ours is None:
+                    raise
+                return ours  # the text is complete; closing the stream ends the rest
+            if data.strip() == "[DONE]":
+                done = True
+                try:  # read the (empty) rest so the connection goes back to the pool
+                    await asyncio.wait_for(_drain(events), DRAIN_S)
+                except (asyncio.TimeoutError, RemoteFault, self._httpx.HTTPError):
+                    pass
+                break
+            text, reason = self._chunk(data)
+            if finish is not None or ours is not None:
+                continue  # after the end: nothing more counts
+            if text:
+                stop = self._feed(req, run, t0, text)
+                if stop == "max_tokens":
+                    ours, deadline = stop, time.monotonic() + DRAIN_S
+                    continue  # the server was asked for as many: let it end the stream (the connection stays)
+                if stop is not None:
+                    return stop  # our stop rule, the budget or a newer request: closing the stream stops the server
+            finish = reason or finish
+        if ours is not None:
+            return ours
+        if not done and finish is None:
+            raise RemoteFault(f"the answer from {self.endpoint.host} broke off mid-stream (no [DONE])")
+        return "max_tokens" if finish == "length" else "eog"
+
+    def _whole(self, req: GenerationRequest, run: _Run, t0: float, raw: bytes) -> str:
+        """A server that answered the streamed request with one JSON object."""
+        text, reason = self._chunk(raw.decode("utf-8", "replace"))
+        stop = self._feed(req, run, t0, text) if text else None
+        return stop or ("max_tokens" if reason == "length" else "eog")
+
+    def _feed(self, req: GenerationRequest, run: _Run, t0: float, piece: str) -> str | None:
+        """One streamed piece, exactly as the local engine treats one token."""
+        now = time.perf_counter()
+        if run.first is None:
+            run.first = now - t0
+        run.n += 1
+        check = check_stop(run.text + piece, req.rules)
+        run.text = check.text
+        if req.cancel.is_set():
+            return "cancelled"
+        if req.on_text is not None and run.text:
+            req.on_text(run.text)
+        if check.stop:
+            return check.reason
+        if run.n >= req.rules.max_tokens:
+            return "max_tokens"
+        if now - (t0 + run.first) > req.rules.time_budget_s:
+            return "time"
+        return None
+
+    def _chunk(self, data: str) -> tuple[str, str | None]:
+        """One event's JSON: the text and the finish reason of its first choice."""
+        host = self.endpoint.host
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            raise RemoteFault(f"{host} sent a malformed completion stream (an event is not JSON)") from None
+        if isinstance(obj, dict) and obj.get("error") is not None:
+            raise RemoteFault(f"{host} reported an error: {_error_text(obj['error'])}")
+        choices = obj.get("choices") if isinstance(obj, dict) else None
+        if not isinstance(choices, list):
+            raise RemoteFault(f"{host} sent a malformed completion stream (an event without choices)")
+        if not choices:
+            return "", None  # e.g. a final usage event
+        choice = choices[0]
+        text = choice.get("text") if isinstance(choice, dict) else None
+        if not isinstance(choice, dict) or not isinstance(text, (str, type(None))):
+            raise RemoteFault(f"{host} sent a malformed completion stream (a choice without text)")
+        finish = choice.get("finish_reason")
+        return text or "", finish if isinstance(finish, str) else None
+
+    async def _verify_model(self) -> None:
+        """The model list, where the server has one: an unknown model name is a clear fault before any
+        completion (llama-cpp-python's server would silently answer with its default model)."""
+        httpx = self._httpx
+        try:
+            resp = await self._client.get(self.endpoint.models)
+        except httpx.HTTPError as exc:
+            raise self._transport_fault(exc, False) from None
+        if resp.status_code in (401, 403) or resp.status_code >= 500:
+            raise self._status_fault(resp.status_code, resp.reason_phrase, resp.content[:ERROR_BODY_BYTES])
+        ids: list[str] = []
+        if resp.status_code == 200:
+            try:
+                ids = [m["id"] for m in resp.json()["data"] if isinstance(m.get("id"), str)]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                ids = []  # no usable list: the completion request itself will tell
+        model: RemoteModel = self.model  # type: ignore[assignment]
+        want = self.config.model
+        if ids and want and want not in ids and f"{want}:latest" not in ids:
+            shown = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+            raise RemoteFault(
+                f"model '{want}' not found on {self.endpoint.host} (it serves: {shown}): check slipstream.model"
+            )
+        if ids and not want:
+            model.served = ids[0]
+        self._verified = True
+
+    def _status_fault(self, code: int, reason: str, body: bytes) -> RemoteFault:
+        host, detail = self.endpoint.host, self._redact(_detail(body))
+        said = f" ({detail})" if detail else ""
+        if code in (401, 403):
+            hint = (
+                "check the key in the environment variable named by slipstream.apiKeyEnv"
+                if self.config.api_key_env
+                else "the server wants an API key: set slipstream.apiKeyEnv to the name of an environment "
+                "variable holding it"
+            )
+            return RemoteFault(f"{host} refused the request: {code} {reason}{said}; {hint}")
+        if code == 404:
+            return RemoteFault(
+                f"{host} answered 404 Not Found for model '{self.model.name}' at {self.endpoint.completions}"
+                f"{said}: check slipstream.model and slipstream.endpoint"
+            )
+        if code >= 500:
+            return RemoteFault(f"{host} failed: {code} {reason}{said}")
+        return RemoteFault(f"{host} refused the request: {code} {reason}{said}")
+
+    def _transport_fault(self, exc: Exception, answered: bool) -> RemoteFault:
+        httpx, host, ms = self._httpx, self.endpoint.host, self.config.timeout_ms
+        why = _why(exc)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return RemoteFault(f"no connection to {host} within {ms} ms (slipstream.requestTimeoutMs)")
+        if isinstance(exc, httpx.TimeoutException):
+            return RemoteFault(f"{host} did not answer within {ms} ms (slipstream.requestTimeoutMs)")
+        if isinstance(exc, httpx.ConnectError):
+            return RemoteFault(f"cannot connect to {host}: {why}")
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            if answered:
+                return RemoteFault(f"the answer from {host} broke off mid-stream: {why}")
+            return RemoteFault(f"{host} closed the connection without answering: {why}")
+        return RemoteFault(f"the request to {host} failed: {why}")
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+async def _sse_data(lines: AsyncIterator[str], host: str) -> AsyncIterator[str]:
+    """The data of each server-sent event (fields other than data/event/id/retry: a malformed stream)."""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue  # a comment (keep-alive ping)
+        field, colon, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data" and colon:
+            data.append(value)
+        elif field == "error":  # llama.cpp's server reports a failure mid-stream this way
+            raise RemoteFault(f"{host} reported an error: {_detail(value.encode())}")
+        elif field not in ("event", "id", "retry"):
+            raise RemoteFault(f"{host} sent a malformed completion stream (not server-sent events)")
+    if data:
+        yield "\n".join(data)
+
+
+def _why(exc: BaseException) -> str:
+    """The root cause in a few words: "connection refused", not "All connection attempts failed"."""
+    seen = exc
+    for _ in range(6):  # httpx -> httpcore -> anyio -> the socket's own error
+        if isinstance(seen, OSError) and seen.errno:
+            text = os.strerror(seen.errno)
+            return text[:1].lower() + text[1:]
+        nxt = seen.__cause__ or seen.__context__
+        if nxt is None:
+            break
+        seen = nxt
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)).strip() or type(exc).__name__
+
+
+async def _drain(events: AsyncIterator[str]) -> None:
+    async for _ in events:
+        pass
+
+
+async def _read_some(resp: Any, limit: int = ERROR_BODY_BYTES) -> bytes:
+    out = bytearray()
+    async for chunk in resp.aiter_bytes():
+        out += chunk
+        if len(out) >= limit:
+            break
+    return bytes(out[:limit])
+
+
+def _error_text(err: Any) -> str:
+    if isinstance(err, dict):
+        err = err.get("message") or err.get("detail") or err.get("type") or json.dumps(err)[:200]
+    return " ".join(str(err).split())[:200]
+
+
+def _detail(body: bytes) -> str:
+    """A server's error reply in one short line: FastAPI's detail, OpenAI's error.message, or the text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        for key in ("detail", "error", "message"):
+            if obj.get(key):
+                return _error_text(obj[key])
+    return " ".join(text.split())[:200]
+
+
+def _tls_context() -> Any:
+    """Certificates and host names verified, against the system's CA store and certifi's bundle."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    try:
+        import certifi
+
+        ctx.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    return ctx
