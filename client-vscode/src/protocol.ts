@@ -151,6 +151,8 @@ export const OPTIMIZE_AT = 'slipstream.optimizeAt';
 
 /** VS Code's own command that asks the inline completion providers again. */
 export const INLINE_SUGGEST_TRIGGER = 'editor.action.inlineSuggest.trigger';
+/** VS Code's own command that hides the inline suggestion (before a re-trigger: see streaming.ts). */
+export const INLINE_SUGGEST_HIDE = 'editor.action.inlineSuggest.hide';
 
 // -- configuration ----------------------------------------------------------------------------------
 

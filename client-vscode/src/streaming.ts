@@ -10,7 +10,7 @@ import {
   type LanguageClient,
 } from 'vscode-languageclient/node';
 import { debounceFor, flightKey, KeystrokeClock, StreamState, typedAlong } from './logic';
-import { INLINE_SUGGEST_TRIGGER, type InlineCompletionPartial } from './protocol';
+import { INLINE_SUGGEST_HIDE, INLINE_SUGGEST_TRIGGER, type InlineCompletionPartial } from './protocol';
 
 interface Flight {
   key: string;
@@ -78,7 +78,7 @@ export class StreamingInline {
       this.onLatency(Date.now() - this.flight.started);
       this.flight.started = 0;
     }
-    if (!p.done) this.retrigger(this.flight);
+    this.retrigger(this.flight); // the final text too: the editor may still show an earlier, shorter one
   }
 
   cancel(): void {
@@ -145,16 +145,22 @@ export class StreamingInline {
     });
   }
 
-  /** Ask VS Code to query again, if the editor still shows the flight's document version and position. */
+  /** Ask VS Code to query again, if the editor still shows the flight's document version and position.
+   * Only the latest request counts (a newer partial replaces a pending one). VS Code treats a second
+   * trigger at the same position and version as already answered and does not ask the provider again
+   * (seen in code-server 4.100: the ghost text froze at its first streamed part), so the shown
+   * suggestion is hidden first. */
   private retrigger(flight: Flight): void {
-    if (this.retriggerTimer) return;
+    if (this.retriggerTimer) clearTimeout(this.retriggerTimer);
     this.retriggerTimer = setTimeout(() => {
       this.retriggerTimer = undefined;
       const editor = vscode.window.activeTextEditor;
       if (!editor || this.flight !== flight) return;
       if (editor.document.uri.toString() !== flight.uri || editor.document.version !== flight.version) return;
       if (!editor.selection.active.isEqual(flight.position)) return;
-      void vscode.commands.executeCommand(INLINE_SUGGEST_TRIGGER);
+      void vscode.commands
+        .executeCommand(INLINE_SUGGEST_HIDE)
+        .then(() => vscode.commands.executeCommand(INLINE_SUGGEST_TRIGGER));
     }, 30);
   }
 
