@@ -3,9 +3,11 @@
 The original and the variant each run in their own persistent sandboxed process
 (optimizer/sandboxed/timing.py). This process asks each in turn for a batch of passes over the inputs
 and times the request with its own clock: a variant cannot touch that clock (patching ``perf_counter``
-in its own interpreter changes nothing here). Every batch answers with the digest of its last pass's
-outcomes, which must equal the digest of what that same function did when it was verified: a variant
-cannot behave one way when checked and another when timed. Inputs are prepared before each batch
+in its own interpreter changes nothing here). After every batch the process gives the digest of its
+last pass's outcomes (encoded after the clock stopped, so large results do not dilute the ratio), which
+must equal the digest of what that same function did when it was verified: a variant cannot behave one
+way when checked and another when timed. (A variant that could reach the harness could answer for it;
+model proposals cannot, optimizer/reach.py.) Inputs are prepared before each batch
 (deep copies when a call mutates its arguments; not timed). A warm-up batch, then rounds that alternate
 which process goes first, each batch repeated until it lasts at least ``min_round_s``; the speedup is
 the median of per-round ratios with a bootstrap 95 % interval. The original's process also times the
@@ -65,7 +67,8 @@ class _Timed:
 
     def batch(self, repeat: int, fresh: bool, op: str = "run") -> float:
         self.session.request({"op": "prepare", "repeat": repeat, "fresh": fresh}, lambda r: r.get("ok") is True)
-        reply, seconds = self.session.request({"op": op}, _is_digest)
+        _, seconds = self.session.request({"op": op}, lambda r: r.get("ok") is True)
+        reply, _ = self.session.request({"op": "digest"}, _is_digest)  # of the timed pass, not timed itself
         if op == "run":
             if self.expected is None:
                 self.expected = reply["digest"]  # no verified report given: every batch must agree with the first

@@ -2,8 +2,9 @@
 
 Requests (one JSON object a line): ``prepare {repeat}`` builds the inputs for one batch (fresh deep
 copies when a call mutates its arguments; copying is not timed), ``run`` performs ``repeat`` passes over
-all inputs and answers with the digest of the last pass's outcomes (so the timed calls are checked
-against the verified ones), ``empty`` does the same passes with a function that does nothing, ``peak``
+all inputs (that is what the parent times), ``digest`` then answers with the digest of the last pass's
+outcomes (so the timed calls are checked against the verified ones; encoding them is not timed: a large
+result would dilute the ratio), ``empty`` does the same passes with a function that does nothing, ``peak``
 returns the tracemalloc peak of one pass. The parent's clock around ``run`` is the measurement: nothing
 in this process can change it.
 """
@@ -41,14 +42,23 @@ def _mutates(fn: Any, inputs: list[tuple[tuple, dict]]) -> bool:
     return False
 
 
-def last_pass_digest(fn: Any, batch: list[tuple[tuple, dict]], budget: int) -> str:
-    rows = []
+def last_pass(fn: Any, batch: list[tuple[tuple, dict]]) -> list[tuple[str, Any]]:
+    """The outcomes of one pass, kept as they are (encoded later, outside the timed request)."""
+    rows: list[tuple[str, Any]] = []
     for args, kwargs in batch:
         try:
-            rows.append(["return", canonical.encode(fn(*args, **kwargs), budget)])
+            rows.append(("return", fn(*args, **kwargs)))
         except BaseException as exc:
-            rows.append(["raise", canonical.type_name(type(exc))])
-    return canonical.digest(rows)
+            rows.append(("raise", exc))
+    return rows
+
+
+def digest_of(rows: list[tuple[str, Any]], budget: int) -> str:
+    encoded = [
+        ["return", canonical.encode(v, budget)] if kind == "return" else ["raise", canonical.type_name(type(v))]
+        for kind, v in rows
+    ]
+    return canonical.digest(encoded)
 
 
 def serve(p: dict[str, Any], channel: Any) -> None:
@@ -57,6 +67,7 @@ def serve(p: dict[str, Any], channel: Any) -> None:
     fresh = _mutates(fn, inputs)
     clear = getattr(fn, "cache_clear", lambda: None)
     batches: list[list[list[tuple[tuple, dict]]]] = []
+    kept: list[tuple[str, Any]] = []
     channel.send({"ready": True, "mutates": fresh})
     while (req := channel.receive()) is not None:
         op = req.get("op")
@@ -75,7 +86,11 @@ def serve(p: dict[str, Any], channel: Any) -> None:
                     except BaseException:
                         pass
             clear()
-            channel.send({"digest": last_pass_digest(target, batches[-1], p["budget"])})
+            kept = last_pass(target, batches[-1])
+            channel.send({"ok": True})
+        elif op == "digest":  # of the last timed pass: encoding its results is not part of the time
+            channel.send({"digest": digest_of(kept, p["budget"])})
+            kept = []
         elif op == "peak":
             clear()
             batch = copy.deepcopy(inputs)
