@@ -113,11 +113,18 @@ def measure(
         ]
         for fn in fns:  # warm-up, and the first check of the outcomes
             fn.batch(1, fresh)
-        first = max(1e-6, fns[0].batch(1, fresh))
-        repeat = max(1, min(10_000, int(min_round_s / first) + 1))
+        cap = 100_000
         if fresh:  # a batch's copies are made before it is timed: keep them within memory
             size = sum(len(x) for x in wire if isinstance(x, bytes)) or 1
-            repeat = min(repeat, max(1, (128 << 20) // (4 * size)))
+            cap = max(1, min(cap, (128 << 20) // (4 * size)))
+        # Batches long enough that the request's round trip (a fraction of a millisecond) is noise: grow the
+        # repeat count until a batch of the original lasts min_round_s on this clock.
+        repeat = 1
+        while repeat < cap:
+            lasted = fns[0].batch(repeat, fresh) * repeat
+            if lasted >= min_round_s:
+                break
+            repeat = min(cap, max(2 * repeat, int(repeat * 1.2 * min_round_s / max(lasted, 1e-6))))
         ratios: list[float] = []
         times: list[list[float]] = [[], []]
         for r in range(max(7, rounds)):
