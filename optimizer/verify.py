@@ -138,6 +138,12 @@ def verify_against(ref: Reference, variant_source: str, limits: Limits | None = 
     (var,) = report(
         ref.module_source, [variant_source], ref.name, ref.inputs, limits, ref.workspace, ref.module, ref.budget
     )
+    return _verdict(ref, var)
+
+
+def _verdict(ref: Reference, var: Report) -> Verdict:
+    if ref.report.reason:
+        return Verdict(False, 0, f"the original: {ref.report.reason}")
     if not var.ok:
         return Verdict(False, 0, var.reason)
     bad = compare(ref.report, var)
@@ -153,8 +159,8 @@ def verify(
     workspace: str | None = None,
     module: str | None = None,
 ) -> Verdict:
-    """Run original and variant (``name``, e.g. ``f`` or ``Class.method``) in two processes on every
-    input; any difference rejects. With ``workspace`` and ``module`` the original is the real module."""
+    """Run original and variant (``name``, e.g. ``f`` or ``Class.method``) in two processes (at once) on
+    every input; any difference rejects. With ``workspace`` and ``module`` the original is the real module."""
     if not inputs:
         return Verdict(False, 0, "no inputs to verify on")
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -162,9 +168,4 @@ def verify(
         budget = budget_for(len(inputs))
         var_f = pool.submit(report, module_source, [variant_source], name, inputs, limits, workspace, module, budget)
         ref, (var,) = ref_f.result(), var_f.result()
-    if ref.report.reason:
-        return Verdict(False, 0, f"the original: {ref.report.reason}")
-    if not var.ok:
-        return Verdict(False, 0, var.reason)
-    bad = compare(ref.report, var)
-    return Verdict(not bad, len(inputs), bad[0] if bad else "", bad, var.rows, budget)
+    return _verdict(ref, var)
