@@ -168,15 +168,16 @@ class _Run:
             return "a duplicate of an earlier candidate"
         self.seen.add(cand.source)
         ws, mod = self.workspace, self.module
+        model = is_model(cand)
+        own = not model  # a rule's rewrite is the user's code; a model's may not start threads
         if does_nothing(cand.source, self.qualname):
             return self.reject(cand, "the variant's body does nothing")
-        if is_model(cand) and (reach := out_of_reach(cand.source, self.qualname, self.source)):
+        if model and (reach := out_of_reach(cand.source, self.qualname, self.source)):
             return self.reject(cand, f"model variants may not reach the interpreter or keep state: {reach}")
         impure = impurity(cand.source, self.qualname)
         if impure:  # a model may add I/O or randomness the original did not have
             return self.reject(cand, f"the variant {impure.replace('it depends', 'depends')}")
         progress(f"verifying {label} ({cand.rule})")
-        own = not is_model(cand)  # a rule's rewrite is the user's code; a model's may not start threads
         verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel, threads=own))
         if not verdict.ok:
             return self.reject(cand, verdict.reason)
@@ -223,7 +224,6 @@ class _Run:
         )
         if failed:
             return self.reject(cand, failed)
-        model = is_model(cand)
         checks = verdict.inputs + m.rounds + 2  # every input, every timed round, the warm-up check, the workload
         self.result.variants.append(
             Variant(

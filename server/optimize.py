@@ -49,8 +49,6 @@ class OptimizerHost(Protocol):
     def client_previews_edits(self) -> bool: ...  # change annotations needing confirmation are honoured
 
 
-OPTIMIZE_COMMAND = methods.OPTIMIZE_FUNCTION
-PROFILE_COMMAND = methods.PROFILE
 HOT_FUNCTION_PERCENT = 2.0  # code lenses for functions at or above this share of the run
 HOT_LINE_PERCENT = 1.0  # inlay hints for lines at or above this share (or 1 MB)
 
@@ -127,7 +125,9 @@ class OptimizerFeatures:
                 title="Optimize this function",
                 kind=types.CodeActionKind.RefactorRewrite,
                 command=types.Command(
-                    title="Optimize this function", command=OPTIMIZE_COMMAND, arguments=[uri, params.range.start.line]
+                    title="Optimize this function",
+                    command=methods.OPTIMIZE_FUNCTION,
+                    arguments=[uri, params.range.start.line],
                 ),
             )
         ]
@@ -168,8 +168,8 @@ class OptimizerFeatures:
 
     async def optimize(self, uri: Any, line: Any) -> dict[str, Any]:
         if not isinstance(line, int) or isinstance(line, bool) or line < 0:
-            raise JsonRpcInvalidParams(f"{OPTIMIZE_COMMAND} takes [uri, line] of a saved file")
-        path, text = self._saved_file(uri, OPTIMIZE_COMMAND)
+            raise JsonRpcInvalidParams(f"{methods.OPTIMIZE_FUNCTION} takes [uri, line] of a saved file")
+        path, text = self._saved_file(uri, methods.OPTIMIZE_FUNCTION)
         qualname = function_at(text, line)
         if qualname is None:
             raise JsonRpcInvalidParams(f"no function at line {line + 1}")
@@ -222,9 +222,9 @@ class OptimizerFeatures:
 
     # -- profiling: inlay hints on hot lines, code lenses on hot functions ---------------------------
     async def profile(self, uri: Any, workload_text: Any = None) -> dict[str, Any]:
-        path, _ = self._saved_file(uri, PROFILE_COMMAND)
+        path, _ = self._saved_file(uri, methods.PROFILE)
         if workload_text is not None and not isinstance(workload_text, str):
-            raise JsonRpcInvalidParams(f"{PROFILE_COMMAND} takes [uri, workload?]; the workload is a string")
+            raise JsonRpcInvalidParams(f"{methods.PROFILE} takes [uri, workload?]; the workload is a string")
         root = self.workspace_root(path)
         text = workload_text if workload_text else self.host.settings.optimizer_workload
         workload = parse_workload(text, root, str(path))
@@ -307,7 +307,7 @@ class OptimizerFeatures:
                     ),
                     command=types.Command(
                         title=f"⚡ {fn.cpu_percent:.0f} % of runtime — Optimize",
-                        command=OPTIMIZE_COMMAND,
+                        command=methods.OPTIMIZE_FUNCTION,
                         arguments=[uri, line],
                     ),
                 )
