@@ -6,7 +6,7 @@ newest result is kept (an older engine is closed off the event loop). Errors bec
 state with a clear message through ``on_error``; nothing raises into the caller.
 
 The engine is the local one (a ``ModelConfig``: a GGUF loaded here) or a remote one (a ``RemoteConfig``:
-an OpenAI-compatible server, inference/remote.py). A remote engine reports the health of every exchange;
+a team's inference server, inference/remote.py). A remote engine reports the health of every exchange;
 the first fault starts a fault *episode*: the ``error`` state with the fault as its detail and ONE message
 through ``on_error``, however many requests fail after it. The engine stays in use during the episode
 (``serving``), so the first request that works again ends it and the state returns to ``ready``.
@@ -24,7 +24,7 @@ from contextlib import AbstractAsyncContextManager
 from slipstream.inference.api import GenerationEngine, PromptModel
 from slipstream.inference.engine import Engine
 from slipstream.inference.model import ModelConfig, ModelLoadError, load_model
-from slipstream.inference.remote import RemoteConfig, RemoteEngine, endpoint_label
+from slipstream.inference.remote import RemoteConfig, endpoint_label, open_remote
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class ModelHost:
         async with self._progress("Slipstream: connecting", what):
             self.set_state(ModelState.LOADING, what)
             try:
-                engine = RemoteEngine(config)
+                engine = open_remote(config)
             except ModelLoadError as exc:
                 if seq == self._seq:
                     self.set_state(ModelState.ERROR, str(exc))

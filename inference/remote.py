@@ -1,34 +1,39 @@
-"""An OpenAI-compatible completion server as the engine: ``POST /v1/completions`` with ``stream: true`` (SSE).
+"""Remote engines: a team's inference server answers instead of the local model.
 
-Same semantics as the local engine (it *is* an ``Engine``: the same worker thread and queue): one
-generation at a time, newest request wins. A queued request that is superseded never reaches the network;
-a running one closes its HTTP stream within ``CANCEL_POLL_S`` (the server sees the disconnect and stops
-generating). One pooled HTTP client (httpx, keep-alive, at most one connection) talks to the configured
-host only: no redirects are followed, no proxy or other setting is read from the environment, TLS
-certificates and host names are verified.
+Two dialects share everything here: ``openai`` (``POST /v1/completions``, remote_openai.py: llama-cpp-python's
+server, vLLM, Ollama, TGI) and ``llamacpp`` (llama.cpp's ``llama-server``: ``POST /infill`` and
+``/completion``, remote_llamacpp.py). ``open_remote`` picks one by ``RemoteConfig.engine``.
 
-Fill-in-the-middle goes either through the server (the prefix as ``prompt``, the text after the cursor as
-``suffix``: llama-cpp-python's server, llama.cpp's) or, with ``fimTemplate``, through a prompt laid out
-here with a named model family's FIM markers (for servers that take a raw prompt).
+Same semantics as the local engine (a remote engine *is* an ``Engine``: the same worker thread and queue):
+one generation at a time, newest request wins. A queued request that is superseded never reaches the
+network; a running one closes its HTTP stream within ``CANCEL_POLL_S`` (the server sees the disconnect and
+stops generating). One pooled HTTP client (httpx, keep-alive, at most one connection) talks to the
+configured host only: no redirects are followed, no proxy or other setting is read from the environment,
+TLS certificates and host names are verified (against the system's store, certifi's bundle and
+``caBundle`` when set).
 
 Token counts. Prompt building needs them (budgets, context size) but the server's tokenizer is not here,
 so a ``RemoteModel`` counts *pseudo-tokens*: the UTF-8 bytes of the text, ``BYTES_PER_TOKEN`` per token
 (the last one shorter). Code measures 3.3 to 3.8 bytes per real token on Gemma 3's tokenizer and about as
 much on other BPE vocabularies, so this overestimates a little: a prompt within budget fits a server
 context of ``contextSize`` tokens. Each pseudo-token packs its bytes and their count into an int, so the
-ids identify the text (cache keys) and decode back to it exactly: the engine rebuilds the prompt's text
-from them, and negative ids mark the FIM layout (``FIM_MARKERS``).
+ids identify the text (cache keys) and decode back to it exactly: the engine rebuilds the prompt's parts
+from them (``split_layout``), and negative ids mark the FIM layout (``FIM_MARKERS``).
 
-Faults (connection refused, 401/403, an unknown model, 5xx, timeouts, a stream cut mid-way, malformed
-SSE or JSON) end the request with ``stop_reason == api.FAILED`` and no text, and are reported through
-``on_health`` (``None`` after every exchange that worked); the host turns that into one message per
-fault episode (host.py). The API key is read from the environment variable named by ``apiKeyEnv``; it is
-never logged and never appears in a message (server replies quoted in messages are redacted).
+Faults (connection refused, DNS, TLS, 401/403, an unknown model, 429, 5xx, timeouts, a stream cut
+mid-way, malformed SSE or JSON) end the request with ``stop_reason == api.FAILED`` and no text, and are
+reported through ``on_health`` (``None`` after every exchange that worked); the host turns that into one
+message per fault episode (host.py). After a fault the engine backs off: requests within the backoff
+window (0.5 s doubling to ``BACKOFF_MAX_S``, or the server's ``Retry-After`` up to ``RETRY_AFTER_MAX_S``)
+fail at once without touching the network; the first one after it tries again, and one that works ends
+the episode. The API key is read from the environment variable named by ``apiKeyEnv``; it is never logged
+and never appears in a message (server replies quoted in messages are redacted).
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import ipaddress
 import json
 import logging
@@ -49,12 +54,16 @@ from slipstream.inference.stops import check_stop
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("local", "openai")
+REMOTE_ENGINES = ("openai", "llamacpp")
+ENGINES = ("local", *REMOTE_ENGINES)
 BYTES_PER_TOKEN = 3  # pseudo-tokens: see the module's docstring
 FIM_MARKERS = FimTokens(-1, -2, -3)  # where build_prompt puts FIM markers; never a pseudo-token (those are >= 0)
 CANCEL_POLL_S = 0.01  # how often a running request looks at its cancel flag
 ERROR_BODY_BYTES = 16384  # of an error reply, for its message
-DRAIN_S = 1.0  # after [DONE], how long to wait for the end of the body (keeps the connection alive)
+DRAIN_S = 1.0  # after the last event, how long to wait for the end of the body (keeps the connection alive)
+BACKOFF_FIRST_S = 0.5  # after a fault, requests fail without the network this long, doubling per fault ...
+BACKOFF_MAX_S = 8.0  # ... up to this: a server that comes back is used again within 8 s of typing
+RETRY_AFTER_MAX_S = 300.0  # a server's Retry-After is obeyed up to this
 
 # Client-side FIM layouts (prefix-suffix-middle) for servers that take a raw prompt.
 TEMPLATES: dict[str, tuple[str, str, str]] = {
@@ -64,7 +73,7 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
     "codellama": ("<PRE> ", " <SUF>", " <MID>"),
     "codegemma": ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
 }
-FIM_TEMPLATES = ("", *TEMPLATES)  # "": server-side FIM through the request's ``suffix``
+FIM_TEMPLATES = ("", *TEMPLATES)  # "": the server's own FIM (the request's suffix, llama-server's /infill)
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,8 @@ class RemoteConfig:
     timeout_ms: int = 30000
     api_key_env: str = ""  # the NAME of an environment variable holding the key
     n_ctx: int = 2048  # the prompt budget, in pseudo-tokens, as contextSize
+    engine: str = "openai"  # which dialect: REMOTE_ENGINES
+    ca_bundle: str = ""  # a PEM file of extra CA certificates (a company's own CA), trusted besides the system's
 
 
 # -- pseudo-tokens ------------------------------------------------------------------------------------
@@ -93,14 +104,40 @@ def pseudo_text(ids: list[int]) -> str:
     return out.decode("utf-8", "surrogatepass")
 
 
-def split_prompt(tokens: list[int]) -> tuple[str, str | None]:
-    """A prompt's text before the cursor and after it (None: a plain prompt, no FIM)."""
+@dataclass(frozen=True)
+class Layout:
+    """A prompt's parts, as a server's request wants them."""
+
+    head: str  # ahead of the code (project context); "" in a prefix-only prompt (it is part of ``before``)
+    before: str  # the lines before the cursor's line, each with its newline
+    current: str  # the cursor's line up to the cursor
+    after: str | None  # the text after the cursor; None: a prefix-only prompt
+
+    @property
+    def prefix(self) -> str:
+        return self.head + self.before + self.current
+
+
+def split_layout(tokens: list[int]) -> Layout:
     pre, suf, mid = FIM_MARKERS.as_tuple()
     if pre in tokens and suf in tokens and mid in tokens:
         i, j, k = tokens.index(pre), tokens.index(suf), tokens.index(mid)
-        # build_prompt's FIM layout: [pre] lines before [suf] text after [mid] the cursor line's start
-        return pseudo_text(tokens[:i] + tokens[i + 1 : j] + tokens[k + 1 :]), pseudo_text(tokens[j + 1 : k])
-    return pseudo_text([t for t in tokens if t >= 0]), None
+        # build_prompt's FIM layout: head [pre] lines before [suf] text after [mid] the cursor line's start
+        return Layout(
+            pseudo_text(tokens[:i]),
+            pseudo_text(tokens[i + 1 : j]),
+            pseudo_text(tokens[k + 1 :]),
+            pseudo_text(tokens[j + 1 : k]),
+        )
+    text = pseudo_text([t for t in tokens if t >= 0])
+    cut = text.rfind("\n") + 1
+    return Layout("", text[:cut], text[cut:], None)
+
+
+def split_prompt(tokens: list[int]) -> tuple[str, str | None]:
+    """A prompt's text before the cursor and after it (None: a plain prompt, no FIM)."""
+    layout = split_layout(tokens)
+    return layout.prefix, layout.after
 
 
 def fim_prompt(template: str, prefix: str, suffix: str) -> str:
@@ -116,19 +153,27 @@ def fim_prompt(template: str, prefix: str, suffix: str) -> str:
 # -- the endpoint -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Endpoint:
-    completions: str  # the URL requests go to
-    models: str  # the model list, checked before the first completion and after a fault
+    root: str  # scheme://host:port
+    base: str  # the path requests are under ("/v1" for OpenAI's API; "" for llama-server at the root)
     host: str  # host:port, as shown in status and messages
-    display: str  # scheme://host:port/path (never credentials: those are refused)
     loopback: bool
 
+    @property
+    def display(self) -> str:
+        """scheme://host:port/path (never credentials: those are refused)."""
+        return self.root + self.base
 
-def parse_endpoint(url: str) -> Endpoint:
-    """``http(s)://host[:port][/path]``: ``/v1/completions`` is appended unless the path ends in ``/v1`` or
-    ``/completions``. Credentials, queries and fragments are refused (the key goes in ``apiKeyEnv``)."""
+    def url(self, path: str) -> str:
+        return self.root + self.base + path
+
+
+def parse_url(url: str, strip: tuple[str, ...] = ()) -> Endpoint:
+    """``http(s)://host[:port][/path]``, the path without a trailing ``/`` nor any of ``strip`` (endpoint
+    names a user may paste with the URL). Credentials, queries and fragments are refused (the key goes in
+    ``apiKeyEnv``)."""
     try:
         u = urlsplit(url.strip())
-        port = u.port
+        u.port  # noqa: B018 - validated here: a bad port is a clear error now, not a failed request later
     except ValueError:
         raise ModelLoadError("slipstream.endpoint is not a valid URL") from None
     if u.scheme not in ("http", "https") or not u.hostname:
@@ -141,42 +186,39 @@ def parse_endpoint(url: str) -> Endpoint:
     if u.query or u.fragment:
         raise ModelLoadError("slipstream.endpoint must not have a query or fragment")
     path = u.path.rstrip("/")
-    if path.endswith("/completions"):
-        base = path[: -len("/completions")]
-    elif path.endswith("/v1"):
-        base = path
-    else:
-        base = path + "/v1"
-    netloc = u.netloc
-    root = f"{u.scheme}://{netloc}"
+    for s in strip:
+        if path.endswith(s):
+            path = path[: -len(s)]
+            break
     try:
         loopback = ipaddress.ip_address(u.hostname).is_loopback
     except ValueError:
         loopback = u.hostname == "localhost"
-    del port  # validated above: a bad port is a clear error here, not a failed request later
-    return Endpoint(f"{root}{base}/completions", f"{root}{base}/models", netloc, f"{root}{base}", loopback)
+    return Endpoint(f"{u.scheme}://{u.netloc}", path, u.netloc, loopback)
 
 
 def endpoint_label(url: str) -> str:
     """host:port for progress and status while connecting (never the raw setting: it may hold credentials)."""
     try:
-        return parse_endpoint(url).host
+        return parse_url(url).host
     except ModelLoadError:
         return "the remote engine"
 
 
 class RemoteModel:
-    """What prompt building sees of a remote model: pseudo-tokens, FIM always (server- or client-side)."""
+    """What prompt building sees of a remote model: pseudo-tokens; FIM when the server does it (or a
+    template lays it out here)."""
 
     bos: int | None = None
-    fim: FimTokens | None = FIM_MARKERS
 
     def __init__(self, config: RemoteConfig, endpoint: Endpoint) -> None:
         self._n_ctx = config.n_ctx
+        self.engine = config.engine
         self.endpoint = endpoint
         self.requested = config.model
         self.served = config.model  # the name in use (with no model set: the server's first, once listed)
-        self.layout = config.fim_template or "suffix"
+        self.layout = config.fim_template or "server"
+        self.fim: FimTokens | None = FIM_MARKERS  # None once the server said it cannot fill in the middle
 
     @property
     def name(self) -> str:
@@ -185,7 +227,7 @@ class RemoteModel:
     @property
     def path(self) -> str:
         """The model's identity in cache keys: engine, endpoint, model and FIM layout."""
-        return f"openai:{self.endpoint.display}#{self.served}#{self.layout}"
+        return f"{self.engine}:{self.endpoint.display}#{self.served}#{self.layout if self.fim else 'prefix'}"
 
     @property
     def n_ctx(self) -> int:
@@ -198,11 +240,11 @@ class RemoteModel:
         return {
             "name": self.name,
             "path": f"{self.endpoint.display} · {self.name}",
-            "fim": True,
-            "engine": "openai",
+            "fim": self.fim is not None,
+            "engine": self.engine,
             "endpoint": self.endpoint.host,
             "model": self.name,
-            "fimTemplate": self.layout,
+            "fimTemplate": self.layout if self.fim else "none (prefix only)",
             "tokens": f"approximate: UTF-8 bytes / {BYTES_PER_TOKEN}",
         }
 
@@ -210,9 +252,10 @@ class RemoteModel:
 class RemoteFault(Exception):
     """A request could not be answered; ``message`` says why, for the user (never holds the key)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # seconds the server asked us to wait (429/503 Retry-After)
 
 
 @dataclass
@@ -223,7 +266,27 @@ class _Run:
     answered: bool = False  # the server accepted the request (200): it is up
 
 
+def open_remote(config: RemoteConfig, on_health: Callable[[str | None], None] | None = None) -> RemoteEngine:
+    """The engine of ``config.engine``'s dialect (raises ``ModelLoadError`` for a bad configuration)."""
+    if config.engine == "llamacpp":
+        from slipstream.inference.remote_llamacpp import LlamaCppEngine
+
+        return LlamaCppEngine(config, on_health)
+    if config.engine == "openai":
+        from slipstream.inference.remote_openai import OpenAIEngine
+
+        return OpenAIEngine(config, on_health)
+    raise ModelLoadError(f"slipstream.engine must be one of {', '.join(ENGINES)}")
+
+
 class RemoteEngine(Engine):
+    """The HTTP side every dialect shares: the pooled client and its event loop, cancellation, the stream,
+    stop rules, faults and backoff. A dialect says where a request goes and what its events mean."""
+
+    ENGINE = ""  # the dialect's name (REMOTE_ENGINES)
+    LENGTH = "length"  # the finish reason a server gives when it stopped at the token limit
+    STRIP: tuple[str, ...] = ()  # endpoint suffixes a user may paste with the URL (see parse_url)
+
     def __init__(self, config: RemoteConfig, on_health: Callable[[str | None], None] | None = None) -> None:
         try:
             import httpx
@@ -231,7 +294,7 @@ class RemoteEngine(Engine):
             raise ModelLoadError("httpx is not installed in the server's environment") from exc
         self._httpx = httpx
         self.config = config
-        self.endpoint = parse_endpoint(config.endpoint)
+        self.endpoint = self.parse_endpoint(config.endpoint)
         if config.fim_template not in FIM_TEMPLATES:
             raise ModelLoadError(f"slipstream.fimTemplate must be one of {', '.join(TEMPLATES)} or empty")
         key = ""
@@ -248,16 +311,19 @@ class RemoteEngine(Engine):
                     "language server's environment"
                 )
         self._secret = key
-        if not self.endpoint.loopback and self.endpoint.display.startswith("http:"):
+        https = self.endpoint.root.startswith("https:")
+        if not self.endpoint.loopback and not https:
             log.warning("slipstream.endpoint is plain http to %s: prompts travel unencrypted", self.endpoint.host)
         self.on_health = on_health
-        self._verified = False  # the model list was checked (again after every fault)
+        self._verified = False  # the server was checked (again after every fault)
+        self._failures = 0  # faults in a row: the backoff doubles with each
+        self._retry_at = 0.0  # time.monotonic() before which requests fail without the network
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(config.timeout_ms / 1000),
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=60),
             follow_redirects=False,
             trust_env=False,  # no proxy, netrc or CA settings from the environment: only the configured host
-            verify=_tls_context() if self.endpoint.display.startswith("https:") else True,
+            verify=_tls_context(config.ca_bundle) if https else True,
             headers={"Authorization": f"Bearer {key}"} if key else {},
         )
         self._loop = asyncio.new_event_loop()  # the client's requests run here; the engine's worker waits on them
@@ -265,6 +331,23 @@ class RemoteEngine(Engine):
         self._io.start()
         self._shut = False
         super().__init__(RemoteModel(config, self.endpoint))  # type: ignore[arg-type]
+
+    @classmethod
+    def parse_endpoint(cls, url: str) -> Endpoint:
+        return parse_url(url, cls.STRIP)
+
+    # -- what a dialect provides --------------------------------------------------------------------
+    async def _verify(self) -> None:
+        """Is the server up, with the model? Raises ``RemoteFault``; may learn the model's name and FIM."""
+        raise NotImplementedError
+
+    def _request(self, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        """The URL and JSON body of a streamed completion."""
+        raise NotImplementedError
+
+    def _chunk(self, data: str) -> tuple[str, str | None]:
+        """One event's text and, on the last one, the finish reason (raises ``RemoteFault`` if malformed)."""
+        raise NotImplementedError
 
     # -- outside the worker -------------------------------------------------------------------------
     def check(self) -> str | None:
@@ -305,10 +388,23 @@ class RemoteEngine(Engine):
             log.debug("remote generation failed", exc_info=True)
             return GenerationResult("", FAILED)
 
+    def _fault(self, fault: RemoteFault) -> str:
+        """Back off (doubling, or as the server asked) and report; the message, redacted."""
+        self._failures += 1
+        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
+        if fault.retry_after is not None:
+            delay = max(delay, min(RETRY_AFTER_MAX_S, fault.retry_after))
+        self._retry_at = time.monotonic() + delay
+        message = self._redact(fault.message)
+        self._report(message)
+        return message
+
     def _report(self, message: str | None) -> None:
         if message is not None:
             self._verified = False
             log.debug("remote fault: %s", message)
+        else:
+            self._failures, self._retry_at = 0, 0.0
         if self.on_health is not None:
             try:
                 self.on_health(message)
@@ -317,19 +413,26 @@ class RemoteEngine(Engine):
 
     async def _probe(self) -> str | None:
         try:
-            await self._verify_model()
+            await self._verify()
         except RemoteFault as fault:
-            self._report(fault.message)
-            return fault.message
+            return self._fault(fault)
+        except self._httpx.HTTPError as exc:
+            return self._fault(self._transport_fault(exc, False))
         self._report(None)
         return None
+
+    def backing_off(self) -> float:
+        """Seconds left in the backoff window after a fault (0: a request goes to the server)."""
+        return max(0.0, self._retry_at - time.monotonic())
 
     async def _complete(self, job: _Job) -> GenerationResult:
         req = job.request
         t0 = time.perf_counter()
         queued = t0 - job.submitted
-        run = _Run()
         prompt_tokens = len(req.prompt.tokens)
+        if self.backing_off():  # the fault was reported; the first request after the window tries again
+            return GenerationResult("", FAILED, 0, prompt_tokens, 0, None, 0.0, queued)
+        run = _Run()
         task = asyncio.ensure_future(self._exchange(req, run, t0))
         while not task.done():
             await asyncio.wait((task,), timeout=CANCEL_POLL_S)
@@ -344,12 +447,10 @@ class RemoteEngine(Engine):
             return GenerationResult(run.text, stopped, run.n, prompt_tokens, 0, run.first, elapsed, queued)
         exc = task.exception()
         if exc is not None:
-            if isinstance(exc, RemoteFault):
-                message = exc.message
-            else:  # a bug here, not the server's fault: still one clear message, never a dead worker
+            if not isinstance(exc, RemoteFault):  # a bug here, not the server's: one clear message, no dead worker
                 log.error("remote completion failed", exc_info=exc)
-                message = f"the request to {self.endpoint.host} failed: {type(exc).__name__}: {exc}"
-            self._report(self._redact(message))
+                exc = RemoteFault(f"the request to {self.endpoint.host} failed: {type(exc).__name__}: {exc}")
+            self._fault(exc)
             return GenerationResult("", FAILED, run.n, prompt_tokens, 0, run.first, elapsed, queued)
         reason = task.result()
         self._report(None)
@@ -357,35 +458,15 @@ class RemoteEngine(Engine):
             reason = stopped
         return GenerationResult(run.text, reason, run.n, prompt_tokens, 0, run.first, elapsed, queued)
 
-    def _body(self, req: GenerationRequest) -> dict[str, Any]:
-        prefix, suffix = split_prompt(req.prompt.tokens)
-        body: dict[str, Any] = {}
-        if self.model.served:  # type: ignore[attr-defined]
-            body["model"] = self.model.served  # type: ignore[attr-defined]
-        if suffix is None:
-            body["prompt"] = prefix
-        elif self.config.fim_template:
-            body["prompt"] = fim_prompt(self.config.fim_template, prefix, suffix)
-        else:
-            body["prompt"], body["suffix"] = prefix, suffix
-        body["max_tokens"] = req.rules.max_tokens
-        body["temperature"] = req.temperature
-        if req.temperature > 0:
-            body["top_p"], body["seed"] = 0.95, req.seed
-        if req.rules.single_line:
-            body["stop"] = ["\n"]  # the server stops at the line's end itself: the stream ends, the connection stays
-        body["stream"] = True
-        return body
-
     async def _exchange(self, req: GenerationRequest, run: _Run, t0: float) -> str:
         httpx = self._httpx
-        if not self._verified:
-            await self._verify_model()
-        body = self._body(req)
         try:
-            async with self._client.stream("POST", self.endpoint.completions, json=body) as resp:
+            if not self._verified:
+                await self._verify()
+            url, body = self._request(req)
+            async with self._client.stream("POST", url, json=body) as resp:
                 if resp.status_code != 200:
-                    raise self._status_fault(resp.status_code, resp.reason_phrase, await _read_some(resp))
+                    raise self._status_fault(resp, await _read_some(resp))
                 run.answered = True
                 if "text/event-stream" not in resp.headers.get("content-type", ""):
                     return self._whole(req, run, t0, await _read_some(resp, 1 << 20))
@@ -432,14 +513,14 @@ class RemoteEngine(Engine):
         if ours is not None:
             return ours
         if not done and finish is None:
-            raise RemoteFault(f"the answer from {self.endpoint.host} broke off mid-stream (no [DONE])")
-        return "max_tokens" if finish == "length" else "eog"
+            raise RemoteFault(f"the answer from {self.endpoint.host} broke off mid-stream")
+        return "max_tokens" if finish == self.LENGTH else "eog"
 
     def _whole(self, req: GenerationRequest, run: _Run, t0: float, raw: bytes) -> str:
         """A server that answered the streamed request with one JSON object."""
         text, reason = self._chunk(raw.decode("utf-8", "replace"))
         stop = self._feed(req, run, t0, text) if text else None
-        return stop or ("max_tokens" if reason == "length" else "eog")
+        return stop or ("max_tokens" if reason == self.LENGTH else "eog")
 
     def _feed(self, req: GenerationRequest, run: _Run, t0: float, piece: str) -> str | None:
         """One streamed piece, exactly as the local engine treats one token."""
@@ -461,37 +542,25 @@ class RemoteEngine(Engine):
             return "time"
         return None
 
-    def _chunk(self, data: str) -> tuple[str, str | None]:
-        """One event's JSON: the text and the finish reason of its first choice."""
-        host = self.endpoint.host
+    def _json(self, data: str) -> Any:
+        """An event's JSON; an ``error`` object in it is the server's own fault report."""
         try:
             obj = json.loads(data)
         except ValueError:
-            raise RemoteFault(f"{host} sent a malformed completion stream (an event is not JSON)") from None
+            raise RemoteFault(
+                f"{self.endpoint.host} sent a malformed completion stream (an event is not JSON)"
+            ) from None
         if isinstance(obj, dict) and obj.get("error") is not None:
-            raise RemoteFault(f"{host} reported an error: {_error_text(obj['error'])}")
-        choices = obj.get("choices") if isinstance(obj, dict) else None
-        if not isinstance(choices, list):
-            raise RemoteFault(f"{host} sent a malformed completion stream (an event without choices)")
-        if not choices:
-            return "", None  # e.g. a final usage event
-        choice = choices[0]
-        text = choice.get("text") if isinstance(choice, dict) else None
-        if not isinstance(choice, dict) or not isinstance(text, (str, type(None))):
-            raise RemoteFault(f"{host} sent a malformed completion stream (a choice without text)")
-        finish = choice.get("finish_reason")
-        return text or "", finish if isinstance(finish, str) else None
+            raise RemoteFault(f"{self.endpoint.host} reported an error: {_error_text(obj['error'])}")
+        return obj
 
-    async def _verify_model(self) -> None:
-        """The model list, where the server has one: an unknown model name is a clear fault before any
-        completion (llama-cpp-python's server would silently answer with its default model)."""
-        httpx = self._httpx
-        try:
-            resp = await self._client.get(self.endpoint.models)
-        except httpx.HTTPError as exc:
-            raise self._transport_fault(exc, False) from None
-        if resp.status_code in (401, 403) or resp.status_code >= 500:
-            raise self._status_fault(resp.status_code, resp.reason_phrase, resp.content[:ERROR_BODY_BYTES])
+    async def _model_list(self, url: str) -> None:
+        """The server's model list, where it has one: an unknown model name is a clear fault before any
+        completion (llama-cpp-python's server would silently answer with its default model); with no model
+        set, the first listed one is the one shown."""
+        resp = await self._client.get(url)
+        if resp.status_code in (401, 403, 429) or resp.status_code >= 500:
+            raise self._status_fault(resp, resp.content[:ERROR_BODY_BYTES])
         ids: list[str] = []
         if resp.status_code == 200:
             try:
@@ -507,11 +576,12 @@ class RemoteEngine(Engine):
             )
         if ids and not want:
             model.served = ids[0]
-        self._verified = True
 
-    def _status_fault(self, code: int, reason: str, body: bytes) -> RemoteFault:
+    def _status_fault(self, resp: Any, body: bytes) -> RemoteFault:
+        code, reason = resp.status_code, resp.reason_phrase
         host, detail = self.endpoint.host, self._redact(_detail(body))
         said = f" ({detail})" if detail else ""
+        retry = _retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
         if code in (401, 403):
             hint = (
                 "check the key in the environment variable named by slipstream.apiKeyEnv"
@@ -522,11 +592,14 @@ class RemoteEngine(Engine):
             return RemoteFault(f"{host} refused the request: {code} {reason}{said}; {hint}")
         if code == 404:
             return RemoteFault(
-                f"{host} answered 404 Not Found for model '{self.model.name}' at {self.endpoint.completions}"
-                f"{said}: check slipstream.model and slipstream.endpoint"
+                f"{host} answered 404 Not Found for model '{self.model.name}' at {resp.request.url.path}"
+                f"{said}: check slipstream.model, slipstream.endpoint and slipstream.engine"
             )
+        if code == 429:
+            wait = f"; retrying after {retry:g} s" if retry is not None else ""
+            return RemoteFault(f"{host} is rate-limiting requests: 429 {reason}{said}{wait}", retry)
         if code >= 500:
-            return RemoteFault(f"{host} failed: {code} {reason}{said}")
+            return RemoteFault(f"{host} failed: {code} {reason}{said}", retry)
         return RemoteFault(f"{host} refused the request: {code} {reason}{said}")
 
     def _transport_fault(self, exc: Exception, answered: bool) -> RemoteFault:
@@ -537,6 +610,11 @@ class RemoteEngine(Engine):
         if isinstance(exc, httpx.TimeoutException):
             return RemoteFault(f"{host} did not answer within {ms} ms (slipstream.requestTimeoutMs)")
         if isinstance(exc, httpx.ConnectError):
+            if "certificate" in why.lower() or "ssl" in why.lower():
+                return RemoteFault(
+                    f"cannot connect to {host}: TLS verification failed ({why}); for a company CA, point "
+                    "slipstream.caBundle at its PEM file"
+                )
             return RemoteFault(f"cannot connect to {host}: {why}")
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
             if answered:
@@ -620,8 +698,25 @@ def _detail(body: bytes) -> str:
     return " ".join(text.split())[:200]
 
 
-def _tls_context() -> Any:
-    """Certificates and host names verified, against the system's CA store and certifi's bundle."""
+def _retry_after(value: str | None) -> float | None:
+    """A Retry-After header: seconds, or an HTTP date (RFC 9110); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _tls_context(ca_bundle: str = "") -> Any:
+    """Certificates and host names verified, against the system's CA store, certifi's bundle and the
+    user's own CA file (``caBundle``: a missing or unreadable one is a clear error, not a silent skip)."""
     import ssl
 
     ctx = ssl.create_default_context()
@@ -631,4 +726,10 @@ def _tls_context() -> Any:
         ctx.load_verify_locations(certifi.where())
     except (ImportError, OSError):
         pass
+    if ca_bundle:
+        path = os.path.expanduser(ca_bundle)
+        try:
+            ctx.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise ModelLoadError(f"slipstream.caBundle: cannot load CA certificates from {path}: {exc}") from None
     return ctx

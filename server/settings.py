@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from slipstream.inference.model import ModelConfig, default_threads
-from slipstream.inference.remote import ENGINES, FIM_TEMPLATES, RemoteConfig
+from slipstream.inference.remote import ENGINES, FIM_TEMPLATES, REMOTE_ENGINES, RemoteConfig
 
 MODES = ("auto", "acceleration", "exploration")
 
@@ -46,6 +46,7 @@ SPEC: tuple[Setting, ...] = (
     Setting("fimTemplate", "fim_template", str, "", choices=FIM_TEMPLATES),
     Setting("requestTimeoutMs", "request_timeout_ms", int, 30000, 100, 600000),
     Setting("apiKeyEnv", "api_key_env", str, ""),
+    Setting("caBundle", "ca_bundle", str, ""),
     Setting("telemetry", "telemetry", bool, True),
     Setting("storagePath", "storage_path", str, ""),
     Setting("cache", "cache", bool, True),
@@ -77,12 +78,13 @@ class Settings:
     time_budget_ms: int = _default("time_budget_ms")
     threads: int = _default("threads")  # the number of cores, at most 8
     context_size: int = _default("context_size")  # the prompt budget (about 1,750 tokens at most) plus generation
-    engine: str = _default("engine")  # local: llama.cpp here; openai: an OpenAI-compatible server (README)
-    endpoint: str = _default("endpoint")  # the server's URL (engine openai); nothing else is ever contacted
+    engine: str = _default("engine")  # local: llama.cpp here; openai / llamacpp: a team's server (README)
+    endpoint: str = _default("endpoint")  # the server's URL (remote engines); nothing else is ever contacted
     remote_model: str = _default("remote_model")  # the server's model name; empty: the first it lists
     fim_template: str = _default("fim_template")  # empty: FIM through the request's suffix; else a named layout
     request_timeout_ms: int = _default("request_timeout_ms")  # connect, and each wait for the next bytes
     api_key_env: str = _default("api_key_env")  # the NAME of an environment variable with the key (never logged)
+    ca_bundle: str = _default("ca_bundle")  # a PEM file of extra trusted CAs for an https endpoint (a company CA)
     telemetry: bool = _default("telemetry")  # local only: counters in storage_path, never sent anywhere
     storage_path: str = _default("storage_path")  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
     cache: bool = _default("cache")  # completions for identical contexts, in memory and on disk (bounded)
@@ -105,7 +107,7 @@ class Settings:
 
     def engine_config(self) -> ModelConfig | RemoteConfig:
         """What the host loads: a local model, or the remote engine's connection."""
-        if self.engine == "openai":
+        if self.engine in REMOTE_ENGINES:
             return RemoteConfig(
                 self.endpoint,
                 self.remote_model,
@@ -113,6 +115,8 @@ class Settings:
                 self.request_timeout_ms,
                 self.api_key_env,
                 self.context_size,
+                self.engine,
+                self.ca_bundle,
             )
         return self.model_config()
 

@@ -381,14 +381,15 @@ async def test_sse_parsing(lines, expect):
 
 
 async def test_malformed_streams_are_faults():
-    from slipstream.inference.remote import RemoteConfig, RemoteEngine, RemoteFault, _sse_data
+    from slipstream.inference.remote import RemoteConfig, RemoteFault, _sse_data
+    from slipstream.inference.remote_openai import OpenAIEngine
 
     async def feed():
         yield "<html>"
 
     with pytest.raises(RemoteFault, match="malformed"):
         _ = [d async for d in _sse_data(feed(), "h")]
-    engine = RemoteEngine(RemoteConfig("http://127.0.0.1:9"))
+    engine = OpenAIEngine(RemoteConfig("http://127.0.0.1:9"))
     try:
         for bad in ("{not json", '{"choices": 3}', '{"choices": [{"text": 5}]}'):
             with pytest.raises(RemoteFault, match="malformed"):
