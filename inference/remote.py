@@ -610,7 +610,7 @@ class RemoteEngine(Engine):
         if isinstance(exc, httpx.TimeoutException):
             return RemoteFault(f"{host} did not answer within {ms} ms (slipstream.requestTimeoutMs)")
         if isinstance(exc, httpx.ConnectError):
-            if "certificate" in why.lower() or "ssl" in why.lower():
+            if why.startswith(("certificate verify failed", "TLS error")):
                 return RemoteFault(
                     f"cannot connect to {host}: TLS verification failed ({why}); for a company CA, point "
                     "slipstream.caBundle at its PEM file"
@@ -652,8 +652,14 @@ async def _sse_data(lines: AsyncIterator[str], host: str) -> AsyncIterator[str]:
 
 def _why(exc: BaseException) -> str:
     """The root cause in a few words: "connection refused", not "All connection attempts failed"."""
+    import ssl
+
     seen = exc
     for _ in range(6):  # httpx -> httpcore -> anyio -> the socket's own error
+        if isinstance(seen, ssl.SSLCertVerificationError):  # an OSError whose errno (1) says nothing
+            return f"certificate verify failed: {seen.verify_message}"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS error: {seen.reason or seen}"
         if isinstance(seen, OSError) and seen.errno:
             text = os.strerror(seen.errno)
             return text[:1].lower() + text[1:]
