@@ -63,7 +63,8 @@ class LlamaCppEngine(RemoteEngine):
         if resp.status_code == 200:
             try:
                 props = resp.json()
-                name = props.get("model_alias") or os.path.basename(str(props.get("model_path") or ""))
+                name = str(props.get("model_alias") or props.get("model_path") or "")
+                name = os.path.basename(name) if "/" in name else name  # no alias: the GGUF's path
                 slot_ctx = int(props["default_generation_settings"]["n_ctx"])
             except (ValueError, KeyError, TypeError, AttributeError):
                 name, slot_ctx = "", 0

@@ -221,3 +221,92 @@ def llama_server(default_model_path, tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+def llama_server_binary() -> str | None:
+    """llama.cpp's ``llama-server``: ``$LLAMA_SERVER``, else on PATH, else where scripts/build-llama-server.sh
+    puts it. Never built by the tests (about 10 minutes on 2 cores): without one, its tests are skipped."""
+    import shutil
+
+    named = os.environ.get("LLAMA_SERVER")
+    if named:
+        return named if os.access(named, os.X_OK) else None
+    found = shutil.which("llama-server")
+    if found:
+        return found
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    built = os.path.join(cache, "slipstream", "llama-server", "bin", "llama-server")
+    return built if os.access(built, os.X_OK) else None
+
+
+class LlamaCppServer(LlamaServer):
+    """llama.cpp's own ``llama-server`` with a GGUF, one slot (so ``/slots`` shows the one generation), on a
+    loopback port; its log goes to ``log_path``."""
+
+    def __init__(self, binary: str, model: str, log_path: Path, alias: str, api_key: str | None = None) -> None:
+        super().__init__(model, log_path, api_key=api_key)
+        self.binary, self.alias = binary, alias
+
+    def start(self, timeout: float = 90.0) -> LlamaCppServer:
+        import subprocess
+        import urllib.request
+
+        args = [self.binary, "-m", self.model, "--alias", self.alias, "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["-t", "2", "-c", "2048", "-np", "1", "--slots"]
+        if self.api_key:
+            args += ["--api-key", self.api_key]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"llama-server exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"llama-server did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def slots(self) -> list[dict]:
+        import json
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.url}/slots")
+        if self.api_key:
+            req.add_header("Authorization", f"Bearer {self.api_key}")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+
+@pytest.fixture(scope="session")
+def llamacpp_binary() -> str:
+    binary = llama_server_binary()
+    if binary is None:
+        pytest.skip("no llama-server (set LLAMA_SERVER, put it on PATH, or run scripts/build-llama-server.sh)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def llamacpp_server(llamacpp_binary, default_model_path, tmp_path_factory):
+    """llama-server with the default model (no FIM tokens: /completion); wants ``LLAMA_API_KEY``."""
+    d = tmp_path_factory.mktemp("llamacpp")
+    server = LlamaCppServer(llamacpp_binary, default_model_path, d / "server.log", "gemma3", api_key=LLAMA_API_KEY)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llamacpp_fim_server(llamacpp_binary, tiny_fim_model, tmp_path_factory):
+    """llama-server with the tiny FIM model (/infill)."""
+    d = tmp_path_factory.mktemp("llamacpp-fim")
+    server = LlamaCppServer(llamacpp_binary, tiny_fim_model, d / "server.log", "tiny-fim")
+    server.start()
+    yield server
+    server.stop()
