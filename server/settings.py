@@ -52,6 +52,7 @@ SPEC: tuple[Setting, ...] = (
     Setting("cache", "cache", bool, True),
     Setting("speculate", "speculate", bool, True),
     Setting("projectContext", "project_context", bool, False),
+    Setting("tokenHealing", "token_healing", bool, True),
     Setting("optimizer.enabled", "optimizer_enabled", bool, True),
     Setting("optimizer.workload", "optimizer_workload", str, ""),
     Setting("optimizer.minSpeedup", "min_speedup", float, 1.10, 1.0, 100.0),
@@ -90,6 +91,7 @@ class Settings:
     cache: bool = _default("cache")  # completions for identical contexts, in memory and on disk (bounded)
     speculate: bool = _default("speculate")  # compute the suggestion after the shown one while the model is idle
     project_context: bool = _default("project_context")  # jedi signatures/members ahead of the prompt (README)
+    token_healing: bool = _default("token_healing")  # the local engine rewrites the token cut at the cursor
     optimizer_enabled: bool = _default("optimizer_enabled")  # "Optimize this function" actions, profile lenses
     optimizer_workload: str = _default("optimizer_workload")  # pytest id/path, script, "-m module"; empty: tests
     min_speedup: float = _default("min_speedup")  # a variant is offered only when its speedup's 95 % CI is above
