@@ -2,6 +2,8 @@
 
 Shared by the completion service, the ``slipstream complete`` command and the benchmarks, so all behave
 the same. ``prepare`` takes one ``PrepareRequest``; the settings it reads are ``Options``.
+Token healing (inference/healing.py) applies when ``Options.token_healing`` is on and the model has a
+``vocabulary`` (the local engine's ``LoadedModel``; a remote model has none, so its prompts are never healed).
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ class Options:
     max_tokens: int = 128
     time_budget_ms: int = 2000
     mode: str = "auto"
+    token_healing: bool = True
 
     @classmethod
     def from_settings(cls, settings: object) -> Options:
-        return cls(**{f: getattr(settings, f) for f in ("max_lines", "max_tokens", "time_budget_ms", "mode")})
+        names = ("max_lines", "max_tokens", "time_budget_ms", "mode", "token_healing")
+        return cls(**{f: getattr(settings, f) for f in names})
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,14 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
         time_budget_s=p.time_budget_s,
         cutter=p.cutter,
     )
-    prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra, hint=hint)
+    vocab = getattr(model, "vocabulary", None) if settings.token_healing else None
+    prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra, hint=hint, vocab=vocab)
     room = model.n_ctx - rules.max_tokens - 16
     if len(prompt.tokens) > room:  # a small context size (setting) or a long extra context: shrink to fit
         budget = PromptBudget(
             max_prefix_tokens=room * 6 // 10, max_suffix_tokens=room // 10, max_line_tokens=room // 5, slack_tokens=0
         )
-        prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget)
+        prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget, vocab=vocab)
     return Prepared(prompt, ctx, p, rules, prefix, suffix)
 
 

@@ -320,6 +320,7 @@ class CompletionService:
                 "label": fl.request.label,
                 "mode": prepared.plan.mode,
                 "prompt": prepared.prompt.mode,
+                "healed": prepared.prompt.heal.n_tokens if prepared.prompt.heal else 0,  # tokens rewritten
                 "stop": r.stop_reason,
                 "tokens": r.n_tokens,
                 "max_tokens": prepared.rules.max_tokens,
@@ -341,6 +342,7 @@ class CompletionService:
         return CompletionCache.key(
             engine.model.path,
             prepared.prompt.tokens,
+            prepared.prompt.heal,  # the same prompt healed or not is another generation
             (ctx.line_prefix, ctx.line_suffix, ctx.next_lines, ctx.previous_line, ctx.indent, ctx.kind),
             (plan.mode, plan.single_line, plan.max_lines, plan.max_tokens, plan.alternatives),
         )

@@ -3,6 +3,12 @@
 A single worker thread owns the model. Submitting a request supersedes every earlier one: a
 queued request is dropped without touching the model and a running one stops at its next token
 (or its next prompt chunk while the prompt is still being evaluated).
+
+A token-healed prompt (``Prompt.heal``, see inference/healing.py) is evaluated without its healed tail; the
+first tokens are then chosen here, over the model's logits masked to what ``healing.Constraint`` allows
+(greedy, or sampled like llama.cpp's chain for alternatives), until the healed text is covered; generation
+then goes on through ``llama.generate`` from the same KV cache. The healed bytes are stripped before
+decoding, so ``on_text`` and the result never contain them.
 """
 
 from __future__ import annotations
@@ -11,10 +17,13 @@ import codecs
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
+from slipstream.inference.healing import Constraint
 from slipstream.inference.model import LoadedModel
 from slipstream.inference.prompt import Prompt
 from slipstream.inference.stops import StopRules, check_stop
@@ -161,7 +170,8 @@ class Engine:
     def _generate(self, job: _Job) -> GenerationResult:
         req = job.request
         llama = self.model.llama
-        tokens = req.prompt.tokens
+        heal = req.prompt.heal
+        tokens = req.prompt.model_tokens()
         t0 = time.perf_counter()
         queued = t0 - job.submitted
 
@@ -209,9 +219,10 @@ class Engine:
             sampling = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "temp": req.temperature}
         else:
             sampling = {"top_k": 1, "top_p": 1.0, "min_p": 0.0, "temp": 0.0}
-        gen = llama.generate(tokens, repeat_penalty=1.0, reset=True, **sampling)
+        constraint = Constraint(self.model.vocabulary, heal.text) if heal else None
+        stream = self._tokens(tokens, constraint, sampling, req.seed)
         try:
-            for tok in gen:
+            for tok, piece in stream:
                 if req.cancel.is_set():
                     return stopped(text, n, first)
                 now = time.perf_counter()
@@ -221,7 +232,7 @@ class Engine:
                     reason = "eog"
                     break
                 n += 1
-                text += decoder.decode(self.model.token_bytes(tok))
+                text += decoder.decode(piece)
                 check = check_stop(text, req.rules)
                 text = check.text
                 if req.on_text is not None and text:
@@ -236,10 +247,58 @@ class Engine:
                     reason = "time"
                     break
         finally:
-            gen.close()
+            stream.close()
         return GenerationResult(
             text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued, t_prefill
         )
+
+    def _tokens(
+        self, tokens: list[int], constraint: Constraint | None, sampling: dict[str, Any], seed: int
+    ) -> Generator[tuple[int, bytes], None, None]:
+        """Generated tokens with the bytes each adds to the suggestion (the healed text's never included).
+
+        With a constraint, the first tokens are picked here from the masked logits of the prompt's end (each
+        evaluated before the next is picked) until the healed text is covered; ``llama.generate`` then goes
+        on from the prompt plus those tokens: its prefix match finds all but the last in the KV cache, so no
+        token is evaluated twice.
+        """
+        llama = self.model.llama
+        chosen: list[int] = []
+        if constraint is not None:
+            rng = np.random.default_rng(seed)
+            llama.eval(tokens[llama.n_tokens :])  # the last prompt chunk (the engine left at least one token)
+            while True:
+                logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
+                tok = pick(logits, constraint.allowed(), sampling, rng)
+                piece = constraint.feed(tok)
+                chosen.append(tok)
+                yield tok, piece
+                if constraint.done:
+                    break
+                llama.eval([tok])
+        gen = llama.generate(tokens + chosen, repeat_penalty=1.0, reset=True, **sampling)
+        try:
+            for tok in gen:
+                yield tok, self.model.token_bytes(tok)
+        finally:
+            gen.close()
+
+
+def pick(logits: np.ndarray, allowed: np.ndarray, sampling: dict[str, Any], rng: np.random.Generator) -> int:
+    """One token among ``allowed`` (never empty): the most likely when greedy (``temp`` 0), else sampled like
+    llama.cpp's chain (top-k, then top-p and min-p over the softmax of the logits, then temperature)."""
+    scores = logits[allowed].astype(np.float64)
+    if sampling["temp"] <= 0:
+        return int(allowed[int(np.argmax(scores))])
+    top = np.argsort(scores)[::-1][: max(1, int(sampling["top_k"]))]
+    scores = scores[top]
+    p = np.exp(scores - scores[0])
+    p /= p.sum()
+    keep = min(len(p), int(np.searchsorted(np.cumsum(p), sampling["top_p"])) + 1)  # the smallest set reaching top_p
+    keep = max(1, min(keep, int(np.count_nonzero(p >= sampling["min_p"] * p[0]))))
+    scores = scores[:keep] / sampling["temp"]
+    q = np.exp(scores - scores[0])
+    return int(allowed[top[int(rng.choice(keep, p=q / q.sum()))]])
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

@@ -8,6 +8,11 @@ cursor after the FIM middle marker, so typing on one line only changes the promp
 The window's first line is anchored to a multiple of ``anchor_lines`` so it does not slide by one
 line per keystroke, and with the previous window's start as a hint it stays put while the window
 grows by up to ``slack_lines``/``slack_tokens``: a moved start means re-evaluating the whole prompt.
+With a vocabulary, the prompt is token-healed (inference/healing.py): ``Prompt.tokens`` is still the whole
+layout (what a remote engine or a cache key sees), ``Prompt.heal`` says how many of its last tokens the local
+engine drops and which bytes its generation must start with. Only the text that ends at the cursor is ever
+dropped: in prefix mode the document's text after BOS and project context, in FIM mode the cursor line
+after the middle marker.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from slipstream.inference.fim import FimTokens
+from slipstream.inference.healing import Heal, Vocabulary, plan
 
 Tokenize = Callable[[str], list[int]]
 
@@ -39,6 +45,11 @@ class Prompt:
     prefix_text: str  # the part of the document's prefix the prompt holds
     suffix_text: str  # the part of the suffix the prompt holds (empty in prefix mode)
     start_line: int = 0  # the window's first line (pass it back as the next prompt's hint)
+    heal: Heal | None = None  # token healing: the last tokens the local engine drops and rewrites, if any
+
+    def model_tokens(self) -> list[int]:
+        """What the local engine evaluates: ``tokens`` without the healed tail."""
+        return self.tokens[: len(self.tokens) - self.heal.n_tokens] if self.heal else self.tokens
 
 
 def split_current_line(prefix: str) -> tuple[str, str]:
@@ -90,11 +101,13 @@ def build_prompt(
     budget: PromptBudget | None = None,
     extra: str = "",
     hint: int | None = None,
+    vocab: Vocabulary | None = None,
 ) -> Prompt:
     """Lay out the prompt for the text before (``prefix``) and after (``suffix``) the cursor.
 
     ``tokenize`` must not add BOS or parse special tokens: marker ids are placed here, never parsed
-    from user text, so a file that contains "<|fim_prefix|>" cannot forge the layout.
+    from user text, so a file that contains "<|fim_prefix|>" cannot forge the layout. With ``vocab`` (the
+    model's, see ``healing.Vocabulary``) the prompt's tail at the cursor is token-healed.
     """
     budget = budget or PromptBudget()
     lines_before, current = split_current_line(prefix)
@@ -107,7 +120,11 @@ def build_prompt(
     before = "".join(lines[start:])
     if fim is None:
         text = before + current
-        return Prompt(head + context + tokenize(text), "prefix", text, "", start)
+        tokens = head + context + tokenize(text)
+        heal = plan(tokens, len(head) + len(context), vocab) if vocab is not None else None
+        return Prompt(tokens, "prefix", text, "", start, heal)
     after = window_suffix(suffix, tokenize, budget)
-    tokens = head + [fim.prefix] + tokenize(before) + [fim.suffix] + tokenize(after) + [fim.middle] + tokenize(current)
-    return Prompt(tokens, "fim", before + current, after, start)
+    tail = tokenize(current)
+    tokens = head + [fim.prefix] + tokenize(before) + [fim.suffix] + tokenize(after) + [fim.middle] + tail
+    heal = plan(tokens, len(tokens) - len(tail), vocab) if vocab is not None else None
+    return Prompt(tokens, "fim", before + current, after, start, heal)
