@@ -23,7 +23,7 @@ MODES = ("auto", "acceleration", "exploration")
 class Setting:
     key: str  # as the client sends it; in VS Code "slipstream." + key (dotted keys arrive as nested objects)
     field: str  # the Settings attribute
-    type: type  # bool, int, float or str
+    type: type  # bool, int, float, str, or tuple: a list of strings (package.json: an array of strings)
     default: Any  # None: computed on the server by ``factory`` (a client sends null or nothing)
     min: float | None = None
     max: float | None = None
@@ -34,6 +34,7 @@ class Setting:
 SPEC: tuple[Setting, ...] = (
     Setting("enable", "enable", bool, True),
     Setting("modelPath", "model_path", str, ""),
+    Setting("modelDirectories", "model_directories", tuple, ()),
     Setting("mode", "mode", str, "auto", choices=MODES),
     Setting("maxLines", "max_lines", int, 8, 1, 200),
     Setting("maxTokens", "max_tokens", int, 128, 1, 2048),
@@ -73,6 +74,7 @@ def _default(name: str) -> Any:
 class Settings:
     enable: bool = _default("enable")
     model_path: str = _default("model_path")
+    model_directories: tuple[str, ...] = _default("model_directories")  # more folders "Select Model…" lists
     mode: str = _default("mode")
     max_lines: int = _default("max_lines")
     max_tokens: int = _default("max_tokens")
@@ -130,7 +132,7 @@ def _check_spec() -> None:
         raise TypeError("server/settings.py: Settings fields and SPEC differ")
     for f in fields:
         s = _BY_FIELD[f.name]
-        if f.type != s.type.__name__:
+        if f.type.partition("[")[0] != s.type.__name__:
             raise TypeError(f"server/settings.py: Settings.{f.name} is {f.type}, SPEC says {s.type.__name__}")
         if s.default is None:
             if s.factory is None:
@@ -141,7 +143,7 @@ def _check_spec() -> None:
             raise TypeError(f"server/settings.py: the default of {s.key} is not a valid value: {problems}")
 
 
-_KINDS = {bool: "a boolean", int: "an integer", str: "a string", float: "a number"}
+_KINDS = {bool: "a boolean", int: "an integer", str: "a string", float: "a number", tuple: "a list of strings"}
 
 
 def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
@@ -174,6 +176,8 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
             value = int(value)
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if typ is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = tuple(value)  # JSON's array of strings; frozen, as Settings is
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             problems.append(f"slipstream.{key} must be {_KINDS[typ]}, got {value!r}")
             continue

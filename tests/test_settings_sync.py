@@ -17,7 +17,7 @@ from slipstream.server.settings import BY_KEY, SPEC, Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL_TS = ROOT / "client-vscode" / "src" / "protocol.ts"
-JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array"}  # tuple: of strings
 
 
 def package_settings() -> dict[str, dict[str, Any]]:
@@ -58,6 +58,10 @@ def test_types_defaults_and_bounds_match(spec):
         assert entry["default"] is None
     else:
         assert entry["type"] == json_type
+    if spec.type is tuple:  # a JSON array of strings, the server's tuple
+        assert entry["items"] == {"type": "string"}
+        assert entry["default"] == list(spec.default)
+    elif spec.default is not None:
         assert entry["default"] == spec.default
         assert type(entry["default"]) is spec.type or (spec.type is float and type(entry["default"]) is int)
     assert entry.get("minimum") == spec.min
