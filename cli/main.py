@@ -1,4 +1,4 @@
-"""Command line: ``slipstream serve | complete FILE LINE:COL | demo | stats``."""
+"""Command line: ``slipstream serve | complete FILE LINE:COL | demo | stats | models``."""
 
 from __future__ import annotations
 
@@ -98,6 +98,17 @@ def stats_main(storage: str | None) -> int:
     return 0
 
 
+def models_main(folders: list[str], as_json: bool) -> int:
+    """The GGUF models on this machine (inference/discovery.py), as a table or as JSON."""
+    import json
+
+    from slipstream.inference.discovery import discover_models, table
+
+    found = discover_models(folders)
+    print(json.dumps(found.as_dict(), indent=2) if as_json else table(found))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="slipstream", description="Local AI pair programmer for Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -114,7 +125,12 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--model", help="a GGUF file (default: the embedded Gemma 3 270M)")
     stats = sub.add_parser("stats", help="print the local acceptance statistics (never sent anywhere)")
     stats.add_argument("--storage", help="the storage directory (default: ~/.cache/slipstream)")
+    models = sub.add_parser("models", help="list the GGUF models on this machine (Hugging Face, LM Studio, Ollama)")
+    models.add_argument("--json", action="store_true", help="print JSON (as slipstream/listModels answers)")
+    models.add_argument("--dir", action="append", default=[], help="also look in this folder (repeatable)")
     args = parser.parse_args(argv)
+    if args.cmd == "models":
+        sys.exit(models_main(args.dir, args.json))
     if args.cmd == "stats":
         sys.exit(stats_main(args.storage))
     if args.cmd == "serve":

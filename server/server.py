@@ -20,6 +20,7 @@ from slipstream.completion.cache import CompletionCache
 from slipstream.completion.prepare import Options
 from slipstream.completion.service import CompletionRequest, CompletionService, Partial, Superseded
 from slipstream.completion.telemetry import Telemetry
+from slipstream.inference.discovery import discover_models
 from slipstream.inference.engine import Engine
 from slipstream.inference.host import ModelHost, ModelState
 from slipstream.server import methods, transport
@@ -189,6 +190,12 @@ class SlipstreamServer(LanguageServer):
     def load_model(self) -> None:
         self.host.load(self.settings.engine_config(), self.settings.enable)
 
+    async def list_models(self) -> dict[str, Any]:
+        """methods.ModelList. The scan reads file headers (about 0.1 s a model) in a worker thread, off the loop."""
+        folders = list(self.settings.model_directories)
+        found = await asyncio.get_running_loop().run_in_executor(None, discover_models, folders)
+        return found.as_dict()
+
     # -- documents ---------------------------------------------------------------------------------
     def on_did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         td = params.text_document
@@ -317,6 +324,10 @@ def create_server() -> SlipstreamServer:
     def on_stats(ls: SlipstreamServer, params: Any) -> dict[str, Any]:
         telemetry = ls.completion.telemetry
         return telemetry.stats() if telemetry is not None else {"enabled": False, "classes": {}}
+
+    @server.feature(methods.LIST_MODELS)
+    async def on_list_models(ls: SlipstreamServer, params: Any) -> dict[str, Any]:
+        return await ls.list_models()
 
     @server.command(methods.ACCEPTED)
     def on_accept(ls: SlipstreamServer, *args: Any) -> None:

@@ -11,6 +11,7 @@ export const STATUS = 'slipstream/status'; // Status: the model's state changed
 // Requests, client -> server.
 export const GET_STATUS = 'slipstream/getStatus'; // {uri?} -> Status
 export const STATS = 'slipstream/stats'; // {} -> Stats
+export const LIST_MODELS = 'slipstream/listModels'; // {} -> ModelList: the GGUF models on this machine
 
 // workspace/executeCommand commands (the server's; vscode-languageclient registers them as VS Code commands).
 export const ACCEPTED = 'slipstream.accepted'; // [itemId, acceptedChars?]: the client accepted a suggestion
@@ -18,7 +19,7 @@ export const OPTIMIZE_FUNCTION = 'slipstream.optimizeFunction'; // [uri, line] -
 export const PROFILE = 'slipstream.profile'; // [uri, workload?] -> Profile
 
 export const NOTIFICATIONS = [PARTIAL, STATUS] as const;
-export const REQUESTS = [GET_STATUS, STATS] as const;
+export const REQUESTS = [GET_STATUS, STATS, LIST_MODELS] as const;
 export const COMMANDS = [ACCEPTED, OPTIMIZE_FUNCTION, PROFILE] as const;
 
 // -- shapes (what goes over the wire, as sent) -------------------------------------------------------
@@ -82,6 +83,28 @@ export interface Stats {
   line_factors?: Record<string, number>;
 }
 
+/** One model file found on this machine (inference/discovery.py ModelEntry). */
+export interface ModelEntry {
+  /** As its store names it: Ollama's name:tag, the hub's org/repo/file, LM Studio's publisher/repo/file. */
+  name: string;
+  /** The value for slipstream.modelPath (the bundled default's file: pick it as ''). */
+  path: string;
+  source: 'default' | 'huggingface' | 'lmstudio' | 'ollama' | 'folder';
+  size: number;
+  quantization: string | null;
+  architecture: string | null;
+  context_length: number | null;
+  /** The vocabulary has fill-in-the-middle markers. */
+  fim: boolean;
+  /** Why it cannot be used; null: usable. */
+  error: string | null;
+}
+
+export interface ModelList {
+  models: ModelEntry[];
+  notes: string[];
+}
+
 /** optimizer/pipeline.py OptimizeResult, each variant's edits replaced by a WorkspaceEdit (server/optimize.py). */
 export interface OptimizeResult {
   function: string;
@@ -132,6 +155,7 @@ export const PartialNotification = new NotificationType<InlineCompletionPartial>
 export const StatusNotification = new NotificationType<Status>(STATUS);
 export const GetStatusRequest = new RequestType<GetStatusParams, Status, void>(GET_STATUS);
 export const StatsRequest = new RequestType<Record<string, never>, Stats, void>(STATS);
+export const ListModelsRequest = new RequestType<Record<string, never>, ModelList, void>(LIST_MODELS);
 
 // -- the client's own commands (package.json contributes.commands, checked by test/protocol.test.ts) -----
 
