@@ -14,6 +14,7 @@ import {
 } from 'vscode-languageclient/node';
 import { BootstrapError, ensureServerPython } from './bootstrap';
 import { RestartBudget, serverSettings } from './logic';
+import { selectModel } from './models';
 import {
   CLIENT_ID,
   ClientCommands,
@@ -167,10 +168,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const c = config();
       await c.update(SettingKeys.enable, !c.get<boolean>(SettingKeys.enable, true), vscode.ConfigurationTarget.Global);
     }),
-    vscode.commands.registerCommand(ClientCommands.selectModel, async () => {
-      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF models': ['gguf'] }, openLabel: 'Use this model' });
-      if (picked?.[0]) await config().update(SettingKeys.modelPath, picked[0].fsPath, vscode.ConfigurationTarget.Global);
-    }),
+    vscode.commands.registerCommand(ClientCommands.selectModel, () => selectModel(vscode, client, log)),
     vscode.commands.registerCommand(ClientCommands.optimizeAtCursor, async () => {
       const editor = vscode.window.activeTextEditor;
       if (editor) await optimizeAt(editor.document.uri.toString(), editor.selection.active.line);
