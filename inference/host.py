@@ -24,9 +24,19 @@ from contextlib import AbstractAsyncContextManager
 from slipstream.inference.api import GenerationEngine, PromptModel
 from slipstream.inference.engine import Engine
 from slipstream.inference.model import ModelConfig, ModelLoadError, load_model
-from slipstream.inference.remote import RemoteConfig, endpoint_label, open_remote
+from slipstream.inference.remote import ENGINES, RemoteConfig, RemoteEngine, endpoint_label
+from slipstream.inference.remote_llamacpp import LlamaCppEngine
+from slipstream.inference.remote_openai import OpenAIEngine
 
 log = logging.getLogger(__name__)
+
+
+def open_remote(config: RemoteConfig, on_health: Callable[[str | None], None] | None = None) -> RemoteEngine:
+    """The engine of ``config.engine``'s dialect (raises ``ModelLoadError`` for a bad configuration)."""
+    dialects: dict[str, type[RemoteEngine]] = {"openai": OpenAIEngine, "llamacpp": LlamaCppEngine}
+    if config.engine not in dialects:
+        raise ModelLoadError(f"slipstream.engine must be one of {', '.join(ENGINES)}")
+    return dialects[config.engine](config, on_health)
 
 
 class ModelState(str, enum.Enum):

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from slipstream.inference.api import FAILED
 from slipstream.inference.engine import GenerationRequest
+from slipstream.inference.host import open_remote
 from slipstream.inference.model import ModelLoadError
 from slipstream.inference.prompt import build_prompt
 from slipstream.inference.remote import (
@@ -31,7 +32,6 @@ from slipstream.inference.remote import (
     FIM_MARKERS,
     RemoteConfig,
     _retry_after,
-    open_remote,
     pseudo_tokenize,
 )
 from slipstream.inference.stops import StopRules
@@ -44,6 +44,7 @@ class Reply:
     body: bytes = b""
     stall_s: float = 0.0  # after the headers, wait this long before the body (a server that hangs)
     close: bool = False  # close the connection after the body (a stream cut mid-way)
+    drop: bool = False  # close the connection without answering at all
 
 
 def sse(*events: object, done: bool = True) -> bytes:
@@ -70,6 +71,9 @@ class FaultServer:
                 pass
 
             def _send(self, reply: Reply) -> None:
+                if reply.drop:
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for k, v in reply.headers.items():
                     self.send_header(k, v)
@@ -211,6 +215,20 @@ def test_well_formed_streams_are_read_exactly(fault_server, dialect, reply, path
         result = complete(engine)
         assert (result.text, result.stop_reason) == (" + 1", "eog")
         assert health == [None] and [p for p, _ in fault_server.seen] == [path]
+    finally:
+        engine.close()
+
+
+def test_a_dropped_kept_alive_connection_is_retried_once(fault_server):
+    """llama-server drops a kept-alive connection as a request goes out about once in six requests here
+    ("Server disconnected without sending a response"): nothing ran, so the request goes once more."""
+    engine, health = engine_for(fault_server.url())
+    try:
+        fault_server.script = [Reply(drop=True), Reply(200, SSE, OPENAI_OK)]
+        assert complete(engine).text == " + 1" and health == [None] and len(fault_server.seen) == 2
+        fault_server.script = [Reply(drop=True), Reply(drop=True), Reply(200, SSE, OPENAI_OK)]
+        assert complete(engine).stop_reason == FAILED and len(fault_server.seen) == 4  # once more, not forever
+        assert health[-1] and "closed the connection without answering" in health[-1], health
     finally:
         engine.close()
 
