@@ -290,7 +290,9 @@ def pick(logits: np.ndarray, allowed: np.ndarray, sampling: dict[str, Any], rng:
     scores = logits[allowed].astype(np.float64)
     if sampling["temp"] <= 0:
         return int(allowed[int(np.argmax(scores))])
-    top = np.argsort(scores)[::-1][: max(1, int(sampling["top_k"]))]
+    k = max(1, int(sampling["top_k"]))
+    top = np.argpartition(scores, -k)[-k:] if len(scores) > k else np.arange(len(scores))
+    top = top[np.argsort(scores[top])[::-1]]  # the k best, best first
     scores = scores[top]
     p = np.exp(scores - scores[0])
     p /= p.sum()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
 import pytest
 from slipstream.completion.prepare import Options, PrepareRequest, prepare
-from slipstream.inference.engine import Engine, GenerationRequest, _common_prefix
+from slipstream.inference.engine import Engine, GenerationRequest, _common_prefix, pick
 from slipstream.inference.fim import FimTokens
 from slipstream.inference.healing import Constraint, Heal, Vocabulary, plan
 from slipstream.inference.model import ModelConfig, load_model
@@ -80,6 +81,27 @@ def test_constraint_keeps_every_prefix_token_completable_and_refuses_others():
         c.feed(1)
     with pytest.raises(ValueError):
         Constraint(v, b"zz")  # nothing writes it: refused up front, never an empty mask
+
+
+GREEDY = {"top_k": 1, "top_p": 1.0, "min_p": 0.0, "temp": 0.0}
+SAMPLED = {"top_k": 2, "top_p": 0.95, "min_p": 0.05, "temp": 0.8}
+
+
+@pytest.mark.parametrize(
+    "logits, allowed, sampling, choices",
+    [
+        ([5.0, 1.0, 3.0, 2.0], [1, 3], GREEDY, {3}),  # the best allowed, not the best overall (0)
+        ([5.0, 1.0, 3.0, 2.0], [0, 1, 2, 3], GREEDY, {0}),
+        ([5.0, 1.0, 3.0, 2.0], [2], SAMPLED, {2}),
+        ([0.0, 1.0, 1.0, 1.0, 9.0], [1, 2, 3], SAMPLED, {1, 2, 3}),  # top-k 2 of three equals: two of them
+        ([0.0, 0.0, 9.0, 0.0, 9.0], [0, 1, 2, 3], SAMPLED, {2}),  # min-p drops the far less likely
+    ],
+)
+def test_pick_chooses_only_allowed_tokens(logits, allowed, sampling, choices):
+    rng = np.random.default_rng(0)
+    seen = {pick(np.array(logits, dtype=np.float32), np.array(allowed), sampling, rng) for _ in range(50)}
+    assert seen <= choices and (len(seen) <= 2 if sampling["top_k"] == 2 else True), seen
+    assert seen, "always one token"
 
 
 # -- pure: the default model's tokenizer, every kind of cursor position -----------------------------------------
