@@ -13,7 +13,7 @@ import {
   TransportKind,
 } from 'vscode-languageclient/node';
 import { BootstrapError, ensureServerPython } from './bootstrap';
-import { RestartBudget, serverSettings } from './logic';
+import { RestartBudget, SECRET_KEY_ENV, serverSettings } from './logic';
 import { selectModel } from './models';
 import {
   CLIENT_ID,
@@ -36,9 +36,12 @@ import { StreamingInline } from './streaming';
 let client: LanguageClient | undefined;
 let streaming: StreamingInline | undefined;
 
+const SECRET = 'slipstream.apiKey'; // the SecretStorage entry of "Set API Key…"
+let secretKey = false; // the server was started with the stored key in its environment
+
 /** The whole `slipstream` section, as the server gets it at start and on every change. */
 function currentSettings(context: vscode.ExtensionContext): Record<string, Record<string, unknown>> {
-  return serverSettings(vscode.workspace.getConfiguration().get(SECTION), context.globalStorageUri.fsPath);
+  return serverSettings(vscode.workspace.getConfiguration().get(SECTION), context.globalStorageUri.fsPath, secretKey);
 }
 
 const config = (scope?: vscode.Uri) => vscode.workspace.getConfiguration(SECTION, scope);
@@ -68,11 +71,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (pick === 'Retry') await start();
       return;
     }
+    const key = await context.secrets.get(SECRET);
+    secretKey = !!key;
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
+    if (key) env[SECRET_KEY_ENV] = key; // never in settings, never logged: the server reads it by its name
     const serverOptions: ServerOptions = {
       command: python,
       args: ['-m', 'slipstream.server'],
       transport: TransportKind.stdio, // vscode-languageclient appends --stdio
-      options: { env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+      options: { env },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ language: 'python' }],
@@ -169,6 +176,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await c.update(SettingKeys.enable, !c.get<boolean>(SettingKeys.enable, true), vscode.ConfigurationTarget.Global);
     }),
     vscode.commands.registerCommand(ClientCommands.selectModel, () => selectModel(vscode, client, log)),
+    vscode.commands.registerCommand(ClientCommands.setApiKey, async () => {
+      const key = await vscode.window.showInputBox({
+        prompt: 'API key for the remote engine (kept in VS Code\'s secret storage; empty removes it)',
+        password: true,
+        ignoreFocusOut: true,
+      });
+      if (key === undefined) return;
+      if (key.trim()) await context.secrets.store(SECRET, key.trim());
+      else await context.secrets.delete(SECRET);
+      await stop(); // the key reaches the server in its environment: a new one
+      await start();
+    }),
     vscode.commands.registerCommand(ClientCommands.optimizeAtCursor, async () => {
       const editor = vscode.window.activeTextEditor;
       if (editor) await optimizeAt(editor.document.uri.toString(), editor.selection.active.line);
@@ -213,6 +232,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const items = [
         ['Toggle Completions', ClientCommands.toggle],
         ['Select Model…', ClientCommands.selectModel],
+        ['Set API Key…', ClientCommands.setApiKey],
         ['Optimize Function at Cursor', ClientCommands.optimizeAtCursor],
         ['Profile…', ClientCommands.profileWorkload],
         ['Show Completion Stats', ClientCommands.showStats],

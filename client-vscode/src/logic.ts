@@ -149,9 +149,22 @@ export function typedAlong(shownLinePrefix: string, shownText: string, linePrefi
  * the whole `slipstream` section as VS Code nests it (`optimizer: {...}`); the server ignores the client-only keys.
  * An empty storagePath means the extension's own storage directory.
  */
-export function serverSettings(section: unknown, extensionStorage: string): Record<string, Record<string, unknown>> {
+export function serverSettings(section: unknown, extensionStorage: string, secretKey = false): Record<string, Record<string, unknown>> {
   const all: Record<string, unknown> =
     section && typeof section === 'object' && !Array.isArray(section) ? JSON.parse(JSON.stringify(section)) : {};
   const configured = typeof all.storagePath === 'string' ? all.storagePath.trim() : '';
-  return { [SECTION]: { ...all, storagePath: configured || extensionStorage } };
+  const out: Record<string, unknown> = { ...all, storagePath: configured || extensionStorage };
+  // A key from "Set API Key…" (SecretStorage) reaches the server only in its environment, under SECRET_KEY_ENV;
+  // an apiKeyEnv the user set names another variable and wins.
+  if (secretKey && !(typeof all.apiKeyEnv === 'string' && all.apiKeyEnv.trim())) out.apiKeyEnv = SECRET_KEY_ENV;
+  return { [SECTION]: out };
+}
+
+/** The server's environment variable that carries the key kept in VS Code's SecretStorage. */
+export const SECRET_KEY_ENV = 'SLIPSTREAM_API_KEY';
+
+/** Where a status shows the model: its name, and the server's host for a remote engine. */
+export function modelLabel(model: { name?: string; engine?: string; endpoint?: string } | null | undefined): string {
+  const name = model?.name ? model.name.replace(/\.gguf$/, '') : '';
+  return model?.engine && model.engine !== 'local' && model.endpoint ? `${name} @ ${model.endpoint}` : name;
 }

@@ -44,6 +44,11 @@ export interface ModelInfo {
   name: string;
   path: string;
   fim: boolean;
+  /** Remote engines only (inference/remote.py RemoteModel.describe). */
+  engine?: 'openai' | 'llamacpp';
+  endpoint?: string;
+  model?: string;
+  fimTemplate?: string;
 }
 
 export interface Status {
@@ -162,6 +167,7 @@ export const ListModelsRequest = new RequestType<Record<string, never>, ModelLis
 export const ClientCommands = {
   toggle: 'slipstream.toggle',
   selectModel: 'slipstream.selectModel',
+  setApiKey: 'slipstream.setApiKey',
   optimizeAtCursor: 'slipstream.optimizeAtCursor',
   profileWorkload: 'slipstream.profileWorkload',
   showStats: 'slipstream.showStats',

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { modelLabel } from './logic';
 import { ClientCommands, type Status } from './protocol';
 
 /** The server's status, or "stopped" when the client has no server running. */
@@ -38,7 +39,7 @@ export class StatusBar implements vscode.Disposable {
 
   private render(): void {
     const s = this.status;
-    const model = s.model?.name ? s.model.name.replace(/\.gguf$/, '') : '';
+    const model = modelLabel(s.model);
     let text: string;
     switch (s.state) {
       case 'ready':

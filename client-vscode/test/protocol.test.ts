@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { serverSettings } from '../src/logic';
+import { SECRET_KEY_ENV, modelLabel, serverSettings } from '../src/logic';
 import {
   CLIENT_ONLY_SETTINGS,
   ClientCommands,
@@ -51,6 +51,13 @@ test('the server gets the whole section, nested as VS Code gives it, with the ex
   assert.equal(serverSettings({ storagePath: ' /mine ' }, '/ext/storage').slipstream.storagePath, '/mine');
   assert.deepEqual(serverSettings(undefined, '/s'), { slipstream: { storagePath: '/s' } });
   assert.deepEqual(serverSettings([1], '/s'), { slipstream: { storagePath: '/s' } });
+  // A key kept in SecretStorage travels in the server's environment, named here unless the user named another.
+  assert.equal(serverSettings({}, '/s', true).slipstream.apiKeyEnv, SECRET_KEY_ENV);
+  assert.equal(serverSettings({ apiKeyEnv: 'TEAM_KEY' }, '/s', true).slipstream.apiKeyEnv, 'TEAM_KEY');
+  assert.equal(serverSettings({ apiKeyEnv: '' }, '/s', false).slipstream.apiKeyEnv, '');
+  assert.equal(modelLabel({ name: 'gemma.gguf' }), 'gemma');
+  assert.equal(modelLabel({ name: 'qwen', engine: 'llamacpp', endpoint: 'gpu:8012' }), 'qwen @ gpu:8012');
+  assert.equal(modelLabel(null), '');
   // a copy: the server's settings never alias VS Code's (frozen) configuration objects
   const sent = serverSettings(section, '/s').slipstream;
   assert.notEqual(sent.optimizer, section.optimizer);
