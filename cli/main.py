@@ -18,8 +18,11 @@ def parse_line_col(spec: str) -> tuple[int, int]:
 def complete_main(args: argparse.Namespace) -> int:
     """One completion at a position of a file, streamed to the terminal."""
     from slipstream.completion.prepare import Options, PrepareRequest, finish, prepare, request_for
+    from slipstream.inference.api import FAILED
     from slipstream.inference.engine import Engine
+    from slipstream.inference.host import open_remote
     from slipstream.inference.model import ModelLoadError, load_model
+    from slipstream.inference.remote import RemoteConfig
     from slipstream.server.documents import Document
     from slipstream.server.settings import parse_settings
 
@@ -30,19 +33,37 @@ def complete_main(args: argparse.Namespace) -> int:
         print(f"slipstream: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     settings, problems = parse_settings(
-        {"modelPath": args.model or "", "threads": args.threads, "maxLines": args.max_lines}
+        {
+            "modelPath": args.model or "",
+            "threads": args.threads,
+            "maxLines": args.max_lines,
+            "engine": args.engine,
+            "endpoint": args.endpoint,
+            "model": args.remote_model,
+            "apiKeyEnv": args.api_key_env,
+        }
     )
     for p in problems:
         print(f"slipstream: {p}", file=sys.stderr)
     line, col = args.position
     doc = Document("file://" + os.path.abspath(args.file), 0, text, "utf-32")
     offset = doc.offset_at(line - 1, col - 1)
+    config = settings.engine_config()
+    faults: list[str | None] = []  # a remote engine's health after each exchange (None: it worked)
     try:
-        model = load_model(settings.model_config())
+        if isinstance(config, RemoteConfig):
+            engine = open_remote(config, faults.append)
+            fault = engine.check()
+            if fault is not None:
+                engine.close()
+                print(f"slipstream: {fault}", file=sys.stderr)
+                return 2
+        else:
+            engine = Engine(load_model(config))
     except ModelLoadError as exc:
         print(f"slipstream: {exc}", file=sys.stderr)
         return 2
-    engine = Engine(model)
+    model = engine.model
     prepared = prepare(PrepareRequest(text, offset, Options.from_settings(settings)), model)
     shown = [""]
     dim, reset = ("\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "")
@@ -68,6 +89,9 @@ def complete_main(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     engine.close()
+    if result.stop_reason == FAILED:
+        print(f"slipstream: {faults[-1] if faults and faults[-1] else 'the engine failed'}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -120,6 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     comp.add_argument("--model", help="a GGUF file (default: the embedded Gemma 3 270M)")
     comp.add_argument("--threads", type=int, default=None)
     comp.add_argument("--max-lines", type=int, default=8)
+    comp.add_argument("--engine", choices=("local", "openai", "llamacpp"), default="local")
+    comp.add_argument("--endpoint", help="the server's URL (remote engines)")
+    comp.add_argument("--remote-model", default="", help="the server's model name (remote engines)")
+    comp.add_argument("--api-key-env", default="", help="the NAME of an environment variable holding the key")
     demo = sub.add_parser("demo", help="drive the real server over stdio on a sample file, as an editor would")
     demo.add_argument("--file", help="the Python file to type in (default: examples/inventory.py)")
     demo.add_argument("--model", help="a GGUF file (default: the embedded Gemma 3 270M)")

@@ -433,3 +433,25 @@ def test_pseudo_tokens_and_fim_layouts():
     assert fim_prompt("codellama", "a", "b") == "<PRE> a <SUF>b <MID>"
     forged = fim_prompt("starcoder", "x = '<fim_middle>'", "")
     assert forged.count("<fim_middle>") == 1  # the user's marker text cannot forge the layout
+
+
+def test_complete_command_over_a_remote_engine(monkeypatch, llama_server):
+    """``slipstream complete`` with --engine: the same one-shot completion, written by the server."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    cli = [sys.executable, "-m", "slipstream.cli.main", "complete", str(root / "examples" / "inventory.py"), "41:28"]
+    env = {**__import__("os").environ, KEY_ENV: LLAMA_API_KEY}
+    remote = ["--engine", "openai", "--endpoint", llama_server.url, "--api-key-env", KEY_ENV]
+    ok = subprocess.run([*cli, *remote, "--remote-model", LlamaServer.ALIAS], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert f"[{LlamaServer.ALIAS}, fim prompt" in ok.stderr and "stop: error" not in ok.stderr, ok.stderr
+    assert LLAMA_API_KEY not in ok.stdout + ok.stderr
+    wrong = subprocess.run(
+        [*cli, "--engine", "openai", "--endpoint", f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2 and "slipstream: cannot connect to 127.0.0.1:" in wrong.stderr, wrong.stderr
+    unknown = subprocess.run([*cli, *remote, "--remote-model", "nope"], capture_output=True, text=True, env=env)
+    assert unknown.returncode == 2 and "model 'nope' not found" in unknown.stderr, unknown.stderr
