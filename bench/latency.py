@@ -6,6 +6,7 @@ same prompts in-process with raw ``Llama.generate`` for the same number of token
 (so prefix reuse is the same for both). Prints a table and the overhead ratios.
 
 Usage: .venv/bin/python bench/latency.py [FILE] [--positions 20]
+       .venv/bin/python bench/latency.py --engine llamacpp|openai [--endpoint URL]   (bench/remote.py)
 """
 
 from __future__ import annotations
@@ -292,7 +293,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-replay", action="store_true")
     ap.add_argument("--llama-server", metavar="PATH", help="also replay against this llama-server binary")
+    ap.add_argument("--engine", choices=("openai", "llamacpp"), help="Slipstream over this remote engine vs direct")
+    ap.add_argument("--endpoint", help="with --engine: the server (default: start one on loopback)")
     args = ap.parse_args()
+    if args.engine:
+        from bench.remote import main as remote_main
+
+        remote_main(args.engine, args.endpoint, str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
+        return
     if not args.skip_replay:
         replay_section(args.file, args.lines, args.seed, args.threads, args.llama_server)
     overhead(str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
