@@ -10,6 +10,11 @@ a team's inference server, inference/remote.py). A remote engine reports the hea
 the first fault starts a fault *episode*: the ``error`` state with the fault as its detail and ONE message
 through ``on_error``, however many requests fail after it. The engine stays in use during the episode
 (``serving``), so the first request that works again ends it and the state returns to ``ready``.
+
+With a fallback (``fallbackToLocal``: a ``ModelConfig``), the first fault of an episode also loads the local
+model once (kept for later episodes); while the remote engine backs off, completions go to it, and when
+its window closes the remote one is served again for a try: a request that works ends the episode, one
+that fails opens a longer window (no new message).
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ class ModelHost:
         self._enabled = True
         self._engine_seq = 0  # the load that made self.engine
         self._episode = False  # a remote engine's fault episode is running (one message each)
+        self._fallback_config: ModelConfig | None = None  # the local model to serve during a remote fault episode
+        self._fallback: Engine | None = None
+        self._fallback_loading = False
+        self._fallback_task: asyncio.Future | None = None
+        self._trial: asyncio.TimerHandle | None = None  # when the remote engine is served again for a try
 
     @property
     def model(self) -> PromptModel | None:
@@ -74,21 +84,39 @@ class ModelHost:
 
     @property
     def serving(self) -> GenerationEngine | None:
-        """The engine completions go to: the ready one, or a remote one in a fault episode (its next request
-        that works ends the episode)."""
-        if self.state == ModelState.READY or (self.state == ModelState.ERROR and self._episode):
+        """The engine completions go to: the ready one, or in a remote engine's fault episode the local
+        fallback while the remote one backs off, else the remote one (its next request that works ends the
+        episode)."""
+        if self.state == ModelState.READY:
+            return self.engine
+        if self.state == ModelState.ERROR and self._episode:
+            if self._fallback is not None and isinstance(self.engine, RemoteEngine) and self.engine.backing_off():
+                return self._fallback
             return self.engine
         return None
+
+    @property
+    def falling_back(self) -> bool:
+        return self._fallback is not None and self.serving is self._fallback
 
     def set_state(self, state: ModelState, detail: str = "") -> None:
         self.state, self.detail = state, detail
         self._on_state()
 
-    def load(self, config: ModelConfig | RemoteConfig, enabled: bool) -> Awaitable[None]:
-        """Start loading ``config`` in the background; the returned task ends when this load is done."""
+    def load(
+        self, config: ModelConfig | RemoteConfig, enabled: bool, fallback: ModelConfig | None = None
+    ) -> Awaitable[None]:
+        """Start loading ``config`` in the background; the returned task ends when this load is done.
+        ``fallback``: with a remote ``config``, the local model served during its fault episodes."""
         self._seq += 1
         self._episode = False
         self._enabled = enabled
+        self._cancel_trial()
+        if fallback != self._fallback_config or not isinstance(config, RemoteConfig):
+            old, self._fallback = self._fallback, None
+            if old is not None:
+                asyncio.get_running_loop().run_in_executor(None, old.close)
+        self._fallback_config = fallback if isinstance(config, RemoteConfig) else None
         if isinstance(config, RemoteConfig):
             self._task = asyncio.ensure_future(self._connect(self._seq, config))
         else:
@@ -152,16 +180,56 @@ class ModelHost:
         if message is not None:
             first = not self._episode
             self._episode = True
+            if self._fallback_config is not None:
+                self._start_fallback()
+                self._schedule_trial(engine)
             if first or self.state != ModelState.ERROR or self.detail != message:
                 self.set_state(ModelState.ERROR, message)  # the state always shows the latest fault
             if first:
-                self._on_error(f"Slipstream: {message}")  # one message per episode, not per keystroke
+                also = "; completing with the local model until it answers again" if self._fallback_config else ""
+                self._on_error(f"Slipstream: {message}{also}")  # one message per episode, not per keystroke
             return
+        self._cancel_trial()
         if self._episode or self.state == ModelState.LOADING:
             if self._episode:
                 log.info("Slipstream: %s answers again", engine.model.describe().get("endpoint", ""))
             self._episode = False
             self.set_state(ModelState.READY if self._enabled else ModelState.DISABLED, engine.model.name)
+
+    def _start_fallback(self) -> None:
+        """Load the local fallback model once, in the background (it stays for later episodes)."""
+        if self._fallback is not None or self._fallback_loading or self._fallback_config is None:
+            return
+        self._fallback_loading = True
+        config, seq, loop = self._fallback_config, self._seq, asyncio.get_running_loop()
+
+        async def load() -> None:
+            try:
+                model = await loop.run_in_executor(None, load_model, config)
+            except Exception as exc:  # the remote fault stays the message; this one goes to the log
+                log.warning("the local fallback model could not be loaded: %s", exc)
+                return
+            finally:
+                self._fallback_loading = False
+            if seq != self._seq or config != self._fallback_config:
+                return  # the settings changed meanwhile
+            self._fallback = Engine(model)
+            log.info("local fallback model %s loaded", model.name)
+            self._on_state()  # serving may switch to it now
+
+        self._fallback_task = asyncio.ensure_future(load())
+
+    def _schedule_trial(self, engine: GenerationEngine) -> None:
+        """When the remote engine's backoff window closes, serve it again (a state refresh) for a try."""
+        self._cancel_trial()
+        if isinstance(engine, RemoteEngine):
+            self._on_state()  # the fallback now, if it is loaded
+            self._trial = asyncio.get_running_loop().call_later(engine.backing_off() + 0.01, self._on_state)
+
+    def _cancel_trial(self) -> None:
+        if self._trial is not None:
+            self._trial.cancel()
+            self._trial = None
 
     def enable(self, enabled: bool) -> None:
         self._enabled = enabled
@@ -169,5 +237,8 @@ class ModelHost:
             self.set_state(ModelState.READY if enabled else ModelState.DISABLED, self.detail)
 
     def close(self) -> None:
+        self._cancel_trial()
         if self.engine is not None:
             self.engine.close()
+        if self._fallback is not None:
+            self._fallback.close()

@@ -188,7 +188,7 @@ class SlipstreamServer(LanguageServer):
             self.host.enable(new.enable)
 
     def load_model(self) -> None:
-        self.host.load(self.settings.engine_config(), self.settings.enable)
+        self.host.load(self.settings.engine_config(), self.settings.enable, self.settings.fallback_config())
 
     async def list_models(self) -> dict[str, Any]:
         """methods.ModelList. The scan reads file headers (about 0.1 s a model) in a worker thread, off the loop."""

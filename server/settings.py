@@ -48,6 +48,7 @@ SPEC: tuple[Setting, ...] = (
     Setting("requestTimeoutMs", "request_timeout_ms", int, 30000, 100, 600000),
     Setting("apiKeyEnv", "api_key_env", str, ""),
     Setting("caBundle", "ca_bundle", str, ""),
+    Setting("fallbackToLocal", "fallback_to_local", bool, False),
     Setting("telemetry", "telemetry", bool, True),
     Setting("storagePath", "storage_path", str, ""),
     Setting("cache", "cache", bool, True),
@@ -88,6 +89,7 @@ class Settings:
     request_timeout_ms: int = _default("request_timeout_ms")  # connect, and each wait for the next bytes
     api_key_env: str = _default("api_key_env")  # the NAME of an environment variable with the key (never logged)
     ca_bundle: str = _default("ca_bundle")  # a PEM file of extra trusted CAs for an https endpoint (a company CA)
+    fallback_to_local: bool = _default("fallback_to_local")  # remote down: complete with the local model meanwhile
     telemetry: bool = _default("telemetry")  # local only: counters in storage_path, never sent anywhere
     storage_path: str = _default("storage_path")  # empty: $XDG_CACHE_HOME/slipstream or ~/.cache/slipstream
     cache: bool = _default("cache")  # completions for identical contexts, in memory and on disk (bounded)
@@ -108,6 +110,10 @@ class Settings:
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(path=self.model_path or None, n_threads=self.threads, n_ctx=self.context_size)
+
+    def fallback_config(self) -> ModelConfig | None:
+        """The local model served while a remote engine is down (``fallbackToLocal``), else None."""
+        return self.model_config() if self.fallback_to_local and self.engine in REMOTE_ENGINES else None
 
     def engine_config(self) -> ModelConfig | RemoteConfig:
         """What the host loads: a local model, or the remote engine's connection."""
@@ -195,7 +201,7 @@ _check_spec()
 
 
 def model_changed(old: Settings, new: Settings) -> bool:
-    return old.engine_config() != new.engine_config()
+    return (old.engine_config(), old.fallback_config()) != (new.engine_config(), new.fallback_config())
 
 
 __all__ = ["BY_KEY", "MODES", "SPEC", "Setting", "Settings", "model_changed", "parse_settings"]

@@ -455,3 +455,46 @@ def test_complete_command_over_a_remote_engine(monkeypatch, llama_server):
     assert wrong.returncode == 2 and "slipstream: cannot connect to 127.0.0.1:" in wrong.stderr, wrong.stderr
     unknown = subprocess.run([*cli, *remote, "--remote-model", "nope"], capture_output=True, text=True, env=env)
     assert unknown.returncode == 2 and "model 'nope' not found" in unknown.stderr, unknown.stderr
+
+
+def test_fallback_to_local_while_the_server_is_down(monkeypatch, tmp_path, default_model_path):
+    """fallbackToLocal: during an outage the local model answers (loaded at the first fault), one message says
+    so, and when the server is back (a try after each backoff window) the remote engine answers again."""
+    llama = LlamaServer(default_model_path, tmp_path / "llama.log").start()
+    server = start(monkeypatch, tmp_path, llama.url, apiKeyEnv="", fallbackToLocal=True, cache=False, threads=2)
+    typed = iter("quantity * item.price" * 4)
+    version, col = [1], [COL]
+
+    def keystroke() -> tuple[dict, dict]:
+        version[0] += 1
+        insert(server, version[0], ROW, col[0], next(typed))
+        col[0] += 1
+        resp = server.request("textDocument/inlineCompletion", params(ROW, col[0]), timeout=60)
+        return resp, status(server)
+
+    def type_until(ok, timeout: float = 60.0) -> tuple[dict, dict]:
+        deadline = time.monotonic() + timeout
+        while True:
+            resp, st = keystroke()
+            if ok(resp, st) or time.monotonic() > deadline:
+                return resp, st
+            time.sleep(0.2)
+
+    try:
+        assert wait_state(server, ("ready", "error"))["state"] == "ready"
+        open_doc(server, DOC)
+        resp, st = keystroke()
+        assert st["recent"][-1]["prompt"] == "fim", st["recent"]  # the remote engine (FIM through suffix)
+        llama.stop()
+        resp, st = type_until(lambda r, s: texts(r) and s["recent"][-1]["prompt"] == "prefix")
+        assert texts(resp) and st["recent"][-1]["prompt"] == "prefix", st  # the local default model: no FIM
+        assert st["state"] == "error" and f"127.0.0.1:{llama.port}" in st["detail"], st
+        (message,) = errors(server)
+        assert "completing with the local model until it answers again" in message, message
+        llama.start()
+        resp, st = type_until(lambda r, s: s["state"] == "ready" and texts(r))
+        assert st["state"] == "ready" and st["recent"][-1]["prompt"] == "fim", st
+        assert len(errors(server)) == 1, errors(server)
+    finally:
+        close(server)
+        llama.stop()
