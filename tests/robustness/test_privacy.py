@@ -63,3 +63,38 @@ def test_no_network_socket_during_completion_profiling_and_optimization(tmp_path
     ]
     assert not network, network
     assert events.exists(), "the hook ran (asyncio's own AF_UNIX socket pair at least)"
+
+
+def test_a_remote_engine_contacts_only_the_configured_host(tmp_path, monkeypatch, llama_server):
+    """engine openai: every connection and name lookup of the server process goes to the endpoint's host and
+    port, and nowhere else (no proxy, no telemetry, no model download)."""
+    from tests.conftest import LLAMA_API_KEY
+
+    events = tmp_path / "socket-events.jsonl"
+    monkeypatch.setenv("SLIPSTREAM_TEST_PRIVACY_KEY", LLAMA_API_KEY)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # never read: the client ignores the environment
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    server = RawServer([sys.executable, "-c", HOOK, str(events)])
+    try:
+        server.initialize(
+            {
+                "storagePath": str(tmp_path / "storage"),
+                "engine": "openai",
+                "endpoint": llama_server.url,
+                "apiKeyEnv": "SLIPSTREAM_TEST_PRIVACY_KEY",
+                "speculate": False,
+            }
+        )
+        assert server.wait_ready()["state"] == "ready"
+        for i in range(2):
+            complete_ok(server, f"remote-privacy-{i}")
+    finally:
+        assert server.close() == 0
+    seen = [json.loads(line) for line in events.read_text().splitlines()]
+    connects = [e for e in seen if e[0] == "socket.connect"]
+    lookups = [e for e in seen if e[0] in ("socket.getaddrinfo", "socket.gethostbyname")]
+    assert connects, "the hook saw the connection to the server"
+    target = f"('127.0.0.1', {llama_server.port})"
+    assert all(e[1][1] == target for e in connects), connects
+    assert all(e[1][0] == "127.0.0.1" and e[1][1] == llama_server.port for e in lookups), lookups
+    assert not [e for e in seen if e[0] in ("socket.bind", "socket.sendto")], seen
