@@ -2,13 +2,13 @@
 
 For N mid-line cursor positions of a real file: keystroke -> first streamed partial and -> final answer
 over the real language server on stdio (engine openai or llamacpp, no cache, no speculation), and the
-very same request (the body Slipstream's engine builds for that prompt: same text, same token limit, same
-stop) sent straight to the server with httpx. The same request goes once unmeasured first, so both sides
-find the prompt in the server's cache (what remains is generation plus each side's own overhead), and
-the two alternate which goes first. Every position counts (a position with no text is a miss on
-its side, shown in the table). With llama-server (which has ``/slots``) it also measures how long a
-superseded generation keeps running on the server: the time from the keystroke that made it stale (or,
-directly, from closing the stream) to the slot going idle.
+very same request (the body Slipstream's engine builds for that prompt: same text, same token limit,
+same stop) sent straight to the server with aiohttp (what the engines use). The same request goes once
+unmeasured first, so both sides find the prompt in the server's cache (what remains is generation plus
+each side's own overhead), and the two alternate which goes first. Every position counts (a position
+with no text is a miss on its side, shown in the table). With llama-server (which has ``/slots``) it
+also measures how long a superseded generation keeps running on the server: the time from the
+keystroke that made it stale (or, directly, from closing the stream) to the slot going idle.
 
 Usage: .venv/bin/python bench/latency.py --engine llamacpp|openai [--endpoint URL]
   without --endpoint a server is started on a loopback port with the default model: llama-server
@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 from slipstream.cli.demo import plain
@@ -171,14 +171,15 @@ class Lsp:
         await self.client.stop()
 
 
-async def direct(client: httpx.AsyncClient, url: str, body: dict[str, Any], dialect: str) -> dict[str, Any]:
+async def direct(client: aiohttp.ClientSession, url: str, body: dict[str, Any], dialect: str) -> dict[str, Any]:
     """The same request straight to the server: time to the first non-empty text and to the stream's end."""
     import json
 
     t0 = time.perf_counter()
     first, text = None, ""
-    async with client.stream("POST", url, json=body) as resp:
-        async for line in resp.aiter_lines():
+    async with client.post(url, json=body) as resp:
+        async for raw in resp.content:  # lines (the bench's events are far below aiohttp's line limit)
+            line = raw.decode().rstrip("\r\n")
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             obj = json.loads(line[6:])
@@ -195,17 +196,18 @@ def q(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p * (len(values) - 1)))] if values else float("nan")
 
 
-async def slot_idle(client: httpx.AsyncClient, url: str, t0: float, limit_s: float = 30.0) -> float:
+async def slot_idle(client: aiohttp.ClientSession, url: str, t0: float, limit_s: float = 30.0) -> float:
     """Milliseconds from ``t0`` until llama-server's slot stops processing (polled every 2 ms)."""
     while time.perf_counter() - t0 < limit_s:
-        slots = (await client.get(url + "/slots")).json()
+        async with client.get(url + "/slots") as resp:
+            slots = await resp.json()
         if not any(s.get("is_processing") for s in slots):
             return (time.perf_counter() - t0) * 1000
         await asyncio.sleep(0.002)
     return float("inf")
 
 
-async def stop_trial(lsp: Lsp, client: httpx.AsyncClient, eng: Any, opts: Options, endpoint: str, k: int):
+async def stop_trial(lsp: Lsp, client: aiohttp.ClientSession, eng: Any, opts: Options, endpoint: str, k: int):
     """A long suggestion on screen, then a key that makes it stale: how long the server's slot goes on.
     Then the same with a direct client that closes its stream after the first text."""
     doc = LIST + str(k)
@@ -226,9 +228,10 @@ async def stop_trial(lsp: Lsp, client: httpx.AsyncClient, eng: Any, opts: Option
     url, body = eng._request(request_for(prepared, None))
     body["n_predict"] = 300
     body.pop("stop", None)
-    async with client.stream("POST", url, json=body) as resp:
-        async for line in resp.aiter_lines():
-            if '"content":"' in line and '"content":""' not in line:
+    async with client.post(url, json=body) as resp:
+        async for raw in resp.content:
+            if b'"content":"' in raw and b'"content":""' not in raw:
+                resp.close()  # a direct client drops the stream after its first text
                 break
         t0 = time.perf_counter()
     return ours, await slot_idle(client, endpoint, t0)
@@ -251,7 +254,7 @@ async def bench(engine: str, endpoint: str, file: str, n: int, threads: int, tri
         sys.exit("the server did not answer the model check")
     opts = Options.from_settings(parsed)
     rows = []
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as client:
         for i, (line, col) in enumerate(positions):
             doc = cut(text, line, col)
             prepared = prepare(PrepareRequest(doc, offset_of(doc, line, col), opts), eng.model)

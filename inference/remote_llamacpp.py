@@ -22,7 +22,6 @@ from typing import Any
 
 from slipstream.inference.engine import GenerationRequest
 from slipstream.inference.remote import (
-    ERROR_BODY_BYTES,
     FIM_MARKERS,
     RemoteEngine,
     RemoteFault,
@@ -44,23 +43,23 @@ class LlamaCppEngine(RemoteEngine):
     async def _verify(self) -> None:
         host = self.endpoint.host
         model: RemoteModel = self.model  # type: ignore[assignment]
-        resp = await self._client.get(self.endpoint.url("/health"))
-        if resp.status_code == 503:
-            fault = self._status_fault(resp, resp.content[:ERROR_BODY_BYTES])
+        resp = await self._fetch("GET", self.endpoint.url("/health"))
+        if resp.status == 503:
+            fault = self._status_fault(resp, resp.body)
             raise RemoteFault(
                 f"{host} is not ready yet (still loading its model?): {fault.message}", fault.retry_after or 1.0
             )
-        if resp.status_code == 404:
+        if resp.status == 404:
             raise RemoteFault(
                 f"{host} has no /health: is it llama.cpp's llama-server? For other servers set slipstream.engine "
                 "to openai"
             )
-        if resp.status_code != 200:
-            raise self._status_fault(resp, resp.content[:ERROR_BODY_BYTES])
-        resp = await self._client.get(self.endpoint.url("/props"))
-        if resp.status_code in (401, 403):
-            raise self._status_fault(resp, resp.content[:ERROR_BODY_BYTES])
-        if resp.status_code == 200:
+        if resp.status != 200:
+            raise self._status_fault(resp, resp.body)
+        resp = await self._fetch("GET", self.endpoint.url("/props"))
+        if resp.status in (401, 403):
+            raise self._status_fault(resp, resp.body)
+        if resp.status == 200:
             try:
                 props = resp.json()
                 name = str(props.get("model_alias") or props.get("model_path") or "")
@@ -77,15 +76,15 @@ class LlamaCppEngine(RemoteEngine):
         if self.config.fim_template:
             model.fim = FIM_MARKERS  # laid out here, sent to /completion
         else:
-            resp = await self._client.post(self.endpoint.url("/infill"), json=PROBE)
-            if resp.status_code in (401, 403):
-                raise self._status_fault(resp, resp.content[:ERROR_BODY_BYTES])
-            if resp.status_code == 404:
+            resp = await self._fetch("POST", self.endpoint.url("/infill"), PROBE)
+            if resp.status in (401, 403):
+                raise self._status_fault(resp, resp.body)
+            if resp.status == 404:
                 raise RemoteFault(
                     f"{host} has no /infill: is it llama.cpp's llama-server? For other servers set "
                     "slipstream.engine to openai"
                 )
-            model.fim = None if resp.status_code == 501 else FIM_MARKERS
+            model.fim = None if resp.status == 501 else FIM_MARKERS
         self._verified = True
 
     def _request(self, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
