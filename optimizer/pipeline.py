@@ -174,8 +174,10 @@ class _Run:
             return self.reject(cand, "the variant's body does nothing")
         if model and (reach := out_of_reach(cand.source, self.qualname, self.source)):
             return self.reject(cand, f"model variants may not reach the interpreter or keep state: {reach}")
-        impure = impurity(cand.source, self.qualname)
-        if impure:  # a model may add I/O or randomness the original did not have
+        # A model may add I/O or randomness the original did not have. Module state is the original's
+        # question only: a rule may keep a module-level table by design, and reach.py refuses a model's writes.
+        impure = impurity(cand.source, self.qualname, module_state=False)
+        if impure:
             return self.reject(cand, f"the variant {impure.replace('it depends', 'depends')}")
         progress(f"verifying {label} ({cand.rule})")
         verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel, threads=own))
@@ -264,7 +266,10 @@ def optimize_function(
     module = module_name(workspace, path)
     why = impurity(source, qualname)
     if why:
-        result.error = f"not optimized: {why}; a variant can only be verified when results depend on the arguments"
+        result.error = (
+            f"not optimized: {why}; a variant can only be verified for a function whose results depend on its "
+            "arguments alone and that changes nothing outliving the call"
+        )
         return result
     progress(f"capturing inputs from {workload.describe()}")
     workload_limits = replace(limits or Limits(seconds=120), cancel=cancel)
