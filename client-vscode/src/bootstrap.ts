@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { chooseInterpreter, pipInstallArgs, pythonVersionOk, venvPython } from './logic';
+import { buildProgress, cannotBuild, findCompilers, pipInstallArgs, planLlama, rebuildFromSourceArgs } from './install';
+import { chooseInterpreter, pythonVersionOk, venvPython } from './logic';
 import { SECTION, SettingKeys } from './protocol';
 
 export class BootstrapError extends Error {}
@@ -56,9 +57,23 @@ async function pythonExtensionInterpreter(): Promise<string | undefined> {
   }
 }
 
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+const wheelsIn = (dir: string | undefined): string[] =>
+  dir && fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.whl')).map((f) => path.join(dir, f)) : [];
+
 /**
  * The Python that runs the server. In development (the repo's .venv next to package.json) that venv
- * is used as it is; installed from a .vsix, a venv in global storage gets the bundled server wheel.
+ * is used as it is; installed from a .vsix, a venv in global storage gets the bundled server wheel and
+ * llama-cpp-python: the bundled prebuilt wheel where it fits (the linux-x64 .vsix: no compiler needed),
+ * else a source build when compilers are on PATH, else a clear error before anything is downloaded.
  */
 export async function ensureServerPython(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Promise<string> {
   const devVenv = venvPython(path.join(context.extensionPath, '.venv'), process.platform);
@@ -67,36 +82,64 @@ export async function ensureServerPython(context: vscode.ExtensionContext, log: 
     return devVenv;
   }
   const wheelsDir = path.join(context.extensionPath, 'client-vscode', 'dist', 'wheels');
-  const wheel = fs.existsSync(wheelsDir) ? fs.readdirSync(wheelsDir).find((f) => f.endsWith('.whl')) : undefined;
-  if (!wheel) throw new BootstrapError(`the server wheel is missing from the extension (${wheelsDir})`);
-  const wheelPath = path.join(wheelsDir, wheel);
+  const bundled = wheelsIn(wheelsDir);
+  const wheelPath = bundled.find((f) => /^slipstream-[^-]+-/.test(path.basename(f)));
+  if (!wheelPath) throw new BootstrapError(`the server wheel is missing from the extension (${wheelsDir})`);
   const storage = context.globalStorageUri.fsPath;
   const venv = path.join(storage, 'venv');
   const python = venvPython(venv, process.platform);
   const marker = path.join(venv, '.slipstream-wheel');
-  const stamp = `${wheel} ${fs.statSync(wheelPath).size}`;
+  const stamp = bundled.map((f) => `${path.basename(f)} ${fs.statSync(f).size}`).sort().join('\n');
   if (fs.existsSync(python) && fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === stamp) {
     log.info(`reusing the server environment ${venv}`);
     return python;
   }
   const config = vscode.workspace.getConfiguration(SECTION);
+  const wheelDirectory = (config.get<string>(SettingKeys.wheelDirectory) ?? '').trim();
   const choice = chooseInterpreter(config.get<string>(SettingKeys.pythonPath), await pythonExtensionInterpreter());
   log.info(`setting up the server environment with ${choice.path} (from ${choice.source})`);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Slipstream: setting up the local server', cancellable: true },
     async (progress, token) => {
-      const version = await run(choice.path, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], log, token);
+      const version = (await run(choice.path, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], log, token)).trim();
       if (!pythonVersionOk(version)) {
-        throw new BootstrapError(`${choice.path} is Python ${version.trim()}; Slipstream needs 3.10 or newer (set ${SECTION}.${SettingKeys.pythonPath})`);
+        throw new BootstrapError(`${choice.path} is Python ${version}; Slipstream needs 3.10 or newer (set ${SECTION}.${SettingKeys.pythonPath})`);
       }
+      const target = { platform: process.platform, arch: process.arch, python: version };
+      const compilers = findCompilers(process.env, isExecutable, process.platform);
+      log.info(`compilers on PATH: cc=${compilers.cc ?? 'none'} c++=${compilers.cxx ?? 'none'} cmake=${compilers.cmake ?? 'none'}`);
+      const plan = planLlama({ target, bundled, wheelDirectory: wheelsIn(wheelDirectory), compilers });
+      if (plan.kind === 'impossible') throw new BootstrapError(plan.message);
+      log.info(`llama-cpp-python: ${plan.reason}`);
       fs.mkdirSync(storage, { recursive: true });
       progress.report({ message: 'creating a private environment…' });
       await run(choice.path, ['-m', 'venv', '--clear', venv], log, token);
-      progress.report({ message: 'installing the server and its dependencies (llama-cpp-python may build from source once: several minutes)…' });
-      await run(python, pipInstallArgs(wheelPath, config.get<string>(SettingKeys.wheelDirectory)), log, token, (line) => {
-        if (/Building wheel for llama/i.test(line)) progress.report({ message: 'building llama-cpp-python (one time, several minutes)…' });
-        else if (/^(Collecting|Installing)/.test(line)) progress.report({ message: line.slice(0, 80) });
-      });
+      const install = async (args: string[], building: boolean) => {
+        let shown = -1;
+        await run(python, args, log, token, (line) => {
+          const pct = building ? buildProgress(line) : undefined;
+          if (pct !== undefined && pct !== shown) {
+            shown = pct;
+            progress.report({ message: `building llama-cpp-python from source (one time, several minutes): ${pct}%` });
+          } else if (/Building wheel for llama/i.test(line)) progress.report({ message: 'building llama-cpp-python from source (one time, several minutes)…' });
+          else if (/^(Collecting|Installing)/.test(line)) progress.report({ message: line.slice(0, 80) });
+        });
+      };
+      progress.report({ message: plan.kind === 'wheel' ? 'installing the server and its dependencies…' : 'installing the server; llama-cpp-python builds from source once (several minutes)…' });
+      await install(pipInstallArgs(wheelPath, plan, [wheelDirectory, wheelsDir]), plan.kind === 'source');
+      // The engine must load here: a prebuilt wheel can still miss a system library (an old glibc).
+      const probe = ['-c', 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__)'];
+      try {
+        await run(python, probe, log, token);
+      } catch (err) {
+        if (token.isCancellationRequested) throw err;
+        if (plan.kind !== 'wheel') throw new BootstrapError('llama-cpp-python was built from source but does not load (see the Slipstream log)');
+        const why = `the prebuilt llama-cpp-python (${path.basename(plan.wheel)}) does not load on this machine (see the Slipstream log)`;
+        if (process.platform !== 'win32' && !(compilers.cc && compilers.cxx)) throw new BootstrapError(`${why}, and ${cannotBuild(compilers)}`);
+        log.warn(`${why}: building it from source once instead`);
+        await install(rebuildFromSourceArgs(plan.wheel), true);
+        await run(python, probe, log, token);
+      }
       fs.writeFileSync(marker, stamp);
       return python;
     },

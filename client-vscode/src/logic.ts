@@ -17,14 +17,6 @@ export function venvPython(venvDir: string, platform: string): string {
   return platform === 'win32' ? `${venvDir}\\Scripts\\python.exe` : `${venvDir}/bin/python`;
 }
 
-/** pip arguments that install the bundled server wheel; a local wheel directory is searched first. */
-export function pipInstallArgs(wheel: string, wheelDirectory: string | undefined): string[] {
-  const args = ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off'];
-  if (wheelDirectory && wheelDirectory.trim()) args.push('--find-links', wheelDirectory.trim());
-  args.push(wheel);
-  return args;
-}
-
 /** Parses "3.11" style output; the server needs 3.10 or newer. */
 export function pythonVersionOk(output: string): boolean {
   const m = /(\d+)\.(\d+)/.exec(output);

@@ -5,7 +5,6 @@ import {
   debounceFor,
   flightKey,
   KeystrokeClock,
-  pipInstallArgs,
   pythonVersionOk,
   RestartBudget,
   StreamState,
@@ -20,12 +19,9 @@ test('interpreter: setting, then the Python extension, then python3', () => {
   assert.deepEqual(chooseInterpreter('  ', ''), { path: 'python3', source: 'default' });
 });
 
-test('venv layout and pip arguments', () => {
+test('venv layout', () => {
   assert.equal(venvPython('/s/venv', 'linux'), '/s/venv/bin/python');
   assert.equal(venvPython('C:\\s\\venv', 'win32'), 'C:\\s\\venv\\Scripts\\python.exe');
-  const args = pipInstallArgs('/x/slipstream.whl', '/wheels');
-  assert.deepEqual(args.slice(-3), ['--find-links', '/wheels', '/x/slipstream.whl']);
-  assert.ok(!pipInstallArgs('/x.whl', '').includes('--find-links'));
 });
 
 test('python version check', () => {
