@@ -31,7 +31,7 @@ from slipstream.completion.prepare import Options, PrepareRequest, prepare  # no
 from slipstream.inference.model import load_model  # noqa: E402
 from slipstream.server.settings import Settings  # noqa: E402
 
-from bench.replay import region_from, replay  # noqa: E402
+from bench.replay import PACES, region_from, replay, summary  # noqa: E402
 
 
 def pick_positions(text: str, n: int) -> list[tuple[int, int]]:
@@ -208,7 +208,9 @@ def q(values: list[float], p: float) -> float:
     return pct(values, p) if values else float("nan")
 
 
-def replay_section(file: str, n_lines: int, seed: int, threads: int, llama_server: str | None = None) -> None:
+def replay_section(
+    file: str, n_lines: int, seed: int, threads: int, llama_server: str | None = None, paces: tuple[str, ...] = PACES
+) -> None:
     from slipstream.inference.model import default_model_path
 
     rng = random.Random(seed)
@@ -225,63 +227,51 @@ def replay_section(file: str, n_lines: int, seed: int, threads: int, llama_serve
     lo = max(0, region[0] - 8)
     small = "\n".join(lines[lo : region[1] + 3])
     small_region = (region[0] - lo, region[0] - lo + n_lines)
-    results = [
-        asyncio.run(replay(small, small_region, seed, threads, "small")),
-        asyncio.run(replay(large, large_region, seed, threads, "large")),
-    ]
     model_mb = Path(default_model_path()).stat().st_size / 2**20
     print(
-        f"\nTyping replay — {n_lines} lines of {Path(file).name} (seed {seed}) typed key by key, 60-140 ms between "
-        f"keys, pauses at line ends; {threads} threads, default model"
+        f"\nTyping replay — {n_lines} lines of {Path(file).name} (seed {seed}) typed key by key; paces: human "
+        f"(60-140 ms between keys, pauses at line ends), fast (the next key when the previous answer arrived), "
+        f"30ms (a fixed gap); {threads} threads, default model; every keystroke counts"
     )
     hdr = (
-        f"{'file':<12}{'keys':>6}{'ghost':>7}{'first p50':>10}{'first p95':>10}{'full p50':>9}{'full p95':>9}"
-        f"{'no model':>9}{'peak RSS':>10}"
+        f"{'who':<13}{'pace':<7}{'file':<12}{'keys':>6}{'ghost':>7}{'first p50':>10}{'first p95':>10}"
+        f"{'p95 all':>9}{'full p50':>9}{'reused':>8}{'peak RSS':>10}"
     )
     print(hdr)
     print("─" * len(hdr))
-    for r in results:
-        reused = (r["typed_through"] + r["cache_hits"]) / max(1, r["answered"])
-        name = f"{r['label']} {r['chars'] / 1000:.0f} KB"
-        print(
-            f"{name:<12}{r['keystrokes']:>6}{len(r['first']):>7}{q(r['first'], 0.5):>10.0f}{q(r['first'], 0.95):>10.0f}"
-            f"{q(r['final'], 0.5):>9.0f}{q(r['final'], 0.95):>9.0f}{reused:>9.0%}{r['rss_mb']:>7.0f} MB"
-        )
-    s, b = results
-    peak = max(r["rss_mb"] for r in results)
-    print("─" * len(hdr))
-    print(
-        f"100 KB / 1 KB first ghost text: p50 ratio {q(b['first'], 0.5) / q(s['first'], 0.5):.2f}, "
-        f"p95 ratio {q(b['first'], 0.95) / q(s['first'], 0.95):.2f}. Peak RSS {peak:.0f} MB = model file "
-        f"{model_mb:.0f} MB + {peak - model_mb:.0f} MB"
-    )
-    if llama_server:
-        from bench.llama_server import replay_llama_server
+    rows: dict[tuple[str, str, str], dict] = {}
+    for pace in paces:
+        for label, doc, reg in (("small", small, small_region), ("large", large, large_region)):
+            r = asyncio.run(replay(doc, reg, seed, threads, label, pace))
+            sm = summary(r["every_first"])
+            rows["slipstream", pace, label] = sm
+            reused = (r["typed_through"] + r["cache_hits"]) / max(1, r["answered"])
+            print(
+                f"{'Slipstream':<13}{pace:<7}{label + ' ' + str(round(r['chars'] / 1000)) + ' KB':<12}{sm['keys']:>6}"
+                f"{sm['share']:>7.0%}{sm['p50']:>10.0f}{sm['p95']:>10.0f}{sm['p95_all']:>9.0f}"
+                f"{q(r['final'], 0.5):>9.0f}{reused:>8.0%}{r['rss_mb']:>7.0f} MB"
+            )
+            if llama_server:
+                from bench.llama_server import replay_llama_server
 
-        anchors = [
-            asyncio.run(replay_llama_server(llama_server, small, small_region, seed, threads)),
-            asyncio.run(replay_llama_server(llama_server, large, large_region, seed, threads)),
-        ]
-        print("\nSame replay against llama.cpp's llama-server (streaming /completion, cache_prompt, same prompts):")
-        for ours, theirs in zip(results, anchors, strict=True):
-            o50, o95 = q(ours["first"], 0.5), q(ours["first"], 0.95)
-            t50, t95 = q(theirs["first"], 0.5), q(theirs["first"], 0.95)
-            print(
-                f"  {ours['label']:<6} llama-server first token p50 {t50:.0f} ms, p95 {t95:.0f} ms "
-                f"({len(theirs['first'])} of {theirs['keystrokes']} keys) vs Slipstream first ghost text "
-                f"p50 {o50:.0f} ms, p95 {o95:.0f} ms: ratio p50 {o50 / t50:.2f}, p95 {o95 / t95:.2f}"
-            )
-    for r in results:
-        gens = [g for g in r["recent"] if g.get("first_ms") is not None]
-        if gens:
-            firsts = [g["first_ms"] for g in gens]
-            print(
-                f"engine breakdown, {r['label']} file (its last {len(gens)} generations): first token p50 "
-                f"{statistics.median(firsts):.0f} ms, p95 {q(firsts, 0.95):.0f} ms; chunked prefill p50 "
-                f"{statistics.median(g['prefill_ms'] for g in gens):.0f} ms; prompt "
-                f"{statistics.median(g['prompt_tokens'] for g in gens):.0f} tokens, "
-                f"{statistics.median(g['reused_tokens'] for g in gens):.0f} reused from the KV cache (p50)"
-            )
+                t = asyncio.run(replay_llama_server(llama_server, doc, reg, seed, threads, pace))
+                st = summary(t["every_first"])
+                rows["llama-server", pace, label] = st
+                print(
+                    f"{'llama-server':<13}{pace:<7}{label:<12}{st['keys']:>6}{st['share']:>7.0%}{st['p50']:>10.0f}"
+                    f"{st['p95']:>10.0f}{st['p95_all']:>9.0f}"
+                )
+    print("─" * len(hdr))
+    for pace in paces:
+        s_, b_ = rows["slipstream", pace, "small"], rows["slipstream", pace, "large"]
+        line = f"{pace:<6} 100 KB / 1 KB first ghost text: p50 {b_['p50'] / s_['p50']:.2f}, "
+        line += f"p95 {b_['p95'] / s_['p95']:.2f}"
+        if llama_server:
+            for label in ("small", "large"):
+                o, t = rows["slipstream", pace, label], rows["llama-server", pace, label]
+                line += f"; {label} vs llama-server p50 ×{o['p50'] / t['p50']:.2f}, p95 ×{o['p95'] / t['p95']:.2f}"
+        print(line)
+    print(f"(model file {model_mb:.0f} MB; 'p95 all' counts a keystroke with no ghost text as never shown)")
 
 
 def main() -> None:
@@ -292,6 +282,7 @@ def main() -> None:
     ap.add_argument("--positions", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-replay", action="store_true")
+    ap.add_argument("--paces", default=",".join(PACES), help="typing paces to replay (bench/replay.py PACES)")
     ap.add_argument("--llama-server", metavar="PATH", help="also replay against this llama-server binary")
     ap.add_argument("--engine", choices=("openai", "llamacpp"), help="Slipstream over this remote engine vs direct")
     ap.add_argument("--endpoint", help="with --engine: the server (default: start one on loopback)")
@@ -302,7 +293,8 @@ def main() -> None:
         remote_main(args.engine, args.endpoint, str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
         return
     if not args.skip_replay:
-        replay_section(args.file, args.lines, args.seed, args.threads, args.llama_server)
+        paces = tuple(p for p in args.paces.split(",") if p)
+        replay_section(args.file, args.lines, args.seed, args.threads, args.llama_server, paces)
     overhead(str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
 
 

@@ -89,9 +89,12 @@ async def stream_completion(port: int, tokens: list[int], n_predict: int, key: K
 
 
 async def replay_llama_server(
-    binary: str, text: str, region: tuple[int, int], seed: int, threads: int
+    binary: str, text: str, region: tuple[int, int], seed: int, threads: int, pace: str = "human"
 ) -> dict[str, Any]:
-    """The keystroke schedule of bench/replay.py (same seed), each key a request to llama-server."""
+    """The keystroke schedule of bench/replay.py (same seed and pace), each key a request to llama-server;
+    with the fast pace the next key goes when this one's stream ended."""
+    from bench.replay import pause_after_key, pause_at_line_end
+
     rng = random.Random(seed)
     model_path = default_model_path()
     model = load_model(ModelConfig(path=model_path, n_ctx=2048, n_threads=1))  # for the tokenizer only
@@ -141,8 +144,8 @@ async def replay_llama_server(
                 current = asyncio.ensure_future(
                     stream_completion(port, prepared.prompt.tokens, prepared.rules.max_tokens, key)
                 )
-                await asyncio.sleep(rng.uniform(0.06, 0.14))
-            await asyncio.sleep(rng.uniform(0.4, 0.9))
+                await pause_after_key(pace, rng, current)
+            await pause_at_line_end(pace, rng)
         if current is not None:
             await asyncio.gather(current, return_exceptions=True)
     finally:
@@ -150,5 +153,6 @@ async def replay_llama_server(
         proc.wait(timeout=10)
     return {
         "keystrokes": len(keys),
+        "every_first": [(k.first - k.sent) * 1000 if k.first is not None else None for k in keys],
         "first": [(k.first - k.sent) * 1000 for k in keys if k.first is not None],
     }

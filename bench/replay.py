@@ -1,8 +1,10 @@
 """Typing replay over LSP: a region of real code is deleted and typed again key by key, as a user would.
 
 Used by bench/latency.py. Each keystroke is a didChange and an inline completion request (as VS Code
-sends them), 60-140 ms apart, with a pause at each line end. Records keystroke -> first ghost text
-(the first partial with text, or the answer if it came first) and keystroke -> complete suggestion.
+sends them). Three paces (``PACES``): ``human``, 60-140 ms between keys and a pause at each line end;
+``fast``, each key as soon as the previous key's answer arrived (a fast typist who never waits); ``30ms``,
+a fixed 30 ms gap. Records keystroke -> first ghost text (the first partial with text, or the answer if
+it came first) and keystroke -> complete suggestion; every keystroke counts (``summary``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,45 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 from slipstream.cli.demo import plain
+
+PACES = ("human", "fast", "30ms")
+
+
+async def pause_after_key(pace: str, rng: random.Random, answered: asyncio.Future | None) -> None:
+    """The gap before the next key. ``rng`` is drawn from in every pace, so the seed's schedule is the same."""
+    gap = rng.uniform(0.06, 0.14)
+    if pace == "human":
+        await asyncio.sleep(gap)
+    elif pace == "30ms":
+        await asyncio.sleep(0.03)
+    elif answered is not None:  # fast: the next key when this one's answer arrived
+        await asyncio.gather(answered, return_exceptions=True)
+
+
+async def pause_at_line_end(pace: str, rng: random.Random) -> None:
+    gap = rng.uniform(0.4, 0.9)
+    if pace == "human":
+        await asyncio.sleep(gap)
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p * (len(values) - 1)))] if values else float("nan")
+
+
+def summary(firsts: list[float | None]) -> dict[str, float]:
+    """Over every keystroke: first ghost text p50/p95 of those that showed some, the share that did, and
+    the p95 with a keystroke that showed nothing counted as never (inf when over 5 % showed nothing)."""
+    shown = [f for f in firsts if f is not None]
+    all_keys = [f if f is not None else float("inf") for f in firsts]
+    return {
+        "keys": len(firsts),
+        "shown": len(shown),
+        "share": len(shown) / max(1, len(firsts)),
+        "p50": pct(shown, 0.5),
+        "p95": pct(shown, 0.95),
+        "p95_all": pct(all_keys, 0.95),
+    }
 
 
 @dataclass
@@ -66,7 +107,9 @@ def insert_text(client: LanguageClient, uri: str, version: int, line: int, col: 
     )
 
 
-async def replay(text: str, region: tuple[int, int], seed: int, threads: int, label: str) -> dict[str, Any]:
+async def replay(
+    text: str, region: tuple[int, int], seed: int, threads: int, label: str, pace: str = "human", **settings: Any
+) -> dict[str, Any]:
     """Type ``text``'s region again, key by key, against a fresh server; returns the measurements."""
     rng = random.Random(seed)
     lines = text.split("\n")
@@ -97,7 +140,7 @@ async def replay(text: str, region: tuple[int, int], seed: int, threads: int, la
     await client.initialize_async(
         types.InitializeParams(
             capabilities=types.ClientCapabilities(),
-            initialization_options={"threads": threads, "storagePath": storage},
+            initialization_options={"threads": threads, "storagePath": storage, **settings},
         )
     )
     client.initialized(types.InitializedParams())
@@ -140,8 +183,8 @@ async def replay(text: str, region: tuple[int, int], seed: int, threads: int, la
             insert_text(client, uri, version, row, col, ch)
             k = keys[version] = Keystroke(version, time.perf_counter())
             tasks.append(asyncio.ensure_future(ask(k, row, col + 1)))
-            await asyncio.sleep(rng.uniform(0.06, 0.14))
-        await asyncio.sleep(rng.uniform(0.4, 0.9))  # a pause at the line end
+            await pause_after_key(pace, rng, tasks[-1])
+        await pause_at_line_end(pace, rng)
     await asyncio.gather(*tasks)
     status = plain(await client.protocol.send_request_async("slipstream/getStatus", {}))
     rss_kb = peak_rss_kb(pid)
@@ -152,8 +195,10 @@ async def replay(text: str, region: tuple[int, int], seed: int, threads: int, la
     stats = status["stats"]
     return {
         "label": label,
+        "pace": pace,
         "chars": len(text),
         "keystrokes": len(ks),
+        "every_first": [(k.first - k.sent) * 1000 if k.first is not None else None for k in ks],
         "first": [(k.first - k.sent) * 1000 for k in ks if k.first is not None],
         "final": [(k.final - k.sent) * 1000 for k in ks if k.answered and k.shown and k.final is not None],
         "answered": sum(k.answered for k in ks),
