@@ -255,10 +255,14 @@ def optimize_function(
     proposer: Proposer | None = None,
     model_rounds: int = 3,
     limits: Limits | None = None,
+    no_proposer: str = "",
 ) -> OptimizeResult:
     """Capture → refuse impure functions → generate extra inputs → check they tell trivial mutants apart →
     rules (then their combination, then the model's proposals with feedback, only under OS isolation) →
-    verify → measure → the project's workload → offer."""
+    verify → measure → the project's workload → offer.
+
+    ``no_proposer``: why there is no ``proposer`` although model proposals are on (the model failed to
+    load, the remote engine is down); "" when they are off."""
     cancel = cancel or threading.Event()
     iso = isolation()
     result = OptimizeResult(qualname, workload=workload.describe(), isolation=iso.describe())
@@ -353,6 +357,8 @@ def optimize_function(
         combined = compose(source, qualname, [c.rule for c in run.helpful])
         if combined is not None:
             run.try_candidate(combined, progress, "the combination")
+    if proposer is None and no_proposer and not result.variants:
+        result.notes.append(f"model proposals were not run: {no_proposer}")
     if proposer is not None and not result.variants:  # the model only where no rule helped: it is slower
         if iso.available:
             _model_rounds(run, proposer, progress, cancel, model_rounds)
@@ -364,13 +370,10 @@ def optimize_function(
     if cancel.is_set():
         result.error = "cancelled"
     elif not cands and not result.variants and not result.rejected:
-        off = (
-            ""
-            if proposer and iso.available
-            else " (model proposals off)"
-            if not proposer
-            else " (model proposals not run: no OS isolation)"
-        )
+        if proposer is not None:
+            off = "" if iso.available else " (model proposals not run: no OS isolation)"
+        else:
+            off = f" (model proposals not run: {no_proposer})" if no_proposer else " (model proposals off)"
         result.error = "no rewrite rule applies to this function" + off
     return _finish(result)
 

@@ -2,15 +2,22 @@
 
 The work happens in ``optimizer/`` on one background thread; this module turns requests into calls and
 results into LSP objects. Variants and profiles are offered only for the exact text they were made for.
+
+Model proposals come from the configured engine (the local model, or a remote one), with the last profile's
+hot lines of the function when that profile was of this text. An optimize request that arrives while the
+model is still loading (or connecting) waits for that load, saying so in its progress, rather than running
+without proposals; when no model is ready after it, the result says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +30,7 @@ from pygls.uris import to_fs_path as uri_to_path
 from slipstream.inference.engine import Engine
 from slipstream.optimizer.functions import FunctionSpan, function_at, function_spans, innermost
 from slipstream.optimizer.model_proposals import engine_proposer
-from slipstream.optimizer.pipeline import Proposer, Variant, optimize_function
+from slipstream.optimizer.pipeline import OptimizeResult, Proposer, Variant, optimize_function
 from slipstream.optimizer.profile import FunctionStat, LineStat, profile_workload
 from slipstream.optimizer.sandbox import Limits
 from slipstream.optimizer.workload import parse_workload
@@ -41,6 +48,10 @@ class OptimizerHost(Protocol):
     progress: Progress
 
     def ready_engine(self) -> Engine | None: ...  # the completion engine when its model is ready
+
+    def model_load(self) -> Awaitable[None] | None: ...  # the model load (or remote connection) under way, if any
+
+    def model_detail(self) -> str: ...  # the model's state and detail, to say why no engine is ready
 
     def workspace_folder(self) -> str | None: ...
 
@@ -176,17 +187,23 @@ class OptimizerFeatures:
         settings = self.host.settings
         root = self.workspace_root(path)
         workload = parse_workload(settings.optimizer_workload, root, str(path))
-        job = functools.partial(
-            optimize_function,
-            root,
-            str(path),
-            qualname,
-            workload,
-            min_speedup=settings.min_speedup,
-            proposer=self.model_proposer() if settings.model_proposals else None,
-            limits=Limits(seconds=settings.optimizer_time_limit),
-        )
-        result = await self._run(f"Optimizing {qualname}", job)
+        async with self._progress(f"Optimizing {qualname}") as (report, cancel):
+            proposer, no_proposer = await self._proposer(path, text, report, cancel)
+            if cancel.is_set():
+                result = OptimizeResult(qualname, error="cancelled")
+            else:
+                job = functools.partial(
+                    optimize_function,
+                    root,
+                    str(path),
+                    qualname,
+                    workload,
+                    min_speedup=settings.min_speedup,
+                    proposer=proposer,
+                    limits=Limits(seconds=settings.optimizer_time_limit),
+                    no_proposer=no_proposer,
+                )
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, job, report, cancel)
         self.variants[(uri, qualname)] = (text_digest(text), result.variants)
         out = result.as_json()
         doc = self.host.documents.get(uri)
@@ -195,24 +212,44 @@ class OptimizerFeatures:
             del data["edits"]
         return out
 
-    async def _run(self, title: str, job: Any) -> Any:
-        """Run ``job(report, cancel)`` on the optimizer thread with cancellable ``$/progress``."""
-        loop = asyncio.get_running_loop()
+    @contextlib.asynccontextmanager
+    async def _progress(self, title: str) -> AsyncIterator[tuple[Callable[[str], None], threading.Event]]:
+        """A cancellable ``$/progress``: its report function and the event its cancel button sets."""
         cancel = threading.Event()
         progress = self.host.progress
         token = await progress.begin(title, cancel=cancel)
         try:
-            return await loop.run_in_executor(self.executor, job, lambda m: progress.report(token, m), cancel)
+            yield (lambda m: progress.report(token, m)), cancel
         except asyncio.CancelledError:
             cancel.set()
             raise
         finally:
             progress.end(token)
 
-    def model_proposer(self) -> Proposer | None:
-        """Proposals from the loaded completion model, or None when no model is ready."""
+    async def _run(self, title: str, job: Any) -> Any:
+        """Run ``job(report, cancel)`` on the optimizer thread with cancellable ``$/progress``."""
+        async with self._progress(title) as (report, cancel):
+            return await asyncio.get_running_loop().run_in_executor(self.executor, job, report, cancel)
+
+    async def _proposer(
+        self, path: Path, text: str, report: Callable[[str], None], cancel: threading.Event
+    ) -> tuple[Proposer | None, str]:
+        """The configured engine's proposer, after any load under way (a newer one too, if settings changed
+        meanwhile); or None and why not ("" when model proposals are off)."""
+        if not self.host.settings.model_proposals:
+            return None, ""
+        said = None
+        while (load := self.host.model_load()) is not None and not cancel.is_set():
+            if load is not said:
+                report("waiting for the model to load (for model proposals)")
+                said = load
+            # Polled, so the progress's cancel button is honoured while the load runs on.
+            await asyncio.wait({asyncio.ensure_future(load)}, timeout=0.25)
         engine = self.host.ready_engine()
-        return engine_proposer(engine) if engine is not None else None
+        if engine is None:
+            return None, f"no model is ready ({self.host.model_detail()})"
+        digest, lines = self.hot_lines.get(str(path.resolve()), ("", []))
+        return engine_proposer(engine, hot_lines=lines if digest == text_digest(text) else [], cancel=cancel), ""
 
     def workspace_root(self, path: Path) -> str:
         root = self.host.workspace_folder()

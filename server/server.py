@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import logging
 import os
+from collections.abc import Awaitable
 from typing import Any
 
 from lsprotocol import types
@@ -78,6 +79,7 @@ class SlipstreamServer(LanguageServer):
         self.completion = CompletionService(self._send_partial, self._version_of)
         # Seconds per second of the retention checks; SLIPSTREAM_RETENTION_SCALE shrinks them in tests.
         self.completion.retention_scale = float(os.environ.get("SLIPSTREAM_RETENTION_SCALE", "1") or 1)
+        self._loading: Any = None  # the model load under way (an asyncio task): optimize requests wait for it
         self.optimizer = OptimizerFeatures(self)
         self.documents.on_close(self.completion.closed)
         self.documents.on_close(self.optimizer.forget)
@@ -85,6 +87,12 @@ class SlipstreamServer(LanguageServer):
     # -- what the optimizer features see (server/optimize.py's OptimizerHost) ----------------------
     def ready_engine(self) -> Engine | None:
         return self.host.engine if self.host.state == ModelState.READY else None
+
+    def model_load(self) -> Awaitable[None] | None:
+        return self._loading if self._loading is not None and not self._loading.done() else None
+
+    def model_detail(self) -> str:
+        return f"{self.host.state.value}: {self.host.detail}" if self.host.detail else self.host.state.value
 
     def workspace_folder(self) -> str | None:
         try:
@@ -188,7 +196,8 @@ class SlipstreamServer(LanguageServer):
             self.host.enable(new.enable)
 
     def load_model(self) -> None:
-        self.host.load(self.settings.engine_config(), self.settings.enable, self.settings.fallback_config())
+        settings = self.settings
+        self._loading = self.host.load(settings.engine_config(), settings.enable, settings.fallback_config())
 
     async def list_models(self) -> dict[str, Any]:
         """methods.ModelList. The scan reads file headers (about 0.1 s a model) in a worker thread, off the loop."""
