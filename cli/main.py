@@ -1,4 +1,4 @@
-"""Command line: ``slipstream serve | complete FILE LINE:COL | demo | stats | models``."""
+"""Command line: ``slipstream serve | complete FILE LINE:COL | demo | stats | models | optimize | profile``."""
 
 from __future__ import annotations
 
@@ -156,7 +156,12 @@ def main(argv: list[str] | None = None) -> None:
     models = sub.add_parser("models", help="list the GGUF models on this machine (Hugging Face, LM Studio, Ollama)")
     models.add_argument("--json", action="store_true", help="print JSON (as slipstream/listModels answers)")
     models.add_argument("--dir", action="append", default=[], help="also look in this folder (repeatable)")
+    from slipstream.cli.optimize import add_parsers
+
+    add_parsers(sub)  # optimize, profile: cli/optimize.py
     args = parser.parse_args(argv)
+    if args.cmd in ("optimize", "profile"):
+        sys.exit(args.run(args))
     if args.cmd == "models":
         sys.exit(models_main(args.dir, args.json))
     if args.cmd == "stats":
