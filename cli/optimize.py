@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from slipstream.optimizer.capture import Workload
 from slipstream.optimizer.functions import find_function
@@ -46,6 +46,7 @@ from slipstream.optimizer.workload import default_workload, module_name, parse_w
 if TYPE_CHECKING:  # the pipeline (libcst, the rules) takes 0.5 s to import: only ``optimize`` needs it
     from slipstream.optimizer.pipeline import OptimizeResult, Proposer, Variant
 
+T = TypeVar("T")
 TOP = 5  # functions optimized when none is named: the hottest of PATH that the workload called
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "build", "dist", ".tox", ".mypy_cache"}
 
@@ -233,12 +234,12 @@ def say(message: str) -> None:
 
 
 # -- profile --------------------------------------------------------------------------------------------------
-def run_profile(args: argparse.Namespace, proj: Project, bar: Bar) -> Profile:
+def run_profile(args: argparse.Namespace, proj: Project, bar: Bar, cancel: threading.Event) -> Profile:
     workload = workload_for(args, proj, None)
     bar.start("profile")
     bar.report(f"profiling {workload.describe()}")
-    limits = Limits(seconds=args.time_limit, memory_bytes=4 << 30)
-    prof = profile_workload(proj.root, workload, limits)
+    limits = Limits(seconds=args.time_limit, memory_bytes=4 << 30, cancel=cancel)
+    prof = _in_thread(lambda: profile_workload(proj.root, workload, limits), cancel)
     prof.functions = [f for f in prof.functions if proj.owns(f.path)]
     prof.lines = [ln for ln in prof.lines if proj.owns(ln.path)]
     return prof
@@ -263,10 +264,25 @@ def profile_table(prof: Profile, root: str, top: int) -> str:
 
 
 def profile_main(args: argparse.Namespace) -> int:
+    return _interruptible(_profile, args)
+
+
+def _interruptible(main: Callable[[argparse.Namespace, threading.Event], int], args: argparse.Namespace) -> int:
+    """Ctrl-C cancels what runs (the sandboxed processes stop) and exits with 130."""
+    cancel = threading.Event()
+    try:
+        return main(args, cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        say("interrupted")
+        return 130
+
+
+def _profile(args: argparse.Namespace, cancel: threading.Event) -> int:
     try:
         proj = project(args.paths, args.root)
         bar = Bar(sys.stderr, 1, args.quiet)
-        prof = run_profile(args, proj, bar)
+        prof = run_profile(args, proj, bar, cancel)
     except UsageError as exc:
         say(str(exc))
         return 2
@@ -507,6 +523,10 @@ def open_engine(args: argparse.Namespace) -> tuple[Any, list[str | None]]:
 
 
 def optimize_main(args: argparse.Namespace) -> int:
+    return _interruptible(_optimize, args)
+
+
+def _optimize(args: argparse.Namespace, cancel: threading.Event) -> int:
     from slipstream.optimizer.model_proposals import engine_proposer
     from slipstream.optimizer.pipeline import optimize_function
 
@@ -525,7 +545,7 @@ def optimize_main(args: argparse.Namespace) -> int:
     if named:
         targets = named
     else:
-        prof = run_profile(args, proj, Bar(sys.stderr, 1, args.quiet))
+        prof = run_profile(args, proj, Bar(sys.stderr, 1, args.quiet), cancel)
         if prof.error:
             say(f"the workload could not be profiled: {prof.error}")
             return 1
@@ -540,7 +560,6 @@ def optimize_main(args: argparse.Namespace) -> int:
     except EngineError as exc:
         say(f"--engine {args.engine}: {exc}")
         return 1
-    cancel = threading.Event()
     bar = Bar(sys.stderr, len(targets), args.quiet)
     outcomes: list[Outcome] = []
     try:
@@ -572,9 +591,6 @@ def optimize_main(args: argparse.Namespace) -> int:
             )
             outcomes.append(Outcome(t, result, time.monotonic() - t0))
             bar.finish(summary(outcomes[-1]))
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
     finally:
         if engine is not None:
             engine.close()
@@ -617,7 +633,7 @@ def _profile_json(prof: Profile | None) -> dict[str, Any] | None:
     return data
 
 
-def _in_thread(job: Callable[[], OptimizeResult], cancel: threading.Event) -> OptimizeResult:
+def _in_thread(job: Callable[[], T], cancel: threading.Event) -> T:
     """Run ``job`` on a worker thread so Ctrl-C reaches this one: it cancels the run (the sandboxed processes
     stop), waits for it to end, and goes on as an interrupt."""
     box: list[Any] = []
@@ -636,7 +652,7 @@ def _in_thread(job: Callable[[], OptimizeResult], cancel: threading.Event) -> Op
     return value
 
 
-def _catch(job: Callable[[], OptimizeResult]) -> OptimizeResult | BaseException:
+def _catch(job: Callable[[], T]) -> T | BaseException:
     try:
         return job()
     except Exception as exc:  # reported in the main thread, with its traceback

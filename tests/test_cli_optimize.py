@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from slipstream.cli.optimize import Outcome, Target, _overlap, build_patch, unified_diff
+from slipstream.cli.optimize import Outcome, Target, _overlap, build_patch, optimize_table, unified_diff
 from slipstream.optimizer.pipeline import OptimizeResult, Variant
 
 from tests.conftest import server_env
@@ -212,3 +212,58 @@ def test_overlapping_edits(x, y, overlap):
 
 def test_unified_diff_of_nothing_is_empty():
     assert unified_diff("a\n", "a\n", "m.py") == ""
+
+
+def test_the_table_lists_model_variants_for_review_apart_from_the_patch(tmp_path):
+    path = tmp_path / "m.py"
+    original = "def b(x):\n    return x\n"
+    path.write_text(original)
+    model = _variant("model", "def b(x):\n    return x + 0\n", [(1, 2, "    return x + 0\n")], review=True)
+    model.title = "Apply model variant — 2.0× faster (passed 12 checks — review the diff)"
+    outcomes = [Outcome(Target(str(path), "b", "m", 12.5, 1), OptimizeResult("b", variants=[model]), 1.0)]
+    patch = build_patch(outcomes, str(tmp_path))
+    assert patch.text == "" and patch.functions == []
+    table = optimize_table(outcomes, str(tmp_path), patch, "out.diff")
+    row, *rest = table.splitlines()[1:]
+    assert row.split()[:3] == ["m:b", "12.5%", "m.py:1"] and "model variants only" in row
+    assert "model variants (written by a model: review them; never in the patch):" in rest
+    assert "  m:b: Apply model variant — 2.0× faster (passed 12 checks — review the diff)" in rest
+    assert "    +    return x + 0" in rest
+    assert "patch: out.diff is empty (no verified rule variant)" in rest
+
+
+def test_model_proposals_from_the_named_server_and_ctrl_c(project, llama_server):
+    """--engine openai asks that server (its access log counts the completions); Ctrl-C then cancels the run:
+    status 130, one line, the sources untouched."""
+    import signal
+    import time
+
+    from tests.conftest import LLAMA_API_KEY, LlamaServer
+
+    before, files = llama_server.log().count('"POST /v1/completions'), digest(project)
+    env = {**server_env(), "SLIPSTREAM_TEST_CLI_KEY": LLAMA_API_KEY}
+    args = ["optimize", ".", "--function", "shop:scale", "--engine", "openai", "--endpoint", llama_server.url]
+    args += ["--remote-model", LlamaServer.ALIAS, "--api-key-env", "SLIPSTREAM_TEST_CLI_KEY"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slipstream.cli.main", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while llama_server.log().count('"POST /v1/completions') == before:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no completion request reached the server"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "slipstream: interrupted" in err and "Traceback" not in err, err
+    assert "asking the model for variants" in err
+    assert digest(project) == files
