@@ -95,6 +95,7 @@ def request_for(
     label: str = "",
     temperature: float = 0.0,
     seed: int = 0,
+    background: bool = False,
 ) -> GenerationRequest:
     """A generation request whose streamed text is already post-processed for display."""
     last = [""]
@@ -113,6 +114,7 @@ def request_for(
         label=label,
         temperature=temperature,
         seed=seed,
+        background=background,
     )
 
 

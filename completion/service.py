@@ -27,7 +27,7 @@ from slipstream.completion.cache import CompletionCache
 from slipstream.completion.prepare import Options, Prepared, PrepareRequest, finish, prepare, request_for
 from slipstream.completion.project_context import ProjectContext
 from slipstream.completion.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
-from slipstream.heuristics.cadence import cadence_from
+from slipstream.heuristics.cadence import cadence_from, speculation_wait_ms
 from slipstream.inference.api import FAILED, GenerationEngine
 from slipstream.inference.engine import GenerationRequest, GenerationResult
 from slipstream.inference.stops import StopRules
@@ -355,8 +355,11 @@ class CompletionService:
             task.add_done_callback(self._background.discard)
 
     async def _speculate(self, req: CompletionRequest, accepted: str) -> None:
-        """While a suggestion is shown and the model is idle: what comes after accepting it."""
+        """While a suggestion is shown, the user has paused and the model is idle: what comes after accepting it."""
         await asyncio.sleep(0)  # after the answer is sent
+        wait = speculation_wait_ms(cadence_from(self._edit_times.get(req.uri, ()), time.monotonic()))
+        if wait:
+            await asyncio.sleep(wait / 1000)
         engine = self.engine
         if engine is None or self._stale(req.uri, req.version) or self.cache is None or engine.busy():
             return
@@ -376,7 +379,9 @@ class CompletionService:
         key = self.cache_key(engine, prepared)
         if self.cache.get(key) is not None:
             return
-        future = engine.submit_if_idle(request_for(prepared, label=f"speculative {req.uri}@{req.version}"))
+        future = engine.submit_if_idle(
+            request_for(prepared, label=f"speculative {req.uri}@{req.version}", background=True)
+        )
         if future is None:
             return
         self.stats["speculations"] += 1

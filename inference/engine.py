@@ -31,6 +31,10 @@ from slipstream.inference.stops import StopRules, check_stop
 log = logging.getLogger(__name__)
 
 PREFILL_CHUNK = 64  # prompt tokens evaluated between two checks of the cancel flag
+# Speculation checks far more often: a keystroke that arrives during its prefill waits for at most one such
+# chunk (bench/latency.py's fast pace measures it). The warm-up of an opened file keeps PREFILL_CHUNK: its
+# prompt is the whole window, and smaller chunks cost decode calls.
+BACKGROUND_CHUNK = 16
 
 
 @dataclass
@@ -42,6 +46,7 @@ class GenerationRequest:
     label: str = ""
     temperature: float = 0.0  # 0: greedy (the first suggestion); >0: sampled alternatives
     seed: int = 0
+    background: bool = False  # speculation: prefilled in BACKGROUND_CHUNK steps
 
 
 @dataclass
@@ -200,11 +205,12 @@ class Engine:
         pos = reused
         # The last chunk (at most PREFILL_CHUNK tokens) is left to generate(): one decode call fewer,
         # which is most of the cost of a warm keystroke.
-        while len(tokens) - pos > PREFILL_CHUNK:
+        chunk = BACKGROUND_CHUNK if req.background else PREFILL_CHUNK
+        while len(tokens) - pos > chunk:
             if req.cancel.is_set():
                 return stopped()
-            llama.eval(tokens[pos : pos + PREFILL_CHUNK])
-            pos += PREFILL_CHUNK
+            llama.eval(tokens[pos : pos + chunk])
+            pos += chunk
         if req.cancel.is_set():
             return stopped()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from slipstream.heuristics.cadence import cadence_from
+from slipstream.heuristics.cadence import Cadence, cadence_from, speculation_wait_ms
 from slipstream.heuristics.context import analyze
 from slipstream.heuristics.policy import Limits, indentation_floor, plan
 from slipstream.heuristics.postprocess import breaks_syntax, clean, trim_line_suffix_overlap, unmatched_brackets
@@ -148,3 +148,17 @@ def test_cadence():
     assert c.fast and not c.paused and round(c.interval_ms) == 100
     c = cadence_from([1.0, 1.1, 1.2], 3.0)
     assert c.paused and not c.fast
+
+
+@pytest.mark.parametrize(
+    ("interval", "idle", "wait"),
+    [
+        (100.0, 0.0, 150.0),  # a 100 ms typist: speculate 150 ms after the answer, if no key came
+        (100.0, 900.0, 150.0),  # the same after a slow answer: waiting for it is not a pause
+        (20.0, 0.0, 60.0),  # very fast keys: never sooner than 60 ms
+        (1000.0, 0.0, 400.0),  # slow keys: never later than 400 ms
+        (None, 0.0, 400.0),  # no rhythm seen yet: the longest wait
+    ],
+)
+def test_speculation_waits_for_a_pause_longer_than_the_usual_key_gap(interval, idle, wait):
+    assert speculation_wait_ms(Cadence(interval, idle)) == pytest.approx(wait)
