@@ -162,8 +162,34 @@ def test_fim_layout_never_drops_the_middle_marker(gemma):
     assert prompt.tokens[-1] == fim.middle and prompt.heal is None, "an empty cursor line: nothing to heal"
 
 
+@pytest.mark.parametrize(
+    "before, after, heals",
+    [
+        ("    value = max(a, ", ")\n", True),  # after a space
+        ("    return w *", "\n", True),  # after an operator
+        ("    items.append(", ")\n", True),
+        ("    return self.", "\n", True),
+        ("import os\npath = os.pa", "\n", True),  # a name being typed, even where it would parse
+        ('print("hel', '")\n', True),  # inside a string
+        ("    # compute the to", "\n", True),  # inside a comment
+        ("def f():\n    ", "\n", False),  # a blank line: the indentation is the editor's
+        ("foo(\n    ", ")\n", False),  # ... also inside brackets
+        ("    x = compute(data)", "\n", False),  # a complete statement: the next line comes
+        ("    pass", "\n", False),
+    ],
+)
+def test_healing_gate_by_cursor_context(gemma, before, after, heals):
+    from slipstream.completion.prepare import heals_at
+    from slipstream.heuristics.context import analyze
+
+    assert heals_at(analyze(before, after)) is heals
+    prompt = prepare(PrepareRequest(before + after, len(before)), gemma).prompt
+    assert (prompt.heal is not None) is heals, prompt.heal
+
+
 def test_healing_is_off_by_setting_and_for_a_model_without_vocabulary(gemma):
-    from slipstream.inference.remote import RemoteConfig, open_remote
+    from slipstream.inference.host import open_remote
+    from slipstream.inference.remote import RemoteConfig
 
     text = "def pick(a, b):\n    value = max(a, "
     on = prepare(PrepareRequest(text, len(text)), gemma).prompt
