@@ -6,13 +6,22 @@ line in a block, an empty line after a block opener, inside an if body that has 
 middle is the rest of the line (mid-line) or the rest of the block. (a) generates with a fixed token
 limit and no post-processing; (b) uses Slipstream's plan, streaming stops and post-processing.
 
+Token healing (inference/healing.py) is measured the same way: by default every variant runs with healing
+off and on, on the same positions in the same run (``--healing off|on`` runs one side only). Variants of
+one position run in an order rotated per position, so none is always the one that fills the KV cache.
+Positions right after a space in mid-line code (``max(a, |``) are also run one character earlier (before
+the space, its middle one space longer): a cursor after whitespace should get a suggestion at least as
+often as one character earlier.
+
 Usage: .venv/bin/python bench/fim_eval.py [DIR] [--n 60] [--seed 0] [--model M.gguf] [--raw-tokens 64]
+       [--healing both|on|off] [--time-budget-ms 2000] [--context]
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import difflib
 import random
 import statistics
@@ -28,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 from slipstream.completion.prepare import Options, PrepareRequest, finish, prepare, request_for  # noqa: E402
 from slipstream.heuristics.postprocess import breaks_syntax  # noqa: E402
 from slipstream.inference.engine import Engine, GenerationRequest  # noqa: E402
-from slipstream.inference.model import load_model  # noqa: E402
+from slipstream.inference.healing import Vocabulary  # noqa: E402
+from slipstream.inference.model import LoadedModel, load_model, token_pieces  # noqa: E402
 from slipstream.inference.stops import StopRules  # noqa: E402
 from slipstream.server.settings import Settings  # noqa: E402
 
@@ -43,6 +53,18 @@ class Case:
     middle: str
     suffix: str
     if_indent: int = -1  # the if header's column (if_body cases)
+    earlier: bool = False  # the companion of an after-space position, one character before it
+
+
+def after_space(case: Case) -> bool:
+    """The cursor right after a space that follows code on its line (not indentation)."""
+    line = case.prefix[case.prefix.rfind("\n") + 1 :]
+    return line.endswith(" ") and bool(line.strip()) and not line[:-1].endswith((" ", "\t"))
+
+
+def one_earlier(case: Case) -> Case:
+    """The same position one character before: the space moves into the middle."""
+    return dataclasses.replace(case, prefix=case.prefix[:-1], middle=case.prefix[-1] + case.middle, earlier=True)
 
 
 def _lines_offset(lines: list[str], row: int) -> int:
@@ -146,43 +168,70 @@ def context_for(case: Case) -> str:
     return project_context(doc, None, line, col)
 
 
-def run(cases: list[Case], settings: Settings, raw_tokens: int, with_context: bool = False) -> list[dict]:
+def vocabulary_cost(model: LoadedModel) -> None:
+    """What token healing's per-model precomputation costs (it runs once, inside the model's load)."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(model.llama.model)
+    t0 = time.perf_counter()
+    pieces = token_pieces(llama_cpp, vocab, llama_cpp.llama_vocab_n_tokens(vocab))
+    t1 = time.perf_counter()
+    index = Vocabulary(pieces)
+    t2 = time.perf_counter()
+    size = sum(sys.getsizeof(p) for p in pieces) + 8 * (len(pieces) + len(index._keys)) + index._ids.nbytes
+    print(
+        f"token healing's vocabulary: {len(pieces)} tokens read in {t1 - t0:.2f} s, sorted in {t2 - t1:.2f} s, "
+        f"~{size / 2**20:.0f} MB"
+    )
+
+
+def run(
+    cases: list[Case],
+    settings: Settings,
+    raw_tokens: int,
+    with_context: bool = False,
+    healing: tuple[bool, ...] = (False, True),
+) -> list[dict]:
     model = load_model(settings.model_config())
+    vocabulary_cost(model)
     engine = Engine(model)
     rows = []
+    base = Options.from_settings(settings)
     try:
-        for case in cases:
+        for i, case in enumerate(cases):
             doc = case.prefix + case.suffix
-            prepared = prepare(PrepareRequest(doc, len(case.prefix), Options.from_settings(settings)), model)
-            raw_req = GenerationRequest(
-                prepared.prompt, StopRules(max_tokens=raw_tokens, max_lines=10**6, time_budget_s=60)
-            )
-            variants = ("a", "b", "c") if with_context else ("a", "b")
-            for variant in variants:
+            variants = ("b",) if case.earlier else ("a", "b", "c") if with_context else ("a", "b")
+            jobs = [(v, h) for h in healing for v in variants]
+            jobs = jobs[i % len(jobs) :] + jobs[: i % len(jobs)]  # comparable KV state: rotate who goes first
+            for variant, heal in jobs:
+                options = dataclasses.replace(base, token_healing=heal)
+                extra = context_for(case) if variant == "c" else ""
+                prepared = prepare(PrepareRequest(doc, len(case.prefix), options, extra=extra), model)
                 t0 = time.perf_counter()
                 if variant == "a":
-                    r = engine.submit(raw_req).result()
+                    raw = StopRules(max_tokens=raw_tokens, max_lines=10**6, time_budget_s=60)
+                    r = engine.submit(GenerationRequest(prepared.prompt, raw)).result()
                     text = r.text
-                elif variant == "b":
+                else:  # (b) Slipstream's plan and post-processing; (c) the same with jedi project context
                     r = engine.submit(request_for(prepared)).result()
                     text = finish(prepared, r)
-                else:  # (b) with jedi project context ahead of the prefix
-                    with_ctx = prepare(
-                        PrepareRequest(doc, len(case.prefix), Options.from_settings(settings), extra=context_for(case)),
-                        model,
-                    )
-                    r = engine.submit(request_for(with_ctx)).result()
-                    text = finish(with_ctx, r)
                 dt = time.perf_counter() - t0
                 rows.append(
                     {
                         "cls": case.cls,
                         "variant": variant,
+                        "heal": heal,
+                        "healed": prepared.prompt.heal is not None,
+                        "after_space": after_space(case),
+                        "earlier": case.earlier,
+                        "key": (case.file, len(case.prefix) + case.earlier),
                         "exact": text.strip() == case.middle.strip(),
                         "sim": difflib.SequenceMatcher(None, text.strip(), case.middle.strip()).ratio(),
                         "overrun": overrun(text, case.middle),
                         "tokens": r.n_tokens,
                         "ms": dt * 1000,
+                        "first_ms": (r.t_first_token_s or 0) * 1000,
+                        "stop": r.stop_reason,
                         "breaks": bool(text.strip()) and breaks_syntax(case.prefix, text, case.suffix),
                         "else": writes_else(text, case),
                         "shown": bool(text.strip()),
@@ -193,47 +242,88 @@ def run(cases: list[Case], settings: Settings, raw_tokens: int, with_context: bo
     return rows
 
 
+def _mean(rows: list[dict], key: str) -> float:
+    return statistics.mean(r[key] for r in rows) if rows else 0.0
+
+
 def table(rows: list[dict], title: str) -> None:
     print(f"\n{title}")
     hdr = (
-        f"{'class':<13}{'var':>4}{'n':>4}{'exact':>7}{'edit sim':>9}{'overrun':>9}{'tokens':>8}{'ms':>7}"
-        f"{'syntax✗':>9}{'else':>6}{'shown':>7}"
+        f"{'class':<13}{'var':>4}{'heal':>5}{'n':>4}{'healed':>7}{'exact':>7}{'edit sim':>9}{'overrun':>9}"
+        f"{'tokens':>8}{'ms':>7}{'1st ms':>7}{'time✗':>7}{'syntax✗':>9}{'else':>6}{'shown':>7}"
     )
     print(hdr)
     print("─" * len(hdr))
+    main = [r for r in rows if not r["earlier"]]
     for cls in (*CLASSES, "overall"):
         for v in ("a", "b", "c"):
-            rs = [r for r in rows if r["variant"] == v and (cls == "overall" or r["cls"] == cls)]
-            if not rs:
-                continue
-            n = len(rs)
-            print(
-                f"{cls:<13}{v:>4}{n:>4}{sum(r['exact'] for r in rs) / n:>7.0%}"
-                f"{statistics.mean(r['sim'] for r in rs):>9.2f}{statistics.mean(r['overrun'] for r in rs):>9.1f}"
-                f"{statistics.mean(r['tokens'] for r in rs):>8.1f}{statistics.median(r['ms'] for r in rs):>7.0f}"
-                f"{sum(r['breaks'] for r in rs) / n:>9.0%}{sum(r['else'] for r in rs):>6}"
-                f"{sum(r['shown'] for r in rs) / n:>7.0%}"
-            )
-    a = [r for r in rows if r["variant"] == "a"]
-    b = [r for r in rows if r["variant"] == "b"]
-    ta, tb = sum(r["tokens"] for r in a), sum(r["tokens"] for r in b)
-    oa, ob = sum(r["overrun"] for r in a), sum(r["overrun"] for r in b)
-    sa, sb = sum(r["breaks"] for r in a), sum(r["breaks"] for r in b)
+            for heal in (False, True):
+                rs = [r for r in main if r["variant"] == v and r["heal"] == heal and cls in ("overall", r["cls"])]
+                if not rs:
+                    continue
+                n = len(rs)
+                print(
+                    f"{cls:<13}{v:>4}{'on' if heal else 'off':>5}{n:>4}{sum(r['healed'] for r in rs) / n:>7.0%}"
+                    f"{sum(r['exact'] for r in rs) / n:>7.0%}{_mean(rs, 'sim'):>9.3f}{_mean(rs, 'overrun'):>9.1f}"
+                    f"{_mean(rs, 'tokens'):>8.1f}{statistics.median(r['ms'] for r in rs):>7.0f}"
+                    f"{statistics.median(r['first_ms'] for r in rs):>7.0f}"
+                    f"{sum(r['stop'] == 'time' for r in rs):>7}"
+                    f"{sum(r['breaks'] for r in rs) / n:>9.0%}{sum(r['else'] for r in rs):>6}"
+                    f"{sum(r['shown'] for r in rs) / n:>7.0%}"
+                )
     print("─" * len(hdr))
-    print(
-        f"(b) vs (a): tokens {1 - tb / max(1, ta):.0%} fewer, overrun {1 - ob / max(1, oa):.0%} less, "
-        f"syntax-breaking {sa} → {sb}, exact {sum(r['exact'] for r in a)} → {sum(r['exact'] for r in b)}, "
-        f"edit sim {statistics.mean(r['sim'] for r in a):.3f} → {statistics.mean(r['sim'] for r in b):.3f}, "
-        f"else written {sum(r['else'] for r in a)} → {sum(r['else'] for r in b)}"
-    )
-    c = [r for r in rows if r["variant"] == "c"]
-    if c:
+    for heal in sorted({r["heal"] for r in rows}):
+        a = [r for r in main if r["variant"] == "a" and r["heal"] == heal]
+        b = [r for r in main if r["variant"] == "b" and r["heal"] == heal]
+        ta, tb = sum(r["tokens"] for r in a), sum(r["tokens"] for r in b)
+        oa, ob = sum(r["overrun"] for r in a), sum(r["overrun"] for r in b)
         print(
-            f"(c) jedi project context vs (b): exact {sum(r['exact'] for r in b)} → {sum(r['exact'] for r in c)}, "
-            f"edit sim {statistics.mean(r['sim'] for r in b):.3f} → {statistics.mean(r['sim'] for r in c):.3f}, "
-            f"median latency {statistics.median(r['ms'] for r in b):.0f} → "
-            f"{statistics.median(r['ms'] for r in c):.0f} ms"
+            f"healing {'on' if heal else 'off'}: (b) vs (a): tokens {1 - tb / max(1, ta):.0%} fewer, "
+            f"overrun {1 - ob / max(1, oa):.0%} less, syntax-breaking {sum(r['breaks'] for r in a)} → "
+            f"{sum(r['breaks'] for r in b)}, exact {sum(r['exact'] for r in a)} → {sum(r['exact'] for r in b)}, "
+            f"edit sim {_mean(a, 'sim'):.3f} → {_mean(b, 'sim'):.3f}, "
+            f"else written {sum(r['else'] for r in a)} → {sum(r['else'] for r in b)}"
         )
+        c = [r for r in main if r["variant"] == "c" and r["heal"] == heal]
+        if c:
+            print(
+                f"healing {'on' if heal else 'off'}: (c) jedi project context vs (b): exact "
+                f"{sum(r['exact'] for r in b)} → {sum(r['exact'] for r in c)}, edit sim {_mean(b, 'sim'):.3f} → "
+                f"{_mean(c, 'sim'):.3f}, median latency {statistics.median(r['ms'] for r in b):.0f} → "
+                f"{statistics.median(r['ms'] for r in c):.0f} ms"
+            )
+    heals = sorted({r["heal"] for r in rows})
+    if len(heals) == 2:
+        print("\nhealing off → on, same positions, same run:")
+        for v in ("a", "b", "c"):
+            off = [r for r in main if r["variant"] == v and not r["heal"]]
+            on = [r for r in main if r["variant"] == v and r["heal"]]
+            if not off or not on:
+                continue
+            print(
+                f"  ({v}) exact {sum(r['exact'] for r in off)} → {sum(r['exact'] for r in on)} of {len(on)}, "
+                f"edit sim {_mean(off, 'sim'):.3f} → {_mean(on, 'sim'):.3f}, "
+                f"overrun {_mean(off, 'overrun'):.1f} → {_mean(on, 'overrun'):.1f} chars, "
+                f"shown {sum(r['shown'] for r in off)} → {sum(r['shown'] for r in on)}, "
+                f"median ms {statistics.median(r['ms'] for r in off):.0f} → "
+                f"{statistics.median(r['ms'] for r in on):.0f}, "
+                f"median first-token ms {statistics.median(r['first_ms'] for r in off):.0f} → "
+                f"{statistics.median(r['first_ms'] for r in on):.0f}"
+            )
+    after = [r for r in main if r["variant"] == "b" and r["after_space"]]
+    earlier = [r for r in rows if r["earlier"]]
+    if after and earlier:
+        print("\n(b) after a space vs one character earlier (before the space), same positions:")
+        print(f"  {'heal':<6}{'n':>4}{'shown after':>13}{'shown before':>14}{'exact after':>13}{'exact before':>14}")
+        for heal in heals:
+            aft = [r for r in after if r["heal"] == heal]
+            bef = [r for r in earlier if r["heal"] == heal]
+            ok = "≥" if sum(r["shown"] for r in aft) >= sum(r["shown"] for r in bef) else "<"
+            print(
+                f"  {'on' if heal else 'off':<6}{len(aft):>4}{sum(r['shown'] for r in aft):>13}"
+                f"{sum(r['shown'] for r in bef):>14}{sum(r['exact'] for r in aft):>13}"
+                f"{sum(r['exact'] for r in bef):>14}   after {ok} before"
+            )
 
 
 def main() -> None:
@@ -245,10 +335,16 @@ def main() -> None:
     ap.add_argument("--raw-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--context", action="store_true", help="also (c): (b) with jedi project context")
+    ap.add_argument("--time-budget-ms", type=int, default=2000, help="(b)'s budget (the setting's default)")
+    ap.add_argument("--healing", choices=("both", "on", "off"), default="both", help="token healing (default: both)")
     args = ap.parse_args()
     cases = pick_cases(Path(args.dir), args.n, args.seed)
-    settings = Settings(model_path=args.model, threads=args.threads, max_lines=8, max_tokens=128)
-    rows = run(cases, settings, args.raw_tokens, args.context)
+    cases += [one_earlier(c) for c in cases if after_space(c)]
+    settings = Settings(
+        model_path=args.model, threads=args.threads, max_lines=8, max_tokens=128, time_budget_ms=args.time_budget_ms
+    )
+    healing = {"both": (False, True), "on": (True,), "off": (False,)}[args.healing]
+    rows = run(cases, settings, args.raw_tokens, args.context, healing)
     name = Path(args.model).name if args.model else "default model (Gemma 3 270M, prefix-driven)"
     table(
         rows,
