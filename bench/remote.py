@@ -172,7 +172,15 @@ class Lsp:
 
 
 async def direct(client: aiohttp.ClientSession, url: str, body: dict[str, Any], dialect: str) -> dict[str, Any]:
-    """The same request straight to the server: time to the first non-empty text and to the stream's end."""
+    """The same request straight to the server: time to the first non-empty text and to the stream's end (a
+    kept-alive connection the server dropped unanswered is retried once, as the engines do)."""
+    try:
+        return await _direct(client, url, body, dialect)
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+        return await _direct(client, url, body, dialect)
+
+
+async def _direct(client: aiohttp.ClientSession, url: str, body: dict[str, Any], dialect: str) -> dict[str, Any]:
     import json
 
     t0 = time.perf_counter()

@@ -473,11 +473,12 @@ class RemoteEngine(Engine):
                         except BaseException:
                             resp.close()  # a stream left mid-way (cancelled, our stop): the connection goes
                             raise
-                except aiohttp.ServerDisconnectedError:
+                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                     # A kept-alive connection the server dropped as the request went out ("disconnected without
-                    # sending a response"): llama-server does this to about 1 request in 6 here. Nothing ran on
-                    # the server, so the request goes once more, on a fresh connection.
-                    if run.answered or attempt == 2:
+                    # sending a response", "can not write request body"): llama-server does this to about 1
+                    # request in 6 here. Nothing ran on the server, so the request goes once more, on a fresh
+                    # connection (a refused connection is not retried).
+                    if run.answered or attempt == 2 or isinstance(exc, aiohttp.ClientConnectorError):
                         raise
                     log.debug("%s dropped a kept-alive connection; sending again", self.endpoint.host)
             raise AssertionError("unreachable")  # pragma: no cover
