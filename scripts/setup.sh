@@ -1,22 +1,19 @@
 #!/usr/bin/env bash
 # Install Slipstream for development: a .venv at the repo root with the project installed editable.
 # Idempotent and quick when nothing changed. llama-cpp-python has no wheel for this platform on PyPI:
-# it is compiled once (~7 min on 2 cores) and the wheel is cached in $SLIPSTREAM_WHEEL_CACHE, in a folder
-# named for its CPU flags. Not a native build: -march=native here enabled llama.cpp's AMX kernels, which
-# crash with SIGSEGV in llama_decode on this machine kind (Xeon with amx_tile in a VM), and a native wheel
-# dies with "illegal instruction" on an older CPU. x86-64: AVX2+FMA+F16C+BMI2 (x86-64-v3), no AVX-512/AMX.
+# scripts/build-llama-wheel.sh compiles it once (20–40 min on 2 cores) as the PORTABLE wheel the linux-x64
+# .vsix ships too (runtime CPU dispatch: every x86-64 CPU variant as a loadable backend, the best one for
+# this CPU picked at load), cached in $SLIPSTREAM_WHEEL_CACHE in a folder named for its flags, with a
+# MANIFEST. Never a native build: -march=native enabled llama.cpp's AMX kernels, which crash with SIGSEGV
+# in llama_decode on this machine kind (Xeon with amx_tile in a VM), and a native wheel dies with "illegal
+# instruction" on an older CPU. Other platforms build llama-cpp-python from source with GGML_NATIVE=OFF.
 # Also installs bubblewrap (the OS isolation model-written code runs in) when missing and possible.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LLAMA_VERSION="0.3.36"
-case "$(uname -m)" in
-  x86_64) LLAMA_FLAGS="x86-64-v3"; LLAMA_CMAKE="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" ;;
-  *) LLAMA_FLAGS="generic"; LLAMA_CMAKE="-DGGML_NATIVE=OFF" ;;
-esac
-CACHE="${SLIPSTREAM_WHEEL_CACHE:-$HOME/.cache/slipstream/wheels}/$LLAMA_FLAGS"
 PY="${PYTHON:-python3}"
-VENV=.venv
+VENV="${SLIPSTREAM_VENV:-.venv}"
 STAMP="$VENV/.slipstream-installed"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
@@ -30,25 +27,30 @@ fi
 VPY="$VENV/bin/python"
 
 LLAMA_STAMP="$VENV/.slipstream-llama"
-if [ "$(cat "$LLAMA_STAMP" 2>/dev/null)" != "$LLAMA_VERSION $LLAMA_FLAGS" ] \
-  || ! "$VPY" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_VERSION')" 2>/dev/null; then
+if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ]; then
+  wheel=$(PYTHON="$VPY" bash scripts/build-llama-wheel.sh)  # prints the cached wheel; builds it once
+  CACHE=$(dirname "$wheel")
+else
+  CACHE="${SLIPSTREAM_WHEEL_CACHE:-$HOME/.cache/slipstream/wheels}/generic"
   mkdir -p "$CACHE"
   wheel=$(ls "$CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
-    say "building llama-cpp-python $LLAMA_VERSION ($LLAMA_FLAGS) from source once (needs cmake and a C++ compiler; ~7 min on 2 cores)"
+    say "building llama-cpp-python $LLAMA_VERSION from source once (GGML_NATIVE=OFF; needs cmake and a C++ compiler)"
     # --no-cache-dir: pip's own wheel cache would hand back a build made with other flags.
-    CMAKE_ARGS="$LLAMA_CMAKE" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
-      "$VPY" -m pip wheel --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$CACHE"
-    echo "llama-cpp-python $LLAMA_VERSION CMAKE_ARGS=$LLAMA_CMAKE" > "$CACHE/MANIFEST"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" "$VPY" -m pip wheel --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$CACHE"
+    echo "llama-cpp-python $LLAMA_VERSION CMAKE_ARGS=-DGGML_NATIVE=OFF" > "$CACHE/MANIFEST"
     wheel=$(ls "$CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)
   fi
-  say "installing $(basename "$wheel") ($LLAMA_FLAGS)"
+fi
+if [ "$(cat "$LLAMA_STAMP" 2>/dev/null)" != "$(basename "$wheel")" ] \
+  || ! "$VPY" -c "import llama_cpp, sys; sys.exit(not llama_cpp.__version__.startswith('$LLAMA_VERSION'))" 2>/dev/null; then
+  say "installing $(basename "$wheel") ($CACHE/MANIFEST)"
   "$VPY" -m pip install -q --force-reinstall --no-deps "$wheel"
   "$VPY" -m pip install -q "$wheel"  # its own dependencies (numpy, diskcache, jinja2, typing-extensions)
-  echo "$LLAMA_VERSION $LLAMA_FLAGS" > "$LLAMA_STAMP"
+  echo "$(basename "$wheel")" > "$LLAMA_STAMP"
 fi
 
-echo "$CACHE" > "$VENV/.slipstream-wheel-dir"  # where the e2e test's private server venv finds the same wheel
+echo "$CACHE" > "$VENV/.slipstream-wheel-dir"  # where the e2e test's air-gapped run finds the same wheel
 
 # OS isolation for model-written code (optimizer/sandbox.py): bubblewrap. Without it, the optimizer still
 # runs its rule rewrites but never runs a model's proposals.
