@@ -21,9 +21,13 @@ bench: setup
 	.venv/bin/python bench/latency.py
 	.venv/bin/python bench/fim_eval.py
 
+# dist/slipstream-0.1.0.vsix (universal: llama-cpp-python builds from source on first start) and
+# dist/slipstream-linux-x64-0.1.0.vsix (the portable llama-cpp-python wheel inside: no compiler needed).
 vsix: setup
-	npm run package
+	bash scripts/package-vsix.sh all
 
-e2e: vsix
+# The real-editor test: the linux-x64 .vsix's first start in a fresh profile with no compiler on PATH.
+e2e: setup
 	sh scripts/e2e-setup.sh
-	node client-vscode/e2e/e2e.mjs dist/slipstream-0.1.0.vsix
+	bash scripts/package-vsix.sh linux-x64
+	nice node client-vscode/e2e/e2e.mjs dist/slipstream-linux-x64-0.1.0.vsix
