@@ -1,11 +1,21 @@
 // Real VS Code (code-server 4.100.3) in headless Chromium, driven like a user, with the real default model:
+//  0. first start: the .vsix installed into a fresh profile (empty global storage) with no C/C++ compiler and
+//     no cmake on the PATH code-server and the extension see; the extension sets up its server from the
+//     bundled wheels (no source build) and the first ghost text must come within FIRST_GHOST_S (90 s) of
+//     the install command;
 //  1. typing: type a line character by character, see the model's ghost text appear on its own (no
 //     Alt+\ or any other trigger), accept it with Tab, and check the exact line in the editor and on disk;
 //  2. optimizing: click "Optimize this function" in the lightbulb of a slow recursive function, see the
 //     "Apply faster variant" action it leads to, apply it, save, and check the exact file (and that it is fast);
 //  3. crash: kill the server process, see the extension restart it (with a notification) and ghost text
 //     come back, again without a trigger.
-// Usage: node client-vscode/e2e/e2e.mjs VSIX   env: E2E_DIR, ARTIFACTS, WHEEL_DIR, PYTHON, KEEP_STORAGE
+// Usage: node client-vscode/e2e/e2e.mjs VSIX
+//   env: E2E_DIR, ARTIFACTS, PYTHON, KEEP_STORAGE, WHEEL_DIR (sets slipstream.wheelDirectory: the air-gapped
+//   path), E2E_COMPILERS=visible (keep the compilers on PATH: the first start's time with them),
+//   E2E_FRESH_HOME=1 (code-server gets an empty HOME: no pip cache, the default model not yet assembled,
+//   as on a machine that never had Slipstream), FIRST_GHOST_S (the first start's bound, default 90),
+//   E2E_EXPECT_SOURCE_BUILD=1 (a .vsix without the
+//   prebuilt llama-cpp-python: the first start builds it, so only the status wait bounds it).
 // Adapted from shared/recipes/code-server-e2e (its gotchas: U+00A0 spaces, no default Alt+\ binding,
 // open files by double-clicking the explorer row, kill only our process group, loopback only).
 import { execFileSync, spawn } from 'node:child_process';
@@ -18,8 +28,12 @@ import { createRequire } from 'node:module';
 const VSIX = path.resolve(process.argv[2] || 'dist/slipstream-0.1.0.vsix');
 const E2E = process.env.E2E_DIR || `${os.homedir()}/.cache/slipstream/e2e`;
 const ART = path.resolve(process.env.ARTIFACTS || 'e2e-artifacts');
-const WHEELS = process.env.WHEEL_DIR || `${os.homedir()}/.cache/slipstream/wheels`;
-const PYTHON = process.env.PYTHON || 'python3';
+const WHEELS = process.env.WHEEL_DIR || '';
+// The interpreter itself (not a pyenv shim or a link that needs PATH), for the pythonPath setting.
+const PYTHON = execFileSync(process.env.PYTHON || 'python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+const HIDE_COMPILERS = process.env.E2E_COMPILERS !== 'visible';
+const FIRST_GHOST_S = Number(process.env.FIRST_GHOST_S || 90);
+const SOURCE_BUILD = process.env.E2E_EXPECT_SOURCE_BUILD === '1';
 const { chromium } = createRequire(`${E2E}/pw/`)('playwright-core');
 const ENTRY = `${E2E}/srv/node_modules/code-server/out/node/entry.js`;
 const RUN = `${E2E}/runs/${Date.now()}`;
@@ -54,13 +68,52 @@ for (const f of fs.readdirSync(ART)) if (f.endsWith('.png')) fs.rmSync(`${ART}/$
 fs.writeFileSync(`${WS}/shop.py`, SHOP);
 fs.writeFileSync(`${WS}/series.py`, SERIES);
 fs.writeFileSync(`${WS}/test_series.py`, TEST_SERIES);
-// Default Slipstream settings (debounce included), except where to find its wheels and Python.
+// Default Slipstream settings (debounce included), except which Python (and, air-gapped, a wheel directory).
 fs.writeFileSync(`${UD}/User/settings.json`, JSON.stringify({
   'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false, 'telemetry.telemetryLevel': 'off',
   'extensions.autoUpdate': false, 'extensions.autoCheckUpdates': false, 'workbench.tips.enabled': false,
   'files.autoSave': 'off', // as in desktop VS Code (code-server's default saves after a delay)
-  'slipstream.wheelDirectory': WHEELS, 'slipstream.pythonPath': PYTHON,
+  'slipstream.pythonPath': PYTHON, ...(WHEELS ? { 'slipstream.wheelDirectory': WHEELS } : {}),
 }, null, 1));
+
+// A machine without build tools: code-server (and so the extension and every process it starts) gets a PATH
+// of one folder with links to every program on this PATH except C/C++ compilers and build tools.
+const COMPILER = /^(cc|c\+\+|c89|c99|cpp|gcc|g\+\+|clang|clang\+\+|cmake|ccmake|cpack|ctest|ninja|make|gmake|tcc|icx|icpx)([-.\d]*)$|gcc|g\+\+|clang|^x86_64-linux-gnu-/;
+const env = { ...process.env };
+if (process.env.E2E_FRESH_HOME === '1') {
+  env.HOME = `${RUN}/home`;
+  delete env.XDG_CACHE_HOME;
+  delete env.PIP_CACHE_DIR;
+  fs.mkdirSync(env.HOME, { recursive: true });
+  console.log(`fresh HOME for code-server and the extension: ${env.HOME}`);
+}
+if (HIDE_COMPILERS) {
+  const bin = `${RUN}/bin`;
+  fs.mkdirSync(bin, { recursive: true });
+  const hidden = new Set();
+  for (const dir of (process.env.PATH || '').split(':').filter(Boolean)) {
+    let names = [];
+    try { names = fs.readdirSync(dir); } catch { continue; }
+    for (const name of names) {
+      const file = `${dir}/${name}`;
+      if (COMPILER.test(name)) { hidden.add(name); continue; }
+      if (fs.existsSync(`${bin}/${name}`)) continue; // the first on PATH wins, as in a lookup
+      try { fs.accessSync(file, fs.constants.X_OK); if (!fs.statSync(file).isFile()) continue; } catch { continue; }
+      fs.symlinkSync(file, `${bin}/${name}`);
+    }
+  }
+  env.PATH = bin;
+  delete env.CC;
+  delete env.CXX;
+  // code-server (like desktop VS Code) would give the extension host the PATH of a login shell instead
+  // (/etc/profile puts /usr/bin back); VSCODE_CLI=1 makes it keep this environment as given.
+  env.VSCODE_CLI = '1';
+  const found = execFileSync('sh', ['-c', 'for t in cc c++ gcc g++ clang clang++ cmake make ninja; do command -v $t; done; true'], { env, encoding: 'utf8' }).trim();
+  if (found) throw new Error(`compilers still reachable on the test PATH: ${found}`);
+  console.log(`compilers hidden from the extension: PATH=${bin} (${fs.readdirSync(bin).length} programs; not linked: ${[...hidden].sort().join(' ')})`);
+} else {
+  console.log(`compilers visible: ${execFileSync('sh', ['-c', 'command -v cc c++ cmake; true'], { encoding: 'utf8' }).trim().split('\n').join(' ')}`);
+}
 fs.writeFileSync(`${RUN}/config.yaml`, 'auth: none\n'); // else code-server writes ~/.config/code-server/config.yaml
 
 const T0 = Date.now();
@@ -69,13 +122,13 @@ const mark = (k) => console.log(`[${(t[k] = (Date.now() - T0) / 1000).toFixed(1)
 const freePort = () => new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); }); });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-execFileSync('node', [ENTRY, '--config', `${RUN}/config.yaml`, '--user-data-dir', UD, '--extensions-dir', EXT,
-  '--install-extension', VSIX], { stdio: 'inherit' });
+execFileSync(process.execPath, [ENTRY, '--config', `${RUN}/config.yaml`, '--user-data-dir', UD, '--extensions-dir', EXT,
+  '--install-extension', VSIX], { stdio: 'inherit', env });
 mark('vsix installed');
 const PORT = await freePort();
-const cs = spawn('node', [ENTRY, '--config', `${RUN}/config.yaml`, '--auth', 'none', '--bind-addr', `127.0.0.1:${PORT}`,
+const cs = spawn(process.execPath, [ENTRY, '--config', `${RUN}/config.yaml`, '--auth', 'none', '--bind-addr', `127.0.0.1:${PORT}`,
   '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--user-data-dir', UD,
-  '--extensions-dir', EXT, WS], { detached: true, stdio: ['ignore', fs.openSync(`${RUN}/cs.log`, 'w'), 'inherit'] });
+  '--extensions-dir', EXT, WS], { detached: true, env, stdio: ['ignore', fs.openSync(`${RUN}/cs.log`, 'w'), 'inherit'] });
 
 let browser;
 let page;
@@ -169,6 +222,7 @@ try {
     const settled = await until(45000, async () => {
       const g = await ghostText();
       if (g !== last) { last = g; since = Date.now(); log(`ghost text: ${JSON.stringify(g)}`); }
+      if (g.trim() && t['first ghost text'] === undefined) mark('first ghost text');
       return g.trim() && Date.now() - since >= 1500 && !(await generating()) ? g : null;
     }, 200);
     return { settled, last };
@@ -182,7 +236,7 @@ try {
     const s = await statusText();
     if (/gemma/i.test(s)) break;
     if (/error/i.test(s)) await fail('status-error', `status bar: ${s}`);
-    if (Date.now() - T0 > 480000) await fail('status-timeout', `server not ready: ${s}`);
+    if (Date.now() - T0 > (SOURCE_BUILD ? 1800000 : 480000)) await fail('status-timeout', `server not ready: ${s}`);
     await page.waitForTimeout(500);
   }
   mark(`status bar ready: ${await statusText()}`);
@@ -214,6 +268,31 @@ try {
     const saved = await save('shop.py', SHOP);
     if (saved !== `${SHOP}${ACCEPTED}`) await fail('3-wrong-file', `shop.py after Tab and save: ${JSON.stringify(saved)}`);
     mark('saved: shop.py is the file plus the accepted line');
+  });
+
+  // ---- 0. First start: from the bundled wheels (no build), ghost text within FIRST_GHOST_S of the install. ----
+  // (Not with KEEP_STORAGE: that reuses an environment set up before.)
+  if (!process.env.KEEP_STORAGE) await scenario('first-start', async () => {
+    const logs = [];
+    const walk = (dir) => { for (const e of fs.readdirSync(dir, { withFileTypes: true })) { if (e.isDirectory()) walk(`${dir}/${e.name}`); else if (e.name === 'Slipstream.log') logs.push(`${dir}/${e.name}`); } };
+    walk(`${UD}/logs`);
+    const text = logs.map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    if (!text) await fail('0-no-log', `no Slipstream log under ${UD}/logs`);
+    const line = (re) => text.split('\n').find((l) => re.test(l))?.replace(/^\S+ \S+ /, '') ?? '(none)';
+    console.log('extension saw:', line(/compilers on PATH:/));
+    console.log('extension chose:', line(/llama-cpp-python: /));
+    console.log('engine loaded:', line(/load_backend: loaded CPU backend/), '|', line(/^\S+ \S+ \[info\] llama-cpp-python \d/));
+    if (HIDE_COMPILERS && !/compilers on PATH: cc=none c\+\+=none cmake=none/.test(text)) await fail('0-compilers-seen', `the extension found compilers: ${line(/compilers on PATH:/)}`);
+    if (SOURCE_BUILD) {
+      if (!/Building wheel for llama/i.test(text)) await fail('0-no-build', 'expected a source build of llama-cpp-python');
+    } else {
+      if (!/llama-cpp-python: the bundled prebuilt llama-cpp-python/.test(text)) await fail('0-not-bundled', `not installed from the bundled wheel: ${line(/llama-cpp-python: /)}`);
+      if (/Building wheel for llama/i.test(text)) await fail('0-built', 'llama-cpp-python was built from source');
+      const first = t['first ghost text'];
+      if (first === undefined) await fail('0-no-ghost', 'no ghost text at all');
+      if (first > FIRST_GHOST_S) await fail('0-slow', `the first ghost text came ${first.toFixed(1)} s after the install command, over ${FIRST_GHOST_S} s`);
+    }
+    mark(`first start: ghost text ${t['first ghost text']?.toFixed(1)} s after the install command (bound ${SOURCE_BUILD ? 'none: source build' : `${FIRST_GHOST_S} s`}; compilers ${HIDE_COMPILERS ? 'hidden' : 'visible'})`);
   });
 
   // ---- 2. "Optimize this function" from the lightbulb, then the verified variant it offers, applied. ---------
@@ -350,6 +429,7 @@ try {
   try { process.kill(-cs.pid, 'SIGTERM'); } catch {}
   // The run's private server environment is about 500 MB: drop it, keep the logs and the workspace.
   if (!process.env.KEEP_STORAGE) fs.rmSync(`${UD}/User/globalStorage/slipstream.slipstream/venv`, { recursive: true, force: true });
+  if (env.HOME !== process.env.HOME) fs.rmSync(env.HOME, { recursive: true, force: true }); // a pip cache and the model: ~0.5 GB
   const ok = failures.length === 0;
   console.log(ok ? 'E2E PASS' : `E2E FAIL (${failures.length}):\n  ${failures.join('\n  ')}`);
   console.log(JSON.stringify(t), RUN);
