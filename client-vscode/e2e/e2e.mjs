@@ -286,7 +286,9 @@ try {
     if (SOURCE_BUILD) {
       if (!/Building wheel for llama/i.test(text)) await fail('0-no-build', 'expected a source build of llama-cpp-python');
     } else {
-      if (!/llama-cpp-python: the bundled prebuilt llama-cpp-python/.test(text)) await fail('0-not-bundled', `not installed from the bundled wheel: ${line(/llama-cpp-python: /)}`);
+      // Air-gapped (WHEEL_DIR): a llama-cpp-python wheel in the wheel directory is the user's choice and wins.
+      const prebuilt = WHEELS ? /llama-cpp-python: (the bundled prebuilt llama-cpp-python|llama-cpp-python \S+ from the wheel directory)/ : /llama-cpp-python: the bundled prebuilt llama-cpp-python/;
+      if (!prebuilt.test(text)) await fail('0-not-prebuilt', `not installed from a prebuilt wheel: ${line(/llama-cpp-python: /)}`);
       if (/Building wheel for llama/i.test(text)) await fail('0-built', 'llama-cpp-python was built from source');
       const first = t['first ghost text'];
       if (first === undefined) await fail('0-no-ghost', 'no ghost text at all');
