@@ -435,5 +435,6 @@ try {
   const ok = failures.length === 0;
   console.log(ok ? 'E2E PASS' : `E2E FAIL (${failures.length}):\n  ${failures.join('\n  ')}`);
   console.log(JSON.stringify(t), RUN);
+  fs.writeFileSync(`${ART}/timings.json`, JSON.stringify({ ok, failures, run: RUN, compilers: HIDE_COMPILERS ? 'hidden' : 'visible', freshHome: env.HOME !== process.env.HOME, seconds: t }, null, 1));
   process.exit(ok ? 0 : 1);
 }
