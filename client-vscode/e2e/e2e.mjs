@@ -15,7 +15,9 @@
 //   E2E_FRESH_HOME=1 (code-server gets an empty HOME: no pip cache, the default model not yet assembled,
 //   as on a machine that never had Slipstream), FIRST_GHOST_S (the first start's bound, default 90),
 //   E2E_EXPECT_SOURCE_BUILD=1 (a .vsix without the
-//   prebuilt llama-cpp-python: the first start builds it, so only the status wait bounds it).
+//   prebuilt llama-cpp-python: the first start builds it, so only the status wait bounds it),
+//   E2E_EXPECT_SETUP_ERROR=1 (the universal .vsix with the compilers hidden: only the no-compiler-error
+//   scenario runs: the setup stops at once with the error that says what to install, having created nothing).
 // Adapted from shared/recipes/code-server-e2e (its gotchas: U+00A0 spaces, no default Alt+\ binding,
 // open files by double-clicking the explorer row, kill only our process group, loopback only).
 import { execFileSync, spawn } from 'node:child_process';
@@ -34,6 +36,7 @@ const PYTHON = execFileSync(process.env.PYTHON || 'python3', ['-c', 'import sys;
 const HIDE_COMPILERS = process.env.E2E_COMPILERS !== 'visible';
 const FIRST_GHOST_S = Number(process.env.FIRST_GHOST_S || 90);
 const SOURCE_BUILD = process.env.E2E_EXPECT_SOURCE_BUILD === '1';
+const SETUP_ERROR = process.env.E2E_EXPECT_SETUP_ERROR === '1';
 const { chromium } = createRequire(`${E2E}/pw/`)('playwright-core');
 const ENTRY = `${E2E}/srv/node_modules/code-server/out/node/entry.js`;
 const RUN = `${E2E}/runs/${Date.now()}`;
@@ -231,19 +234,34 @@ try {
   await open('shop.py');
   await page.waitForFunction(() => document.querySelector('.editor-instance .view-lines')?.textContent.includes('total_price'));
   mark('shop.py open');
+  // No fitting prebuilt wheel and no compiler: an error at once (not minutes into a failing build) that says
+  // what to install, shown as a notification and in the status bar; no environment was created.
+  if (SETUP_ERROR) await scenario('no-compiler-error', async () => {
+    const s = await until(60000, async () => { const v = await statusText(); return /error/i.test(v) ? v : null; }, 250);
+    if (!s) await fail('0-no-error', `no error in the status bar within 60 s: ${await statusText()}`);
+    const message = await until(10000, async () => (await toasts()).find((m) => /could not set up its server/.test(m)), 250);
+    await shot('0-setup-error');
+    if (!message) await fail('0-no-message', `no error notification: ${JSON.stringify(await toasts())}`);
+    for (const want of [/no prebuilt llama-cpp-python for linux-x64/, /needs a C compiler \(cc, gcc or clang\) and a C\+\+ compiler/, /build-essential/, /slipstream\.wheelDirectory/]) {
+      if (!want.test(message)) await fail('0-unclear', `the message lacks ${want}: ${message}`);
+    }
+    if (fs.existsSync(`${UD}/User/globalStorage/slipstream.slipstream/venv`)) await fail('0-venv', 'a server environment was created anyway');
+    console.log('error notification:', JSON.stringify(message));
+    mark('setup error shown, nothing created');
+  });
   // The status bar says when the server is set up and the model is loaded (first run: the venv is created).
-  for (;;) {
+  while (!SETUP_ERROR) {
     const s = await statusText();
     if (/gemma/i.test(s)) break;
     if (/error/i.test(s)) await fail('status-error', `status bar: ${s}`);
     if (Date.now() - T0 > (SOURCE_BUILD ? 1800000 : 480000)) await fail('status-timeout', `server not ready: ${s}`);
     await page.waitForTimeout(500);
   }
-  mark(`status bar ready: ${await statusText()}`);
-  await shot('1-ready');
+  if (!SETUP_ERROR) mark(`status bar ready: ${await statusText()}`);
+  if (!SETUP_ERROR) await shot('1-ready');
 
   // ---- 1. Typing: ghost text without any trigger, accepted with Tab, the exact line. ---------------------------
-  await scenario('typing', async () => {
+  if (!SETUP_ERROR) await scenario('typing', async () => {
     await page.locator('.editor-group-container .view-lines').click();
     await page.keyboard.press('Control+End');
     await typeLikeAUser(TYPED);
@@ -272,7 +290,7 @@ try {
 
   // ---- 0. First start: from the bundled wheels (no build), ghost text within FIRST_GHOST_S of the install. ----
   // (Not with KEEP_STORAGE: that reuses an environment set up before.)
-  if (!process.env.KEEP_STORAGE) await scenario('first-start', async () => {
+  if (!process.env.KEEP_STORAGE && !SETUP_ERROR) await scenario('first-start', async () => {
     const logs = [];
     const walk = (dir) => { for (const e of fs.readdirSync(dir, { withFileTypes: true })) { if (e.isDirectory()) walk(`${dir}/${e.name}`); else if (e.name === 'Slipstream.log') logs.push(`${dir}/${e.name}`); } };
     walk(`${UD}/logs`);
@@ -298,7 +316,7 @@ try {
   });
 
   // ---- 2. "Optimize this function" from the lightbulb, then the verified variant it offers, applied. ---------
-  await scenario('optimize', async () => {
+  if (!SETUP_ERROR) await scenario('optimize', async () => {
     await open('series.py');
     // Click into a line, then give the editor time to ask for code actions there (it waits 250 ms after a
     // cursor move; a lightbulb clicked before the answer shows actions that the answer then disposes: VS Code
@@ -389,7 +407,7 @@ try {
   });
 
   // ---- 3. Crash: kill the server; the extension restarts it and ghost text comes back by itself. -------------
-  await scenario('crash-restart', async () => {
+  if (!SETUP_ERROR) await scenario('crash-restart', async () => {
     await open('shop.py');
     const pattern = `${UD}.*-m slipstream.server`;
     const pids = () => { try { return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean); } catch { return []; } };

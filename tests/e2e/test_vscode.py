@@ -76,3 +76,21 @@ def test_typing_optimizing_and_crash_recovery_in_real_vscode():
         "10-ghost-after-restart",
     ):
         assert (artifacts / f"{shot}.png").is_file(), shot
+
+
+def test_without_a_prebuilt_wheel_or_a_compiler_the_first_start_says_what_to_install():
+    """The universal .vsix (no llama-cpp-python inside) where no compiler is reachable: the first start stops
+    at once, before creating anything, with a notification that names the missing compilers and the ways out
+    (build tools, or a wheel in slipstream.wheelDirectory), instead of failing minutes into a build."""
+    setup = run(["sh", "scripts/e2e-setup.sh"], timeout=1800)
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    package = run(["bash", "scripts/package-vsix.sh", "universal"], timeout=600)
+    assert package.returncode == 0, package.stdout[-3000:] + package.stderr[-3000:]
+    vsix = ROOT / "dist" / "slipstream-0.1.0.vsix"
+    env = {k: v for k, v in os.environ.items() if k not in ("WHEEL_DIR", "E2E_COMPILERS", "KEEP_STORAGE")}
+    env.update(ARTIFACTS=str(ROOT / "e2e-artifacts"), E2E_FRESH_HOME="1", E2E_EXPECT_SETUP_ERROR="1")
+    e2e = run(["node", "client-vscode/e2e/e2e.mjs", str(vsix)], timeout=600, env=env)
+    out = e2e.stdout
+    assert e2e.returncode == 0 and "E2E PASS" in out and "PASS no-compiler-error" in out, (out + e2e.stderr)[-6000:]
+    assert "setup error shown, nothing created" in out
+    assert "error notification:" in out and "needs a C compiler (cc, gcc or clang)" in out
