@@ -140,6 +140,8 @@ METHODS: dict[str, Impure] = {
 PURE = frozenset(
     {
         *(f"os.path.{n}" for n in ("join", "basename", "dirname", "splitext", "split", "normpath", "normcase")),
+        *(f"os.path.{n}" for n in ("sep", "altsep", "extsep", "pathsep", "curdir", "pardir", "devnull", "isabs")),
+        *(f"os.path.{n}" for n in ("splitdrive", "commonprefix")),
         *(f"os.{n}" for n in ("sep", "altsep", "extsep", "pathsep", "linesep", "curdir", "pardir", "devnull")),
         *(f"sys.{n}" for n in ("maxsize", "float_info", "int_info", "byteorder", "version_info", "hexversion")),
         *(f"datetime.{n}" for n in ("timedelta", "timezone", "date", "datetime", "time", "MINYEAR", "MAXYEAR")),
