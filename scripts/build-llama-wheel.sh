@@ -20,8 +20,10 @@
 #     (Xeon with amx_int8, in a VM) scores highest, and its AMX kernels die here with SIGILL in
 #     llama_decode (at `tilezero %tmm4` in ggml_backend_amx_mul_mat; the -march=native build died in the
 #     same place with SIGSEGV). Without it, such CPUs load zen4 (AVX-512 VBMI/VNNI/BF16).
-#  3. OMP_WAIT_POLICY=passive unless set (before libllama loads libgomp): idle OpenMP threads sleep instead
-#     of spinning. Spinning threads on a busy 2-core machine stalled completions ~3 s (see the patch).
+#  3. GOMP_SPINCOUNT=1000 unless the wait policy was set (before libllama loads libgomp): a thread waiting
+#     at one of ggml's barriers spins briefly, then sleeps. libgomp's default spin (300,000) stalled
+#     completions ~3 s on a busy 2-core machine; no spin at all (passive) cost 40% of decode speed on an
+#     idle one (numbers in the patch).
 #  4. The version gets the local label +cpuvariants (0.3.36+cpuvariants), so `pip show` and
 #     llama_cpp.__version__ say which build is installed; `llama-cpp-python==0.3.36` still matches it.
 # OpenMP stays on, as upstream builds it (LLAMA_WHEEL_OPENMP=0 builds without): with 2 threads on this
@@ -46,7 +48,7 @@ cd "$(dirname "$0")/.."
 
 LLAMA_VERSION="0.3.36"
 LOCAL_LABEL="cpuvariants"
-RECIPE=5   # bump when the patches or flags change: a new cache folder, never a stale wheel
+RECIPE=6   # bump when the patches or flags change: a new cache folder, never a stale wheel
 PY="${PYTHON:-python3}"
 say() { printf '\033[1m[llama-wheel]\033[0m %s\n' "$*" >&2; }
 
@@ -95,9 +97,9 @@ with zipfile.ZipFile(sys.argv[1]) as z:
     source = z.read("llama_cpp/llama_cpp.py")
     if b"\n_ggml_lib = _lib  #" not in source:
         problems.append("the backend loader patch is not in llama_cpp/llama_cpp.py")
-    policy = source.find(b'os.environ.setdefault("OMP_WAIT_POLICY", "passive")')
+    policy = source.find(b'os.environ["GOMP_SPINCOUNT"] = "1000"')
     if policy < 0 or policy > source.find(b"\n_lib = load_shared_library"):
-        problems.append("OMP_WAIT_POLICY is not set before libllama (and libgomp) load")
+        problems.append("GOMP_SPINCOUNT is not set before libllama (and libgomp) load")
     with tempfile.TemporaryDirectory() as d:
         glibc = set()
         for n in names:
@@ -169,11 +171,14 @@ def patch(rel: str, old: str, new: str) -> None:
 
 # 1. Load the CPU backend variants from the package's lib/ folder (see build-llama-wheel.sh).
 anchor = "_lib = load_shared_library(_lib_base_name, _base_path)\n"
-wait_policy = '''# slipstream (build-llama-wheel.sh): idle OpenMP threads sleep instead of spinning, unless the user chose
-# otherwise. Set before libllama loads libggml-base, which loads libgomp, which reads it once. With the
-# default (spinning) policy, 2 threads on a busy 2-core machine stalled ~3 s per completion (first token
-# 2.7-3.2 s, 4 of 6 runs cut by the time budget); passive: 0.22-0.24 s, none cut (x86-64-v3 build alike).
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+wait_policy = '''# slipstream (build-llama-wheel.sh): an OpenMP thread waiting at a barrier spins 1,000 times, then sleeps
+# (libgomp's own count when threads outnumber CPUs; its default is 300,000), unless the user set the policy.
+# Set before libllama loads libggml-base, which loads libgomp, which reads it once. Measured with 2 threads
+# on this 2-core machine: while it was busy, the default spin stalled completions (first token 2.7-3.2 s,
+# 4 of 6 cut by the time budget; x86-64-v3 build alike) and 1,000 did not (0.45-0.54 s, like passive);
+# while it was idle, 1,000 decoded 33 tokens/s, the default 35, passive (no spin) 21.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "1000"
 '''
 patch("llama_cpp/llama_cpp.py", anchor, wait_policy + anchor + '''
 # slipstream (build-llama-wheel.sh): the CPU backend is one loadable library per x86-64 feature level in
@@ -238,7 +243,7 @@ cat > "$CACHE.partial/MANIFEST" <<EOF
 llama-cpp-python $LLAMA_VERSION+$LOCAL_LABEL (recipe $RECIPE, scripts/build-llama-wheel.sh)
 portable: runtime CPU dispatch; no -march=native
 CMAKE_ARGS=$FLAGS
-patches: backends loaded from llama_cpp/lib; OMP_WAIT_POLICY=passive by default; $([ "$AMX" = 1 ] && echo "WITH the sapphirerapids (AMX) variant: do not ship" || echo "no sapphirerapids (AMX) variant"); version label +$LOCAL_LABEL
+patches: backends loaded from llama_cpp/lib; GOMP_SPINCOUNT=1000 by default; $([ "$AMX" = 1 ] && echo "WITH the sapphirerapids (AMX) variant: do not ship" || echo "no sapphirerapids (AMX) variant"); version label +$LOCAL_LABEL
 cpu variants: $variants
 needs: linux x86_64, glibc >= $glibc, libstdc++$([ "$OMP" = 1 ] && echo "; bundles libgomp.so.1 ($(basename "$GOMP"), GCC runtime library exception)" || echo " (no OpenMP)")
 built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -m), $(gcc --version 2>/dev/null | head -n1), ${took}s$([ -n "${SLIPSTREAM_LLAMA_BUILD_DIR:-}" ] && echo " (incremental, in a kept build folder)")
