@@ -8,13 +8,13 @@ limit and no post-processing; (b) uses Slipstream's plan, streaming stops and po
 
 Token healing (inference/healing.py) is measured the same way: by default every variant runs with healing
 off and on, on the same positions in the same run (``--healing off|on`` runs one side only). Variants of
-one position run in an order rotated per position, so none is always the one that fills the KV cache.
-Positions right after a space in mid-line code (``max(a, |``) are also run one character earlier (before
-the space, its middle one space longer): a cursor after whitespace should get a suggestion at least as
-often as one character earlier.
+one position run in an order rotated per position; before each, the KV cache holds the position's prompt
+but its last ``WARM_TAIL`` tokens, so every job starts from the same state. Positions right after a space
+in mid-line code (``max(a, |``) are also run one character earlier (before the space, its middle one space
+longer): a cursor after whitespace should get a suggestion at least as often as one character earlier.
 
 Usage: .venv/bin/python bench/fim_eval.py [DIR] [--n 60] [--seed 0] [--model M.gguf] [--raw-tokens 64]
-       [--healing both|on|off] [--time-budget-ms 2000] [--context]
+       [--healing both|on|off] [--variants ab] [--time-budget-ms 2000] [--context] [--json ROWS.json]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import argparse
 import ast
 import dataclasses
 import difflib
+import json
 import random
 import statistics
 import sys
@@ -43,6 +44,7 @@ from slipstream.inference.stops import StopRules  # noqa: E402
 from slipstream.server.settings import Settings  # noqa: E402
 
 CLASSES = ("mid_line", "end_of_line", "after_opener", "if_body")
+WARM_TAIL = 8  # prompt tokens left to evaluate in each measured job (a keystroke's worth and some)
 
 
 @dataclass
@@ -191,6 +193,7 @@ def run(
     raw_tokens: int,
     with_context: bool = False,
     healing: tuple[bool, ...] = (False, True),
+    variants: tuple[str, ...] = ("a", "b"),
 ) -> list[dict]:
     model = load_model(settings.model_config())
     vocabulary_cost(model)
@@ -200,13 +203,20 @@ def run(
     try:
         for i, case in enumerate(cases):
             doc = case.prefix + case.suffix
-            variants = ("b",) if case.earlier else ("a", "b", "c") if with_context else ("a", "b")
-            jobs = [(v, h) for h in healing for v in variants]
-            jobs = jobs[i % len(jobs) :] + jobs[: i % len(jobs)]  # comparable KV state: rotate who goes first
+            these = ("b",) if case.earlier else (*variants, "c") if with_context else variants
+            jobs = [(v, h) for h in healing for v in these]
+            jobs = jobs[i % len(jobs) :] + jobs[: i % len(jobs)]  # rotate who goes first (the machine warms up)
             for variant, heal in jobs:
                 options = dataclasses.replace(base, token_healing=heal)
                 extra = context_for(case) if variant == "c" else ""
                 prepared = prepare(PrepareRequest(doc, len(case.prefix), options, extra=extra), model)
+                # The same KV state before every job: all but the prompt's last WARM_TAIL tokens evaluated, as
+                # after the previous keystroke. Each job then evaluates its own tail (so first-token times
+                # compare), and identical prompts give identical text (a different batch split can flip a
+                # greedy pick: one unhealed position's overrun moved 51 → 151 chars between two orders).
+                tokens = prepared.prompt.tokens
+                warm = dataclasses.replace(prepared.prompt, tokens=tokens[: max(1, len(tokens) - WARM_TAIL)], heal=None)
+                engine.submit(GenerationRequest(warm, StopRules(max_tokens=1))).result()
                 t0 = time.perf_counter()
                 if variant == "a":
                     raw = StopRules(max_tokens=raw_tokens, max_lines=10**6, time_budget_s=60)
@@ -277,13 +287,14 @@ def table(rows: list[dict], title: str) -> None:
         b = [r for r in main if r["variant"] == "b" and r["heal"] == heal]
         ta, tb = sum(r["tokens"] for r in a), sum(r["tokens"] for r in b)
         oa, ob = sum(r["overrun"] for r in a), sum(r["overrun"] for r in b)
-        print(
-            f"healing {'on' if heal else 'off'}: (b) vs (a): tokens {1 - tb / max(1, ta):.0%} fewer, "
-            f"overrun {1 - ob / max(1, oa):.0%} less, syntax-breaking {sum(r['breaks'] for r in a)} → "
-            f"{sum(r['breaks'] for r in b)}, exact {sum(r['exact'] for r in a)} → {sum(r['exact'] for r in b)}, "
-            f"edit sim {_mean(a, 'sim'):.3f} → {_mean(b, 'sim'):.3f}, "
-            f"else written {sum(r['else'] for r in a)} → {sum(r['else'] for r in b)}"
-        )
+        if a and b:
+            print(
+                f"healing {'on' if heal else 'off'}: (b) vs (a): tokens {1 - tb / max(1, ta):.0%} fewer, "
+                f"overrun {1 - ob / max(1, oa):.0%} less, syntax-breaking {sum(r['breaks'] for r in a)} → "
+                f"{sum(r['breaks'] for r in b)}, exact {sum(r['exact'] for r in a)} → {sum(r['exact'] for r in b)}, "
+                f"edit sim {_mean(a, 'sim'):.3f} → {_mean(b, 'sim'):.3f}, "
+                f"else written {sum(r['else'] for r in a)} → {sum(r['else'] for r in b)}"
+            )
         c = [r for r in main if r["variant"] == "c" and r["heal"] == heal]
         if c:
             print(
@@ -310,6 +321,27 @@ def table(rows: list[dict], title: str) -> None:
                 f"median first-token ms {statistics.median(r['first_ms'] for r in off):.0f} → "
                 f"{statistics.median(r['first_ms'] for r in on):.0f}"
             )
+            # Paired by position: what healing changes where both showed something, and the first token's
+            # time on/off at the same position (the machine's load moves both alike).
+            by_key = {r["key"]: r for r in off}
+            pairs = [(by_key[r["key"]], r) for r in on if r["key"] in by_key]
+            both = [(x, y) for x, y in pairs if x["shown"] and y["shown"]]
+            ratios = [y["first_ms"] / x["first_ms"] for x, y in pairs if x["first_ms"] > 0 and y["first_ms"] > 0]
+            if both:
+                print(
+                    f"      where both showed ({len(both)}): overrun "
+                    f"{statistics.mean(x['overrun'] for x, _ in both):.1f} → "
+                    f"{statistics.mean(y['overrun'] for _, y in both):.1f} chars, exact "
+                    f"{sum(x['exact'] for x, _ in both)} → {sum(y['exact'] for _, y in both)}; shown only with "
+                    f"healing off {sum(x['shown'] and not y['shown'] for x, y in pairs)}, only on "
+                    f"{sum(y['shown'] and not x['shown'] for x, y in pairs)}"
+                )
+            if ratios:
+                q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+                print(
+                    f"      first token, on/off at the same position: median {statistics.median(ratios):.2f}×, "
+                    f"quartiles {q[0]:.2f}–{q[2]:.2f}×"
+                )
     after = [r for r in main if r["variant"] == "b" and r["after_space"]]
     earlier = [r for r in rows if r["earlier"]]
     if after and earlier:
@@ -335,6 +367,8 @@ def main() -> None:
     ap.add_argument("--raw-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--context", action="store_true", help="also (c): (b) with jedi project context")
+    ap.add_argument("--variants", default="ab", help="which of (a) raw and (b) policy to run (default: ab)")
+    ap.add_argument("--json", default="", help="also write every row to this file")
     ap.add_argument("--time-budget-ms", type=int, default=2000, help="(b)'s budget (the setting's default)")
     ap.add_argument("--healing", choices=("both", "on", "off"), default="both", help="token healing (default: both)")
     args = ap.parse_args()
@@ -344,7 +378,10 @@ def main() -> None:
         model_path=args.model, threads=args.threads, max_lines=8, max_tokens=128, time_budget_ms=args.time_budget_ms
     )
     healing = {"both": (False, True), "on": (True,), "off": (False,)}[args.healing]
-    rows = run(cases, settings, args.raw_tokens, args.context, healing)
+    variants = tuple(v for v in "ab" if v in args.variants) or ("b",)
+    rows = run(cases, settings, args.raw_tokens, args.context, healing, variants)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     name = Path(args.model).name if args.model else "default model (Gemma 3 270M, prefix-driven)"
     table(
         rows,
