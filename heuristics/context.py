@@ -156,7 +156,8 @@ def analyze(prefix: str, suffix: str, n_next: int = 8) -> CursorContext:
     line_suffix = suffix if nl < 0 else suffix[:nl]
     rest = "" if nl < 0 else suffix[nl + 1 :]
     next_lines = tuple(rest.split("\n", n_next)[:n_next]) if rest else ()
-    lines_before = prefix[:cut].split("\n")[:-1][-SCAN_WINDOW_LINES:]
+    # Only the last lines: splitting a 100 KB prefix whole cost ~0.1 ms per keystroke for nothing.
+    lines_before = prefix[:cut].rsplit("\n", SCAN_WINDOW_LINES + 1)[:-1][-SCAN_WINDOW_LINES:]
     previous = next((ln for ln in reversed(lines_before) if ln.strip()), "")
 
     # Lexical state at the cursor, scanned from a likely top-level statement start.

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
+import sysconfig
+from pathlib import Path
+
 import pytest
 from slipstream.heuristics.cadence import Cadence, cadence_from, speculation_wait_ms
 from slipstream.heuristics.context import analyze
 from slipstream.heuristics.policy import Limits, indentation_floor, plan
 from slipstream.heuristics.postprocess import breaks_syntax, clean, trim_line_suffix_overlap, unmatched_brackets
+from slipstream.heuristics.scan import scan
 
 
 def ctx_at(doc: str):
@@ -162,3 +167,64 @@ def test_cadence():
 )
 def test_speculation_waits_for_a_pause_longer_than_the_usual_key_gap(interval, idle, wait):
     assert speculation_wait_ms(Cadence(interval, idle)) == pytest.approx(wait)
+
+
+def _scan_by_character(text: str) -> tuple:
+    """The reference: heuristics/scan.py's scanner as first written, one character at a time."""
+    brackets: list[str] = []
+    quote, start, in_comment, comment_at, i = "", -1, False, -1, 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote, start = "", -1
+                continue
+            if c == "\n" and len(quote) == 1:
+                quote, start = "", -1
+            i += 1
+            continue
+        if in_comment:
+            if c == "\n":
+                in_comment, comment_at = False, -1
+            i += 1
+            continue
+        if c == "#":
+            in_comment, comment_at = True, i
+        elif c in "'\"":
+            triple = text[i : i + 3]
+            quote = triple if triple in ("'''", '"""') else c
+            start = j = i
+            while j > 0 and text[j - 1] in "rRbBuUfFtT" and i - j < 2:
+                j -= 1
+            if j < i and (j == 0 or not (text[j - 1].isalnum() or text[j - 1] == "_")):
+                start = j
+            i += len(quote)
+            continue
+        elif c in "([{":
+            brackets.append(c)
+        elif c in ")]}":
+            if brackets and brackets[-1] == {")": "(", "]": "[", "}": "{"}[c]:
+                brackets.pop()
+        i += 1
+    return tuple(brackets), quote, start, in_comment, comment_at
+
+
+def test_scan_jumping_between_state_characters_equals_scanning_every_character():
+    """scan() jumps with regular expressions (6× faster on 20 KB of argparse.py); it must end in the state a
+    character-by-character scan ends in: on slices of stdlib files and on random strings of the characters
+    that matter (quotes, prefixes, backslashes, brackets, #, line breaks)."""
+    rng = random.Random(1)
+    texts = []
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:40]:
+        source = path.read_text(errors="replace")
+        for _ in range(20):
+            a = rng.randrange(len(source) + 1)
+            texts.append(source[a : a + rng.randrange(3000)])
+    texts += ["".join(rng.choice("ab #'\"\\\n()[]{}rbf_ ") for _ in range(rng.randrange(40))) for _ in range(5000)]
+    for text in texts:
+        s = scan(text)
+        assert (s.brackets, s.quote, s.string_start, s.in_comment, s.comment_start) == _scan_by_character(text), text
