@@ -93,8 +93,32 @@ class Document:
             b = self.offset_at(*end)
             if b < a:
                 raise DocumentError(f"change range ends before it starts: {start} > {end}")
+            old_starts = self._line_starts()
             self.text = self.text[:a] + text + self.text[b:]
+            self._starts = _updated_starts(old_starts, self.text, a, b, len(text))
+            return
         self._starts = None
+
+
+def _updated_starts(starts: list[int], text: str, a: int, b: int, inserted: int) -> list[int]:
+    """Line starts after ``[a, b)`` of the old text became ``inserted`` characters (``text`` is the new text).
+
+    Only the lines around the change are scanned again: from the start of the line before ``a``'s (a \r there
+    may now pair with an inserted \n) to the start of the second line after ``b``'s (unchanged text, and the
+    line end before it too); later starts shift. Recomputing every start of a 100 KB file cost ~0.7 ms per
+    keystroke (the regular expression over all of it); this costs ~the lines after the cursor's, as ints.
+    """
+    la = bisect.bisect_right(starts, a) - 1
+    lb = bisect.bisect_right(starts, b) - 1
+    lo_line = max(0, la - 1)
+    lo = starts[lo_line]
+    delta = inserted - (b - a)
+    if lb + 2 < len(starts):
+        hi_line = lb + 2
+        hi = starts[hi_line] + delta
+        mids = [m.end() for m in _LINE_END.finditer(text, lo, hi)]
+        return starts[: lo_line + 1] + mids[:-1] + [s + delta for s in starts[hi_line:]]
+    return starts[: lo_line + 1] + [m.end() for m in _LINE_END.finditer(text, lo)]
 
 
 Change = tuple[str, tuple[int, int] | None, tuple[int, int] | None]  # (text, start, end); no range: all

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
-from slipstream.server.documents import Document, DocumentError, index_to_units, units_to_index
+from slipstream.server.documents import Document, DocumentError, index_to_units, line_starts, units_to_index
 
 
 @pytest.mark.parametrize(
@@ -53,3 +55,26 @@ def test_bad_changes_are_errors_not_crashes():
     with pytest.raises(DocumentError):
         doc.apply_change("x", (0, 3), (0, 1))
     assert doc.text == "abc\n"
+
+
+def test_line_starts_after_random_edits_equal_a_full_recount():
+    """Incremental changes update the line starts around the change only (server/documents.py
+    ``_updated_starts``); after every one they must be what counting the whole text gives, with \\r, \\n and
+    \\r\\n made, split and joined by the edits (a \\r before an inserted \\n is one line end)."""
+    rng = random.Random(3)
+    pieces = ["a", "b", "\n", "\r", "\r\n", "xy", "", "\n\n", "é", "🙂"]
+    for _ in range(2000):
+        doc = Document("u", 1, "".join(rng.choice(pieces) for _ in range(rng.randrange(30))), "utf-32")
+        for _ in range(rng.randrange(1, 6)):
+            n = len(doc.text)
+            a = rng.randrange(n + 1)
+            b = rng.randrange(a, n + 1)
+            (la, ca), (lb, cb) = doc.position_at(a), doc.position_at(b)
+            doc.apply_change("".join(rng.choice(pieces) for _ in range(rng.randrange(4))), (la, ca), (lb, cb))
+            assert doc._line_starts() == line_starts(doc.text), repr(doc.text)
+    # The joins that matter, by hand: a \r line end meets an inserted \n, and a \r\n is cut in two.
+    doc = Document("u", 1, "ab\r\ncd\r")
+    doc.apply_change("\n", (2, 0), (2, 0))
+    assert doc.text == "ab\r\ncd\r\n" and doc._line_starts() == line_starts(doc.text) == [0, 4, 8]
+    doc.apply_change("", (0, 2), (1, 0))
+    assert doc.text == "abcd\r\n" and doc._line_starts() == line_starts(doc.text) == [0, 6]
