@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from slipstream.inference.api import FAILED
-from slipstream.inference.engine import Engine, GenerationRequest, GenerationResult, _Job
+from slipstream.inference.engine import Engine, GenerationRequest, GenerationResult, Job
 from slipstream.inference.fim import FimTokens
 from slipstream.inference.model import ModelLoadError
 from slipstream.inference.stops import check_stop
@@ -377,7 +377,7 @@ class RemoteEngine(Engine):
         await self._client.close()
 
     # -- the worker ---------------------------------------------------------------------------------
-    def _generate(self, job: _Job) -> GenerationResult:
+    def _generate(self, job: Job) -> GenerationResult:
         try:
             return asyncio.run_coroutine_threadsafe(self._complete(job), self._loop).result()
         except Exception:  # the I/O loop is gone (closing): the base worker must never see an exception
@@ -421,7 +421,7 @@ class RemoteEngine(Engine):
         """Seconds left in the backoff window after a fault (0: a request goes to the server)."""
         return max(0.0, self._retry_at - time.monotonic())
 
-    async def _complete(self, job: _Job) -> GenerationResult:
+    async def _complete(self, job: Job) -> GenerationResult:
         req = job.request
         t0 = time.perf_counter()
         queued = t0 - job.submitted
