@@ -37,7 +37,9 @@ import shutil
 import statistics
 import sys
 import tempfile
+import textwrap
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,6 +164,32 @@ def reasons(res: OptimizeResult) -> list[str]:
     return out
 
 
+MISS_KINDS = [  # (category, what in the first reason shows it), first match wins
+    ("refused as impure", "not optimized: it "),
+    ("refused: non-deterministic", "two runs of the original"),
+    ("inputs cannot tell it from a mutant", "the inputs cannot tell"),
+    ("no inputs captured", "the workload never called"),
+    ("original fails in the sandbox", "the original does not run"),
+    ("no rule applies", "no rewrite rule applies"),
+]
+
+
+def miss_category(res: OptimizeResult) -> str:
+    """One short label for why a function got no variant (the full reasons are printed under it)."""
+    if res.error:
+        return next((label for label, key in MISS_KINDS if key in res.error), "error: " + res.error[:40])
+    why = [r["reason"] for r in res.rejected]
+    if why and all(w.startswith("not measurably faster") for w in why):
+        return "candidates verified, not faster"
+    if any("sandbox:" in w for w in why):
+        return "candidate crashed the sandbox"
+    if why and any(w.startswith("not measurably faster") for w in why):
+        return "candidates not faster or wrong"
+    if why:
+        return "candidates failed verification"
+    return "no variant, no reason given"
+
+
 def run_job(job: Job, ws: Path, heldout, proposer) -> dict[str, Any]:
     workload = Workload("pytest", f"{ws}/{job.test}")
     t0 = time.perf_counter()
@@ -177,7 +205,8 @@ def run_job(job: Job, ws: Path, heldout, proposer) -> dict[str, Any]:
             print(f"WRONG VARIANT for {job.qualname} ({v.rule_or_model}): {verdict.reason}", file=sys.stderr)
     best = res.variants[0] if res.variants else None
     at10 = [s for s in (scaled_speedup(v) for v in res.variants) if s is not None]
-    best_any = max([v.speedup for v in res.variants] + at10, default=None)
+    # The real part's target counts a win at 10× too; the rules part's is at the workload's sizes.
+    best_any = max([v.speedup for v in res.variants] + (at10 if job.part == "real" else []), default=None)
     return {
         "part": job.part,
         "function": f"{job.module}.{job.qualname}",
@@ -201,6 +230,7 @@ def run_job(job: Job, ws: Path, heldout, proposer) -> dict[str, Any]:
         "wrong_why": wrong,
         "must_refuse": job.must_refuse,
         "why_not": [] if best else reasons(res),
+        "miss": "" if best else ("refused, as it must be" if job.must_refuse else miss_category(res)),
         "rejected": res.rejected,
         "notes": res.notes,
     }
@@ -263,8 +293,7 @@ def main() -> int:
         if engine is not None:
             engine.close()
     print()
-    for part, (rows, unchanged) in results.items():
-        _summary(part, rows, unchanged)
+    summary(results)
     print(overhead)
     all_rows = [r for rows, _ in results.values() for r in rows]
     if args.json:
@@ -314,34 +343,51 @@ def _print_row(r: dict[str, Any]) -> None:
         f"{_x(r['speedup_10x']):>7} {ci:>11} {inputs:>8} {r['wall_s']:5.1f}s"
     )
     if not r["found"]:
-        for why in r["why_not"][:6] or ["(no reason given)"]:
-            print(f"    · {why[:160]}")
-        if len(r["why_not"]) > 6:
-            print(f"    · … and {len(r['why_not']) - 6} more (--json has them all)")
+        print(f"    miss: {r['miss']}")
+        for why in r["why_not"][:8] or ["(no reason given)"]:
+            lines = textwrap.wrap(why, len(HEADER) - 6, max_lines=4, placeholder=" …")
+            print("    · " + "\n      ".join(lines))
+        if len(r["why_not"]) > 8:
+            print(f"    · … and {len(r['why_not']) - 8} more (--json has them all)")
     for w in r["wrong_why"]:
         print(f"    ! WRONG on held-out inputs: {w[:150]}")
     sys.stdout.flush()
 
 
-def _summary(part: str, rows: list[dict[str, Any]], unchanged: bool) -> None:
-    n = len(rows)
-    need = HIT[part]
-    hits = [r for r in rows if r["hit"]]
-    found = [r for r in rows if r["found"]]
-    walls = [r["wall_s"] for r in rows]
-    at = "at the workload's sizes or at 10×" if part == "real" else "at the workload's sizes"
-    print(f"── {part} part summary ──")
-    print(f"  verified variant ≥ {need}× ({at}): {len(hits)}/{n} = {len(hits) / n:.0%}")
-    print(f"  any verified variant: {len(found)}/{n}")
+TARGET = {"rules": "≥ 70 % at ≥ 1.3×", "real": "≥ 40 % at ≥ 1.1×, wall median ≤ 20 s, max ≤ 60 s"}
+
+
+def summary(results: dict[str, tuple[list[dict[str, Any]], bool]]) -> None:
+    """One row per part: hit rate, any variant, wrong variants, impure functions given one, wall times."""
+    head = (
+        f"{'part':6} {'functions':>9} {'hit (speedup)':>17} {'any variant':>11} {'wrong':>5} {'impure+var':>10} "
+        f"{'wall median':>11} {'wall max':>8} {'unchanged':>9}  target"
+    )
+    print(head)
+    print("─" * len(head))
+    for part, (rows, unchanged) in results.items():
+        n = len(rows)
+        hits = sum(r["hit"] for r in rows)
+        found = sum(r["found"] for r in rows)
+        walls = [r["wall_s"] for r in rows]
+        refused = [r for r in rows if r["must_refuse"]]
+        impure = f"{sum(r['found'] for r in refused)}/{len(refused)}" if refused else "—"
+        hit = f"{hits}/{n} {hits / n:4.0%} ≥{HIT[part]}×"
+        print(
+            f"{part:6} {n:>9} {hit:>17} {found:>11} {sum(r['wrong'] for r in rows):>5} {impure:>10} "
+            f"{statistics.median(walls):>10.1f}s {max(walls):>7.1f}s {'yes' if unchanged else 'NO':>9}  "
+            f"{TARGET[part]}"
+        )
+    for part, (rows, _) in results.items():
+        misses = Counter(r["miss"] for r in rows if not r["hit"] and r["miss"] and not r["must_refuse"])
+        below = sum(1 for r in rows if r["found"] and not r["hit"])
+        if below:
+            misses[f"variant below {HIT[part]}×"] += below
+        if misses:
+            print(f"{part} misses: " + "; ".join(f"{k} {v}" for k, v in misses.most_common()))
+    found = [r["speedup"] for rows, _ in results.values() for r in rows if r["found"]]
     if found:
-        print(f"  median speedup of offered variants: {statistics.median(r['speedup'] for r in found):.2f}×")
-    print(f"  wrong variants (failed held-out inputs): {sum(r['wrong'] for r in rows)}")
-    refused = [r for r in rows if r["must_refuse"]]
-    if refused:
-        given = sum(r["found"] for r in refused)
-        print(f"  impure functions given a variant: {given} of {len(refused)}")
-    print(f"  wall time per function: median {statistics.median(walls):.1f} s, max {max(walls):.1f} s")
-    print(f"  workspace unchanged: {'yes' if unchanged else 'NO'}")
+        print(f"median speedup of offered variants: {statistics.median(found):.2f}×")
 
 
 if __name__ == "__main__":
