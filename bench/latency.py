@@ -5,7 +5,8 @@ the real server on stdio: keystroke -> first streamed partial, and -> final answ
 same prompts in-process with raw ``Llama.generate`` for the same number of tokens, in the same order
 (so prefix reuse is the same for both). Prints a table and the overhead ratios.
 
-Usage: .venv/bin/python bench/latency.py [FILE] [--positions 20]
+Usage: .venv/bin/python bench/latency.py [--file F] [--positions 20] [--paces human,fast,30ms] [--speculation]
+       [--llama-server PATH]
        .venv/bin/python bench/latency.py --engine llamacpp|openai [--endpoint URL]   (bench/remote.py)
 """
 
@@ -209,7 +210,13 @@ def q(values: list[float], p: float) -> float:
 
 
 def replay_section(
-    file: str, n_lines: int, seed: int, threads: int, llama_server: str | None = None, paces: tuple[str, ...] = PACES
+    file: str,
+    n_lines: int,
+    seed: int,
+    threads: int,
+    llama_server: str | None = None,
+    paces: tuple[str, ...] = PACES,
+    compare_speculation: bool = False,
 ) -> None:
     from slipstream.inference.model import default_model_path
 
@@ -240,17 +247,21 @@ def replay_section(
     print(hdr)
     print("─" * len(hdr))
     rows: dict[tuple[str, str, str], dict] = {}
+    setups = [("slipstream", "Slipstream", {})]
+    if compare_speculation:  # the same keys with speculation off: does it still pay at this pace?
+        setups.append(("no-speculation", "  spec. off", {"speculate": False}))
     for pace in paces:
         for label, doc, reg in (("small", small, small_region), ("large", large, large_region)):
-            r = asyncio.run(replay(doc, reg, seed, threads, label, pace))
-            sm = summary(r["every_first"])
-            rows["slipstream", pace, label] = sm
-            reused = (r["typed_through"] + r["cache_hits"]) / max(1, r["answered"])
-            print(
-                f"{'Slipstream':<13}{pace:<7}{label + ' ' + str(round(r['chars'] / 1000)) + ' KB':<12}{sm['keys']:>6}"
-                f"{sm['share']:>7.0%}{sm['p50']:>10.0f}{sm['p95']:>10.0f}{sm['p95_all']:>9.0f}"
-                f"{q(r['final'], 0.5):>9.0f}{reused:>8.0%}{r['rss_mb']:>7.0f} MB"
-            )
+            for key, who, settings in setups:
+                r = asyncio.run(replay(doc, reg, seed, threads, label, pace, **settings))
+                sm = summary(r["every_first"])
+                rows[key, pace, label] = sm
+                reused = (r["typed_through"] + r["cache_hits"]) / max(1, r["answered"])
+                print(
+                    f"{who:<13}{pace:<7}{label + ' ' + str(round(r['chars'] / 1000)) + ' KB':<12}{sm['keys']:>6}"
+                    f"{sm['share']:>7.0%}{sm['p50']:>10.0f}{sm['p95']:>10.0f}{sm['p95_all']:>9.0f}"
+                    f"{q(r['final'], 0.5):>9.0f}{reused:>8.0%}{r['rss_mb']:>7.0f} MB"
+                )
             if llama_server:
                 from bench.llama_server import replay_llama_server
 
@@ -266,6 +277,10 @@ def replay_section(
         s_, b_ = rows["slipstream", pace, "small"], rows["slipstream", pace, "large"]
         line = f"{pace:<6} 100 KB / 1 KB first ghost text: p50 {b_['p50'] / s_['p50']:.2f}, "
         line += f"p95 {b_['p95'] / s_['p95']:.2f}"
+        if compare_speculation:
+            for label in ("small", "large"):
+                o, n = rows["slipstream", pace, label], rows["no-speculation", pace, label]
+                line += f"; {label} speculation on/off p50 ×{o['p50'] / n['p50']:.2f}, p95 ×{o['p95'] / n['p95']:.2f}"
         if llama_server:
             for label in ("small", "large"):
                 o, t = rows["slipstream", pace, label], rows["llama-server", pace, label]
@@ -284,6 +299,7 @@ def main() -> None:
     ap.add_argument("--skip-replay", action="store_true")
     ap.add_argument("--paces", default=",".join(PACES), help="typing paces to replay (bench/replay.py PACES)")
     ap.add_argument("--llama-server", metavar="PATH", help="also replay against this llama-server binary")
+    ap.add_argument("--speculation", action="store_true", help="also replay every pace with speculation off")
     ap.add_argument("--engine", choices=("openai", "llamacpp"), help="Slipstream over this remote engine vs direct")
     ap.add_argument("--endpoint", help="with --engine: the server (default: start one on loopback)")
     args = ap.parse_args()
@@ -294,7 +310,7 @@ def main() -> None:
         return
     if not args.skip_replay:
         paces = tuple(p for p in args.paces.split(",") if p)
-        replay_section(args.file, args.lines, args.seed, args.threads, args.llama_server, paces)
+        replay_section(args.file, args.lines, args.seed, args.threads, args.llama_server, paces, args.speculation)
     overhead(str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
 
 
