@@ -159,3 +159,19 @@ class _Scale:
 )
 def test_scaled_speedup_reads_what_the_measurement_reports(bench, variant, expected):
     assert bench.scaled_speedup(variant) == expected
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        (_V(speedup=1.4, title="Apply faster variant — 1.4× faster"), 1.4),
+        (_V(speedup=1.4, basis="captured", title="x"), 1.4),
+        (
+            _V(speedup=24.0, basis="10×", title="Apply faster variant — 1.0× on your tests' inputs, 24× at 10× size"),
+            1.0,
+        ),
+        (_V(speedup=24.0, basis="10×", title="Apply faster variant — 24× faster"), None),
+    ],
+)
+def test_workload_speedup_is_the_figure_at_the_workloads_sizes(bench, variant, expected):
+    assert bench.workload_speedup(variant) == expected
