@@ -276,6 +276,100 @@ NEGATIVE += [
 ]
 
 
+# Rules that still pay on CPython 3.11+ (optimizer/rules/caching.py's memo_per_call, optimizer/rules/stdlib.py).
+_KNAP = (
+    "def f(i, w, weights, values):\n    if i == len(weights) or w == 0:\n        return 0\n"
+    "    best = f(i + 1, w, weights, values)\n    if weights[i] <= w:\n"
+    "        best = max(best, values[i] + f(i + 1, w - weights[i], weights, values))\n    return best\n"
+)
+_SEARCH = (
+    "def f(a, x):\n{init}    while lo < hi:\n        mid = {mid}\n        if {test}:\n{then}{other}    return {ret}\n"
+)
+
+
+def _search(init="    lo, hi = 0, len(a)\n", mid="(lo + hi) // 2", test="a[mid] < x", left=True, ret="lo"):
+    up, down = "            lo = mid + 1\n", "            hi = mid\n"
+    then, other = (up, down) if left else (down, up)
+    return _SEARCH.format(init=init, mid=mid, test=test, then=then, other="        else:\n" + other, ret=ret)
+
+
+_PAIRS = (
+    "def f(xs):\n    t = 0\n    for i in range(len(xs)):\n        for j in range(i + 1, len(xs)):\n{body}    return t\n"
+)
+
+POSITIVE += [
+    ("memo-per-call", _KNAP, "    def _f(i, w):\n        _key = (i, w)\n"),
+    (
+        "memo-per-call",
+        "def f(s, i):\n    if i >= len(s):\n        return 1\n    n = f(s, i + 1)\n"
+        "    if s[i] != '0' and s[i:i + 2] < '27':\n        n += f(s, i + 2)\n    return n\n",
+        "        _key = i\n",
+    ),
+    ("bisect-search", _search(), "    lo = hi = bisect.bisect_left(a, x, lo, hi)\n"),
+    (
+        "bisect-search",
+        _search(init="    hi = len(a)\n    lo = 0\n", mid="lo + (hi - lo) // 2", test="x < a[mid]", left=False),
+        "    lo = hi = bisect.bisect_right(a, x, lo, hi)\n",
+    ),
+    (
+        "index-pairs-combinations",
+        _PAIRS.format(body="            t += xs[i] * xs[j]\n"),
+        "    for x_i, x_j in itertools.combinations(xs, 2):\n        t += x_i * x_j\n",
+    ),
+]
+
+NEGATIVE += [
+    ("memo-per-call", "def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n"),  # nothing passed through
+    (
+        "memo-per-call",  # a rebound parameter is keyed: with both rebound, nothing is passed through
+        _KNAP.replace("    if i ==", "    weights, values = list(weights), list(values)\n    if i =="),
+    ),
+    (
+        "memo-per-call",  # changed in one call each: nothing is passed through in every call
+        _KNAP.replace("f(i + 1, w, weights, values)", "f(i + 1, w, weights[1:], values)").replace(
+            "w - weights[i], weights, values)", "w - weights[i], weights, values[::1])"
+        ),
+    ),
+    ("memo-per-call", _KNAP.replace("f(i + 1, w, weights, values)", "f(i + 1, w, weights, values=values)")),
+    ("memo-per-call", _KNAP.replace("    return best\n", "    values.append(best)\n    return best\n")),
+    ("memo-per-call", _KNAP.replace("    return best\n", "    print(i)\n    return best\n")),  # output
+    ("memo-per-call", _KNAP.replace("    return best\n", "    return best, f\n")),  # the name handed out
+    ("memo-per-call", "def f(self, i, xs):\n    return 0 if i >= len(xs) else f(self, i + 1, xs) + xs[i]\n"),
+    (
+        "memo-per-call",  # a finally could replace a result after the memo kept it
+        "def f(i, xs):\n    try:\n        return 0 if i >= len(xs) else f(i + 1, xs) + 1\n    finally:\n        pass\n",
+    ),
+    (
+        "memo-per-call",  # a nested def could outlive the call
+        "def f(i, xs):\n    g = lambda: i\n    return g() if i >= len(xs) else f(i + 1, xs)\n",
+    ),
+    ("bisect-search", _search(test="a[mid] <= x")),  # other comparisons than bisect's
+    ("bisect-search", _search(ret="mid")),  # mid read after the loop
+    ("bisect-search", _search(init="    lo, hi = 0, len(a) - 1\n")),  # other bounds
+    ("bisect-search", "def f(a, x, lo):\n" + _search(init="    hi = len(a)\n").split("\n", 1)[1]),  # lo may be < 0
+    ("bisect-search", _search(init="    lo, hi = 0, len(a)\n    a = a[::-1]\n")),  # a rebound after len(a)
+    ("bisect-search", _search(test="a[mid] < x.key")),  # x read on every step
+    ("bisect-search", _search(mid="(lo + hi) // 2\n        steps = 1")),  # something else in the loop
+    ("index-pairs-combinations", _PAIRS.format(body="            if xs[i] == xs[j]:\n                break\n")),
+    ("index-pairs-combinations", _PAIRS.format(body="            t += i * xs[j]\n")),  # the index itself
+    ("index-pairs-combinations", _PAIRS.format(body="            xs[j] = xs[i]\n")),  # mutated
+    (
+        "index-pairs-combinations",
+        _PAIRS.format(body="            t += xs[i] * xs[j]\n").replace("range(i + 1,", "range(i,"),  # i == j too
+    ),
+    (
+        "index-pairs-combinations",
+        _PAIRS.format(body="            t += xs[i] * xs[j]\n").replace("return t", "return t + j"),  # j read after
+    ),
+    (
+        "index-pairs-combinations",
+        _PAIRS.format(body="            t += xs[i] * xs[j]\n").replace(
+            "range(i + 1, len(xs))", "range(i + 1, len(ys))"
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize(("rule", "code", "expect"), POSITIVE)
 def test_rule_applies(rule, code, expect):
     out = applied(code)

@@ -5,6 +5,7 @@
 - ``hoisting``: repeated work moved out of a loop;
 - ``datastructures``: a container that does the same work faster;
 - ``caching``: a pure recursive function remembers its results;
+- ``stdlib``: a hand-written loop replaced by the ``bisect``/``itertools`` function doing the same steps;
 - ``engine``: parse → find → apply → imports → compile, the same for ``candidates`` and ``compose``.
 
 Each rule has a precise precondition and changes only the target function. ``RULES`` is the registry, in
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slipstream.optimizer.rules import caching, datastructures, engine, expressions, hoisting, loops
+from slipstream.optimizer.rules import caching, datastructures, engine, expressions, hoisting, loops, stdlib
 from slipstream.optimizer.rules.engine import ReplaceFunction, Rewrite, Rule
 
 __all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose"]
@@ -31,6 +32,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "cache-pure-recursion", "pure recursive function → `functools.cache`", caching.cache_recursion, ("functools",)
     ),
+    Rule(
+        "memo-per-call",
+        "recursion passing some arguments through → a memo for one outermost call",
+        caching.memo_per_call,
+    ),
     Rule("membership-set", "membership in a parameter inside a loop → a set built once", datastructures.membership_set),
     Rule("search-loop-builtin", "search loop → `any`/`next`", loops.search_loop),
     Rule(
@@ -38,6 +44,12 @@ RULES: tuple[Rule, ...] = (
         "`list.pop(0)`/`insert(0, x)` queue → `collections.deque`",
         datastructures.deque_queue,
         ("collections",),
+    ),
+    Rule(
+        "index-pairs-combinations",
+        "`for i ... for j in range(i + 1, len(xs))` → `itertools.combinations`",
+        stdlib.index_pairs_combinations,
+        ("itertools",),
     ),
     Rule(
         "hoist-invariant-call",
@@ -58,6 +70,7 @@ RULES: tuple[Rule, ...] = (
         expressions.sorted_slice_heapq,
         ("heapq",),
     ),
+    Rule("bisect-search", "hand-written binary search → `bisect`", stdlib.bisect_search, ("bisect",)),
 )
 
 

@@ -1,0 +1,205 @@
+"""Standard-library rules: a hand-written loop replaced by the ``bisect``/``itertools`` function that does
+the same steps in C.
+
+Kept only where it pays on CPython 3.11+, whose specialising interpreter runs simple loops fast: measured
+with timeit (min of 5 runs) on 3.11.7, each rule's docstring gives its number. Hand-written running
+``max``/``min`` loops were measured too and left out: ``max(xs)`` over 1,000 numbers was 0.7-0.95× the loop
+(slower), since the interpreter's specialised float/int comparisons beat the generic ones ``max`` makes.
+
+Every transform takes the target ``FunctionDef`` and returns it unchanged when its preconditions do not
+hold. A rewrite makes the same comparisons and reads, in the same order, on the same objects; what no
+syntax check can see (a ``dict`` indexed by position where a list was expected, a list changed through
+another reference while the loop runs) is left to verification on the real inputs.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+from slipstream.optimizer.cstutil import (
+    bound_names,
+    code,
+    expand_blocks,
+    fresh,
+    mutated_names,
+    name_nodes,
+    single,
+    small,
+    statement,
+)
+
+# ── hand-written binary search → bisect ───────────────────────────────────────────────────────────────────
+
+
+def bisect_search(fn: cst.FunctionDef) -> cst.FunctionDef:
+    """The classic binary search loop → ``bisect.bisect_left``/``bisect_right`` with the same bounds:
+
+        lo, hi = 0, len(a)            # or two statements, either order; ``lo`` any int literal >= 0
+        while lo < hi:
+            mid = (lo + hi) // 2      # or lo + (hi - lo) // 2, or (lo + hi) >> 1
+            if a[mid] < x:            # bisect_left;  bisect_right: if x < a[mid]: hi = mid
+                lo = mid + 1          #                             else: lo = mid + 1
+            else:
+                hi = mid
+
+    → ``lo = hi = bisect.bisect_left(a, x, lo, hi)``. bisect's C loop is this loop: the same midpoints and
+    the same ``<`` comparisons (``a[mid] < x``, or ``x < a[mid]``) in the same order, so the same result
+    for any elements, even unordered ones or NaN. The loop must be exactly this (no ``else``, nothing
+    else in its body), ``a`` and ``x`` plain names (``x`` is read once instead of once per step), and
+    ``mid`` used nowhere else in the function (the loop would leave it set). ``lo`` starts at a literal
+    ``>= 0`` (bisect refuses a negative one) and ``hi`` at ``len(a)`` (never bisect's ``-1`` sentinel).
+    Measured: 2.1× faster over 10,000 sorted ints, 2.7× over 100 (200 searches, the function call
+    included)."""
+
+    def expand(stmt: cst.BaseStatement, before: list[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
+        found = _bisect(fn, stmt, before)
+        return [found] if found is not None else None
+
+    return expand_blocks(fn, expand)
+
+
+def _bisect(fn: cst.FunctionDef, loop: cst.BaseStatement, before: list[cst.BaseStatement]) -> cst.BaseStatement | None:
+    if not isinstance(loop, cst.While) or loop.orelse is not None or not isinstance(loop.body, cst.IndentedBlock):
+        return None
+    t = loop.test
+    if not m.matches(t, m.Comparison(left=m.Name(), comparisons=[m.ComparisonTarget(m.LessThan(), m.Name())])):
+        return None
+    lo, hi = t.left.value, t.comparisons[0].comparator.value
+    if lo == hi or len(loop.body.body) != 2:
+        return None
+    assign, branch = small(loop.body.body[0]), loop.body.body[1]
+    if not m.matches(assign, m.Assign(targets=[m.AssignTarget(m.Name())])):
+        return None
+    mid = assign.targets[0].target.value
+    if code(assign.value) not in {f"({lo} + {hi}) // 2", f"{lo} + ({hi} - {lo}) // 2", f"({lo} + {hi}) >> 1"}:
+        return None
+    if not (isinstance(branch, cst.If) and isinstance(branch.orelse, cst.Else)):
+        return None
+    yes, no = small(single(branch.body)), small(single(branch.orelse.body))
+    if yes is None or no is None:
+        return None
+    then, other = code(cst.SimpleStatementLine([yes])).strip(), code(cst.SimpleStatementLine([no])).strip()
+    cmp = branch.test
+    if not m.matches(cmp, m.Comparison(comparisons=[m.ComparisonTarget(m.LessThan())])):
+        return None
+    left, right = cmp.left, cmp.comparisons[0].comparator
+    probe = m.Subscript(value=m.Name(), slice=[m.SubscriptElement(m.Index(m.Name(mid)))])
+    step_up, step_down = f"{lo} = {mid} + 1", f"{hi} = {mid}"
+    if m.matches(left, probe) and (then, other) == (step_up, step_down):
+        kind, seq, x = "bisect_left", left.value, right
+    elif m.matches(right, probe) and (then, other) == (step_down, step_up):
+        kind, seq, x = "bisect_right", right.value, left
+    else:
+        return None
+    if not isinstance(x, cst.Name) or len({lo, hi, mid, seq.value, x.value}) != 5:
+        return None
+    if len(name_nodes(fn, mid)) != len(name_nodes(loop, mid)) or not _bounds(before, lo, hi, seq.value):
+        return None
+    return statement(f"{lo} = {hi} = bisect.{kind}({seq.value}, {x.value}, {lo}, {hi})\n", loop)
+
+
+def _bounds(before: list[cst.BaseStatement], lo: str, hi: str, seq: str) -> bool:
+    """Do the one or two statements right before the loop set ``lo`` to an int literal >= 0 and ``hi`` to
+    ``len(seq)`` (``lo, hi = 0, len(a)``, or one assignment each)?"""
+    starts: dict[str, str] = {}
+    for stmt in before[-2:]:
+        one = small(stmt)
+        if not (isinstance(one, cst.Assign) and len(one.targets) == 1):
+            starts.clear()  # something else in between: only what follows it counts
+            continue
+        target, value = one.targets[0].target, one.value
+        if isinstance(target, cst.Name) and target.value in (lo, hi):
+            starts[target.value] = code(value)
+        elif (
+            isinstance(target, cst.Tuple)
+            and isinstance(value, cst.Tuple)
+            and len(target.elements) == len(value.elements) == 2
+            and {code(e.value) for e in target.elements} == {lo, hi}
+        ):
+            for t_el, v_el in zip(target.elements, value.elements, strict=True):
+                starts[t_el.value.value] = code(v_el.value)
+        else:
+            starts.clear()
+    return starts.get(lo, "").isdigit() and starts.get(hi) == f"len({seq})"
+
+
+# ── index pairs i < j → itertools.combinations ────────────────────────────────────────────────────────────
+
+
+def index_pairs_combinations(fn: cst.FunctionDef) -> cst.FunctionDef:
+    """``for i in range(len(xs)): for j in range(i + 1, len(xs)): ...xs[i]...xs[j]...`` →
+    ``for x_i, x_j in itertools.combinations(xs, 2): ...x_i...x_j...``: the same pairs in the same order,
+    without the index arithmetic and the two subscripts per pair.
+
+    Preconditions: the outer loop's body is the inner loop alone; neither loop has an ``else`` or is
+    ``async``; ``i``/``j`` are plain names used in the body only as ``xs[i]``/``xs[j]`` reads and nowhere
+    else in the function (the loops would leave them set); ``xs`` is a plain name that the body uses only
+    through those reads (never rebound, mutated or passed on); the body has no ``break`` (it would end
+    only the inner loop) and no ``yield``/``await`` (the caller could change ``xs`` while the loop waits,
+    and ``combinations`` copied it up front). Measured: 1.37× faster over 300 points summing a difference
+    per pair."""
+
+    def expand(stmt: cst.BaseStatement, before: list[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
+        found = _pairs(fn, stmt)
+        return [found] if found is not None else None
+
+    return expand_blocks(fn, expand)
+
+
+def _range_len(it: cst.BaseExpression, first: str | None) -> str | None:
+    """``range(len(xs))`` (``first`` None) or ``range(first + 1, len(xs))`` → ``xs``."""
+    if not (m.matches(it, m.Call(func=m.Name("range"))) and all(a.keyword is None and not a.star for a in it.args)):
+        return None
+    args = it.args
+    if first is None and len(args) == 1:
+        last = args[0].value
+    elif first is not None and len(args) == 2 and code(args[0].value) == f"{first} + 1":
+        last = args[1].value
+    else:
+        return None
+    if m.matches(last, m.Call(func=m.Name("len"), args=[m.Arg(m.Name(), keyword=None, star="")])):
+        return last.args[0].value.value
+    return None
+
+
+def _pairs(fn: cst.FunctionDef, outer: cst.BaseStatement) -> cst.BaseStatement | None:
+    if not isinstance(outer, cst.For) or outer.orelse is not None or outer.asynchronous is not None:
+        return None
+    inner = single(outer.body)
+    if not isinstance(inner, cst.For) or inner.orelse is not None or inner.asynchronous is not None:
+        return None
+    if not (isinstance(outer.target, cst.Name) and isinstance(inner.target, cst.Name)):
+        return None
+    i, j = outer.target.value, inner.target.value
+    xs = _range_len(outer.iter, None)
+    if xs is None or _range_len(inner.iter, i) != xs or len({i, j, xs}) != 3:
+        return None
+    body = inner.body
+    if m.findall(body, m.Break() | m.Yield() | m.Await() | m.Lambda() | m.FunctionDef() | m.ClassDef()):
+        return None
+    if {i, j, xs} & (bound_names(body) | mutated_names(body)):
+        return None
+    for name in (i, j):
+        if len(name_nodes(fn, name)) != len(name_nodes(outer, name)):
+            return None
+
+    def read(index: str) -> m.Subscript:
+        return m.Subscript(value=m.Name(xs), slice=[m.SubscriptElement(m.Index(m.Name(index)))])
+
+    stem = xs.rstrip("s") or xs
+    names = {i: fresh(fn, f"{stem}_{i}"), j: fresh(fn, f"{stem}_{j}")}
+    if names[i] == names[j]:
+        return None
+
+    class Replace(cst.CSTTransformer):
+        def leave_Subscript(self, original: cst.Subscript, updated: cst.Subscript) -> cst.BaseExpression:
+            for index, name in names.items():
+                if m.matches(original, read(index)):
+                    return cst.Name(name)
+            return updated
+
+    new_body = body.visit(Replace())
+    if name_nodes(new_body, i) or name_nodes(new_body, j) or name_nodes(new_body, xs):
+        return None  # an index or the sequence used otherwise: the pairs alone are not enough
+    pair = cst.parse_expression(f"({names[i]}, {names[j]})").with_changes(lpar=[], rpar=[])
+    return outer.with_changes(target=pair, iter=cst.parse_expression(f"itertools.combinations({xs}, 2)"), body=new_body)
