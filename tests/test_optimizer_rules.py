@@ -370,6 +370,43 @@ NEGATIVE += [
 ]
 
 
+_SQ = "def sq(x):\n    return x * x + 1\n\n\n"
+_LOOP = "def f(xs):\n    t = 0\n    for x in xs:\n        t += {call}\n    return t\n"
+
+POSITIVE += [
+    ("inline-helper", _SQ + _LOOP.format(call="sq(x)"), "        t += x * x + 1\n"),
+    (
+        "inline-helper",
+        "import math\n\n\ndef scale(v, k):\n    '''Doc.'''\n    return math.floor(v.real) * k\n\n\n"
+        "def f(xs):\n    return [scale(x, 2) for x in xs]\n",
+        "    return [(math.floor(x.real) * 2) for x in xs]\n",
+    ),
+]
+
+NEGATIVE += [
+    ("inline-helper", _SQ + "def f(x):\n    return sq(x)\n"),  # not in a loop: one call, no gain
+    ("inline-helper", _SQ + _LOOP.format(call="sq(x + 1)")),  # an argument that is no name: evaluated once
+    ("inline-helper", _SQ + _LOOP.format(call="sq(x=x)")),
+    ("inline-helper", _SQ + "sq = abs\n\n\n" + _LOOP.format(call="sq(x)")),  # the name means something else
+    ("inline-helper", _SQ + "def g():\n    global sq\n\n\n" + _LOOP.format(call="sq(x)")),
+    ("inline-helper", "def sq(x):\n    y = x * x\n    return y\n\n\n" + _LOOP.format(call="sq(x)")),  # two lines
+    ("inline-helper", "def sq(x):\n    print(x)\n    return x\n\n\n" + _LOOP.format(call="sq(x)")),
+    (
+        "inline-helper",
+        "import random\n\n\ndef sq(x):\n    return x * random.random()\n\n\n" + _LOOP.format(call="sq(x)"),
+    ),
+    ("inline-helper", "import functools\n\n\n@functools.cache\n" + _SQ + _LOOP.format(call="sq(x)")),
+    ("inline-helper", "def sq(x, y):\n    return x\n\n\n" + _LOOP.format(call="sq(x, t)")),  # y never read
+    ("inline-helper", "def sq(x):\n    return sum(v for v in x)\n\n\n" + _LOOP.format(call="sq(x)")),  # a scope
+    ("inline-helper", "def sq(x):\n    return x if x < 2 else sq(x - 1)\n\n\n" + _LOOP.format(call="sq(x)")),
+    (
+        "inline-helper",  # K is the module's in the helper, a local of the target: moving it would change it
+        "K = 3\n\n\ndef sq(x):\n    return x * K\n\n\n" + _LOOP.format(call="sq(x)").replace("t = 0", "t = K = 0"),
+    ),
+    ("inline-helper", _SQ + _LOOP.format(call="(lambda: sq(x))()")),  # inside a lambda
+]
+
+
 @pytest.mark.parametrize(("rule", "code", "expect"), POSITIVE)
 def test_rule_applies(rule, code, expect):
     out = applied(code)

@@ -5,6 +5,7 @@
 - ``hoisting``: repeated work moved out of a loop;
 - ``datastructures``: a container that does the same work faster;
 - ``caching``: a pure recursive function remembers its results;
+- ``inlining``: a small pure helper's expression in place of its calls in a loop;
 - ``stdlib``: a hand-written loop replaced by the ``bisect``/``itertools`` function doing the same steps;
 - ``engine``: parse → find → apply → imports → compile, the same for ``candidates`` and ``compose``.
 
@@ -17,7 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slipstream.optimizer.rules import caching, datastructures, engine, expressions, hoisting, loops, stdlib
+from slipstream.optimizer.rules import (
+    caching,
+    datastructures,
+    engine,
+    expressions,
+    hoisting,
+    inlining,
+    loops,
+    stdlib,
+)
 from slipstream.optimizer.rules.engine import ReplaceFunction, Rewrite, Rule
 
 __all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose"]
@@ -69,6 +79,12 @@ RULES: tuple[Rule, ...] = (
         "`sorted(xs)[:k]` → `heapq.nsmallest`/`nlargest`",
         expressions.sorted_slice_heapq,
         ("heapq",),
+    ),
+    Rule(
+        "inline-helper",
+        "small pure module-level helper called in a loop → its expression",
+        inlining.inline_helpers,
+        reads_module=True,
     ),
     Rule("bisect-search", "hand-written binary search → `bisect`", stdlib.bisect_search, ("bisect",)),
 )

@@ -23,6 +23,9 @@ import libcst.matchers as m
 from slipstream.optimizer.cstutil import docstring_offset, find_cst_function
 
 Transform = Callable[[cst.FunctionDef], cst.FunctionDef]
+# A rule that must see the rest of the module (the helpers a function calls) takes it too; it still changes
+# only the def.
+ModuleTransform = Callable[[cst.FunctionDef, cst.Module], cst.FunctionDef]
 
 
 @dataclass(frozen=True)
@@ -36,20 +39,22 @@ class Rewrite:
 class Rule:
     name: str
     title: str
-    transform: Transform  # returns the def unchanged where its preconditions do not hold
+    transform: Transform | ModuleTransform  # returns the def unchanged where its preconditions do not hold
     imports: tuple[str, ...] = ()  # modules the rewrite refers to
+    reads_module: bool = False  # ``transform`` is a ``ModuleTransform``
 
 
 class ReplaceFunction(cst.CSTTransformer):
     """Apply ``transform`` to the one def ``qualname`` means (``"Class.method"``); ``changed`` says if it did."""
 
-    def __init__(self, qualname: str, transform: Transform) -> None:
-        self.qualname, self.transform = qualname, transform
+    def __init__(self, qualname: str, transform: Transform, module_transform: ModuleTransform | None = None) -> None:
+        self.qualname, self.transform, self.module_transform = qualname, transform, module_transform
         self.target: cst.FunctionDef | None = None
+        self.module: cst.Module | None = None
         self.changed = False
 
     def visit_Module(self, node: cst.Module) -> bool:
-        self.target = find_cst_function(node, self.qualname)
+        self.target, self.module = find_cst_function(node, self.qualname), node
         return self.target is not None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -58,7 +63,10 @@ class ReplaceFunction(cst.CSTTransformer):
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
         if original is not self.target:
             return updated
-        new = self.transform(updated)
+        if self.module_transform is not None and self.module is not None:
+            new = self.module_transform(updated, self.module)
+        else:
+            new = self.transform(updated)
         self.changed = not new.deep_equals(updated)
         return new
 
@@ -81,7 +89,10 @@ def _apply(module: cst.Module, qualname: str, rules: Sequence[Rule]) -> tuple[cs
     """``rules`` applied one after another, each to the function as the previous left it, with its imports."""
     applied: list[str] = []
     for rule in rules:
-        replace = ReplaceFunction(qualname, rule.transform)
+        if rule.reads_module:
+            replace = ReplaceFunction(qualname, lambda fn: fn, rule.transform)  # type: ignore[arg-type]
+        else:
+            replace = ReplaceFunction(qualname, rule.transform)  # type: ignore[arg-type]
         new = module.visit(replace)
         if replace.changed:
             for name in rule.imports:
