@@ -146,9 +146,19 @@ def bound_names(node: cst.CSTNode) -> set[str]:
     return found
 
 
+# Builtins that never change an argument in place: a name passed to any other call may be changed by it.
+READ_ONLY_CALLS = frozenset(
+    {"len", "sorted", "set", "frozenset", "tuple", "list", "dict", "min", "max", "sum", "any", "all", "abs",
+     "repr", "str", "int", "float", "bool", "isinstance", "hash", "id", "type", "range", "enumerate", "zip",
+     "reversed", "round", "divmod", "pow", "ord", "chr", "format"}
+)  # fmt: skip
+
+
 def mutated_names(node: cst.CSTNode) -> set[str]:
     """Names whose object may be changed in place under ``node``: a mutating method call, an item or attribute
-    assignment or deletion, an augmented assignment."""
+    assignment or deletion, an augmented assignment, or being passed to a call (other than ``READ_ONLY_CALLS``):
+    ``_heappop(h)`` shrinks ``h``, so ``len(h)`` in ``while len(h) > 1: ... _heappop(h)`` is not invariant
+    (heapq.merge, bench/optimize_suite/real: the rewrite was caught only by verification)."""
     found: set[str] = set()
 
     def base(t: cst.BaseExpression) -> None:
@@ -161,6 +171,9 @@ def mutated_names(node: cst.CSTNode) -> set[str]:
         def visit_Call(self, n: cst.Call) -> None:
             if isinstance(n.func, cst.Attribute) and n.func.attr.value in MUTATORS:
                 base(n.func.value)
+            if not (isinstance(n.func, cst.Name) and n.func.value in READ_ONLY_CALLS):
+                for arg in n.args:
+                    base(arg.value)
 
         def visit_AssignTarget(self, n: cst.AssignTarget) -> None:
             if isinstance(n.target, (cst.Attribute, cst.Subscript)):

@@ -229,6 +229,10 @@ NEGATIVE += [
     ("hoist-invariant-call", "def f(xs, ys):\n    for x in xs:\n        s = set(ys)\n        s.add(x)\n"),  # not a test
     ("hoist-invariant-call", "def f(xs):\n    return [len(x) for x in xs]\n"),  # depends on the loop variable
     ("hoist-invariant-call", "def f(xs):\n    return [x for x in set(xs)]\n"),  # evaluated once anyway
+    (
+        "hoist-invariant-call",
+        "def f(h, pop):\n    while len(h) > 1:\n        yield pop(h)\n",
+    ),  # h passed to a call that may shrink it (heapq.merge's loop over _heappop(h))
     ("hoist-method-lookup", "def f(xs, out):\n    for x in xs:\n        out = out.union({x})\n    return out\n"),
     ("hoist-method-lookup", "def f(xs, o):\n    for x in xs:\n        o.run = x\n        o.run()\n"),  # attribute set
     (
