@@ -79,8 +79,13 @@ MODULES: dict[str, Impure] = {
     "shelve": _reads("the file system"),
     "dbm": _reads("the file system"),
     "socket": _reads("the network"),
-    "urllib": _reads("the network"),
-    "http": _reads("the network"),
+    # Only what connects: urllib.parse and http.HTTPStatus compute on their arguments (mdurl's encode, which
+    # calls urllib.parse.quote, was refused as "depends on the network": bench/optimize_suite/real).
+    "urllib.request": _reads("the network"),
+    "urllib.robotparser": _reads("the network"),
+    "http.client": _reads("the network"),
+    "http.server": _reads("the network"),
+    "http.cookiejar": _reads("the file system"),
     "requests": _reads("the network"),
     "subprocess": _reads("other processes"),
     "sqlite3": _reads("a database"),
@@ -143,6 +148,7 @@ PURE = frozenset(
         *(f"os.path.{n}" for n in ("sep", "altsep", "extsep", "pathsep", "curdir", "pardir", "devnull", "isabs")),
         *(f"os.path.{n}" for n in ("splitdrive", "commonprefix")),
         *(f"os.{n}" for n in ("sep", "altsep", "extsep", "pathsep", "linesep", "curdir", "pardir", "devnull")),
+        *(f"os.{n}" for n in ("fspath", "fsencode", "fsdecode")),  # path-like to str/bytes (posixpath.normpath)
         *(f"sys.{n}" for n in ("maxsize", "float_info", "int_info", "byteorder", "version_info", "hexversion")),
         *(f"datetime.{n}" for n in ("timedelta", "timezone", "date", "datetime", "time", "MINYEAR", "MAXYEAR")),
     }

@@ -21,6 +21,8 @@ from os import environ, getenv
 from heapq import heappush
 from random import Random, shuffle
 from pathlib import Path
+from urllib.parse import quote as encode_uri_component
+import urllib.request
 
 CACHE = {}
 LOG = []
@@ -75,6 +77,8 @@ REJECTED = [
     ("pathlib write_text", "pathlib.Path(x).write_text('1')\nreturn x", "the file system"),
     ("an argument's read_text", "return xs.read_text()", "the file system (calls .read_text())"),
     ("inner import of os", "import os as o\nreturn o.environ['X']", "the environment (uses o.environ)"),
+    ("urllib.request", "return urllib.request.urlopen(x).read()", "the network (calls urllib.request.urlopen())"),
+    ("inner http.client", "import http.client\nreturn http.client.HTTPConnection(x)", "depends on the network"),
 ]
 
 
@@ -104,6 +108,9 @@ ACCEPTED = [
     ("generator seeded by an argument", "return Random(x).random()"),
     ("shuffle with a seeded generator", "rng = random.Random(x)\nrng.shuffle(xs)\nreturn xs"),
     ("pure os.path", "return os.path.join(x, 'a') + os.sep"),
+    ("os.fspath", "return os.path.normpath(os.fspath(x))"),
+    ("urllib.parse, renamed", "return encode_uri_component(x, safe=';/?:@&=+$,-_.!~*()#')"),
+    ("http.HTTPStatus", "import http\nreturn http.HTTPStatus(x).phrase"),
     ("a local named like a module", "environ = {'X': x}\nreturn environ['X']"),
     ("a nested helper with its own state", "def g(v):\n    acc = []\n    acc.append(v)\n    return acc\nreturn g(x)"),
     ("closure changing the call's own local", "n = 0\ndef bump():\n    nonlocal n\n    n += 1\nbump()\nreturn n"),
