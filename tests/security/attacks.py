@@ -205,7 +205,7 @@ HIJACK_TIMING = """\
         def send(msg):
             o.write(wr, m["json"].dumps(msg).encode() + b"\\n")
 
-        send({"ready": True, "mutates": False})
+        send({"calls": [{"k": "return", "s": one_pass, "mut": []} for _ in inputs]})  # the first check's answer
         buf, repeat = b"", 1
         while True:
             while b"\\n" not in buf:
@@ -221,6 +221,8 @@ HIJACK_TIMING = """\
             elif req["op"] == "run":
                 clock.sleep(repeat * one_pass / 4)
                 send({"ok": True})
+            elif req["op"] == "check":
+                send({"calls": [{"k": "return", "s": one_pass, "mut": []} for _ in req["idx"]]})
             elif req["op"] == "digest":
                 send({"digest": digest})
             elif req["op"] == "empty":
