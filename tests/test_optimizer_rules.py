@@ -53,6 +53,12 @@ POSITIVE = [
         "def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n",
         "@functools.cache\ndef f(n):",
     ),
+    (
+        "cache-pure-recursion",  # numbers from a range loop, items of a (hashable) argument, str methods
+        "def f(n, s):\n    best = ''\n    for k in range(1, n):\n        best = max(best, f(n - k, s) + s[k].upper())\n"
+        "    return best + str(sum(len(c) for c in s))\n",
+        "@functools.cache\ndef f(n, s):",
+    ),
 ]
 
 POSITIVE += [
@@ -105,6 +111,12 @@ NEGATIVE = [
     ("cache-pure-recursion", "import random\ndef f(n):\n    return random.random() if n < 1 else f(n - 1)\n"),
     ("cache-pure-recursion", "def f(xs, n):\n    xs.append(n)\n    return f(xs, n - 1) if n else xs\n"),
     ("cache-pure-recursion", "def f(n):\n    return n * 2\n"),  # not recursive
+    ("cache-pure-recursion", "def f(n):\n    return [] if n == 0 else f(n - 1) + [n]\n"),  # one list for all callers
+    ("cache-pure-recursion", "def f(n):\n    r = {}\n    if n:\n        r = f(n - 1)\n    return r\n"),
+    (
+        "cache-pure-recursion",
+        "def f(n, p):\n    return p.items if n < 1 else f(n - 1, p)\n",
+    ),  # an attribute: any object
     ("cache-pure-recursion", "@property\ndef f(n):\n    return f(n - 1) if n else 0\n"),  # decorated
 ]
 

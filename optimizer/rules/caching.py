@@ -20,8 +20,10 @@ from slipstream.optimizer.purity import why_impure
 
 def cache_recursion(fn: cst.FunctionDef) -> cst.FunctionDef:
     """``@functools.cache`` on a pure function that calls itself, has positional parameters only (no
-    ``*args``/``**kwargs``), literal defaults (a mutable default could be changed between calls) and no
-    decorators already."""
+    ``*args``/``**kwargs``), literal defaults (a mutable default could be changed between calls), no
+    decorators already, and returns only immutable values (``returns_immutable``): every caller of a cached
+    function gets the same result object, so a list one caller appends to would be what the next one
+    gets."""
     if fn.decorators or fn.params.star_kwarg is not None or isinstance(fn.params.star_arg, cst.Param):
         return fn
     if any(p.default is not None and not is_simple_literal(p.default) for p in fn.params.params):
@@ -35,10 +37,132 @@ def cache_recursion(fn: cst.FunctionDef) -> cst.FunctionDef:
     calls_self = any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name for n in ast.walk(node)
     )
-    if not calls_self or why_impure(node, None, effects=True):
+    if not calls_self or why_impure(node, None, effects=True) or not returns_immutable(node):
         return fn
     deco = cst.Decorator(decorator=cst.Attribute(value=cst.Name("functools"), attr=cst.Name("cache")))
     return fn.with_changes(decorators=[deco])
+
+
+# What these builtins return is immutable whatever they are given; ``_SAME_KIND`` ones return one of their
+# arguments or a value of the same kinds (``min``, ``abs``), so are immutable when their arguments are.
+_ALWAYS_IMMUTABLE = frozenset({"len", "bool", "int", "float", "str", "repr", "ord", "chr", "hash", "isinstance"})
+_SAME_KIND = frozenset({"abs", "round", "divmod", "pow", "min", "max", "sum", "tuple", "frozenset"})
+_STR_METHODS = frozenset({"join", "upper", "lower", "strip", "lstrip", "rstrip", "replace", "format", "count"})
+_STR_METHODS |= {"find", "index", "startswith", "endswith", "isdigit", "isalpha"}
+# Module functions that return strings or tuples of strings (purity.py's PURE lists them as computations).
+_STR_FUNCTIONS = frozenset(f"os.path.{n}" for n in ("join", "basename", "dirname", "splitext", "split", "normpath"))
+
+
+def returns_immutable(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Is every value ``fn`` returns built only from immutable parts? Literals, parameters and items, slices
+    or loop items of them (a cached function's arguments are hashable: numbers, strings, tuples of such),
+    its own calls,
+    arithmetic, comparisons, ``and``/``or``/``not``, conditional expressions, tuples and f-strings of such,
+    the builtins above and ``math`` functions over such, ``str`` methods and ``os.path``'s string
+    functions, and locals only ever bound to
+    such (or to a ``range`` loop's numbers). Anything else (a list, a comprehension, an attribute, an
+    unknown call) may be mutable, and the answer is no."""
+    params = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)}
+    bindings = _bindings(fn)
+    good = set(bindings) | params  # a parameter is its hashable argument, unless rebound otherwise
+    self_name = fn.name
+
+    def imm(e: ast.expr | None) -> bool:
+        if e is None:
+            return False
+        if isinstance(e, (ast.Constant, ast.Compare, ast.JoinedStr)):
+            return True
+        if isinstance(e, ast.Name):
+            return e.id in good
+        if isinstance(e, ast.Subscript):
+            return imm(e.value)
+        if isinstance(e, ast.BinOp):
+            return imm(e.left) and imm(e.right)
+        if isinstance(e, ast.UnaryOp):
+            return isinstance(e.op, ast.Not) or imm(e.operand)
+        if isinstance(e, ast.BoolOp):
+            return all(imm(v) for v in e.values)
+        if isinstance(e, ast.IfExp):
+            return imm(e.body) and imm(e.orelse)
+        if isinstance(e, ast.Tuple):
+            return all(imm(v) for v in e.elts)
+        if isinstance(e, ast.Call):
+            return _immutable_call(e, self_name, imm, params | set(bindings))
+        return False
+
+    changed = True
+    while changed:  # the largest set of locals whose every binding is immutable given the others
+        changed = False
+        for name in sorted(good):
+            if not all(imm(v) for v in bindings.get(name, ())):
+                good.discard(name)
+                changed = True
+    return all(imm(n.value) if n.value is not None else True for n in ast.walk(fn) if isinstance(n, ast.Return))
+
+
+def _bindings(fn: ast.AST) -> dict[str, list[ast.expr | None]]:
+    """Each name ``fn`` binds → the values bound to it (None: a binding that is no plain value, such as a
+    ``with`` or ``except`` target, a walrus, an import, a tuple target). A loop target stands for an item
+    of what it iterates (``xs[0]``), or for ``0`` over a ``range``."""
+    out: dict[str, list[ast.expr | None]] = {}
+    seen: set[int] = set()
+
+    def add(name: str, value: ast.expr | None) -> None:
+        out.setdefault(name, []).append(value)
+
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Assign):
+            for t in n.targets:
+                for name in ast.walk(t):
+                    if isinstance(name, ast.Name):
+                        seen.add(id(name))
+                        add(name.id, n.value if t is name else None)
+        elif isinstance(n, (ast.AugAssign, ast.AnnAssign)) and isinstance(n.target, ast.Name):
+            seen.add(id(n.target))
+            add(n.target.id, n.value)
+        elif isinstance(n, (ast.For, ast.comprehension)):
+            f = n.iter.func if isinstance(n.iter, ast.Call) else None
+            ranged = isinstance(n.target, ast.Name) and isinstance(f, ast.Name) and f.id == "range"
+            for name in ast.walk(n.target):
+                if isinstance(name, ast.Name):
+                    seen.add(id(name))
+                    add(name.id, ast.Constant(0) if ranged else ast.Subscript(n.iter, ast.Constant(0)))
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            add(n.name, None)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            for a in n.names:
+                add(a.asname or a.name.split(".")[0], None)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n is not fn:
+            add(n.name, None)
+        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            add(n.name, None)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            add(n.rest, None)
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load) and id(n) not in seen:
+            add(n.id, None)  # with ... as, walrus, del
+    return out
+
+
+def _immutable_call(e: ast.Call, self_name: str, imm, local: set[str]) -> bool:
+    f = e.func
+    if any(isinstance(a, ast.Starred) for a in e.args) or any(k.arg is None for k in e.keywords):
+        return False
+    name = f.id if isinstance(f, ast.Name) and f.id not in local - {self_name} else ""
+    if name == self_name or name in _ALWAYS_IMMUTABLE:
+        return True
+    # ``key=`` picks which item, not what it is: only the items (and a ``default``) matter.
+    kwargs = [k.value for k in e.keywords if not (name in ("min", "max") and k.arg == "key")]
+    if name in _SAME_KIND:
+        if len(e.args) == 1 and isinstance(e.args[0], ast.GeneratorExp):
+            return imm(e.args[0].elt) and all(map(imm, kwargs))
+        return all(map(imm, [*e.args, *kwargs]))
+    if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "math":
+        return "math" not in local and all(map(imm, [*e.args, *kwargs]))
+    dotted = ast.unparse(f)
+    if dotted in _STR_FUNCTIONS and dotted.split(".")[0] not in local:
+        return True
+    return isinstance(f, ast.Attribute) and f.attr in _STR_METHODS and imm(f.value)
 
 
 # ── per-call memo: recursion that passes some arguments through unchanged ─────────────────────────────────
