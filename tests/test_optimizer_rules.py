@@ -332,9 +332,28 @@ POSITIVE += [
         _PAIRS.format(body="            t += xs[i] * xs[j]\n"),
         "    for x_i, x_j in itertools.combinations(xs, 2):\n        t += x_i * x_j\n",
     ),
+    (
+        "index-pairs-combinations",
+        _PAIRS.format(body="            t += abs(xs[i] - xs[j]) / n\n")
+        .replace("    for i in range(len(xs)):", "    n = len(xs)\n    for i in range(n):")
+        .replace("range(i + 1, len(xs))", "range(i + 1, n)"),
+        "    n = len(xs)\n    for x_i, x_j in itertools.combinations(xs, 2):\n        t += abs(x_i - x_j) / n\n",
+    ),
 ]
 
 NEGATIVE += [
+    (
+        "index-pairs-combinations",  # n is no longer len(xs) once the body changes it
+        _PAIRS.format(body="            n -= 1\n")
+        .replace("    for i in range(len(xs)):", "    n = len(xs)\n    for i in range(n):")
+        .replace("range(i + 1, len(xs))", "range(i + 1, n)"),
+    ),
+    (
+        "index-pairs-combinations",  # a size from something else between
+        _PAIRS.format(body="            t += xs[i] * xs[j]\n")
+        .replace("    for i in range(len(xs)):", "    n = len(xs)\n    t = 1\n    for i in range(n):")
+        .replace("range(i + 1, len(xs))", "range(i + 1, n)"),
+    ),
     ("memo-per-call", "def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n"),  # nothing passed through
     (
         "memo-per-call",  # a rebound parameter is keyed: with both rebound, nothing is passed through

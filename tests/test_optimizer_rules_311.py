@@ -57,6 +57,15 @@ def closest(pts):
             if d == 0:
                 continue
     return best
+
+
+def spread(xs):
+    t = 0
+    n = len(xs)
+    for i in range(n):
+        for j in range(i + 1, n):
+            t += abs(xs[i] - xs[j]) / n
+    return t
 """
 
 HELPERS = """
@@ -172,10 +181,13 @@ def test_bisect_makes_the_same_comparisons_in_the_same_order():
 def test_combinations_visit_the_same_pairs():
     rng = random.Random(5)
     old, new = load(src(PAIRS))["closest"], load(rewrite(PAIRS, "closest", "index-pairs-combinations"))["closest"]
+    spread = load(src(PAIRS))["spread"], load(rewrite(PAIRS, "spread", "index-pairs-combinations"))["spread"]
     for n in (0, 1, 2, 3, 7, 40):
         pts = [(rng.randint(0, 50), rng.randint(0, 50)) for _ in range(n)]
         assert new(pts) == old(pts)
         assert new(tuple(pts)) == old(tuple(pts))
+        xs = [rng.random() for _ in range(n)]
+        assert spread[1](xs) == spread[0](xs)  # the same float additions in the same order
 
 
 def test_inlined_helpers_give_the_originals_results_and_errors():

@@ -127,7 +127,8 @@ def _bounds(before: list[cst.BaseStatement], lo: str, hi: str, seq: str) -> bool
 
 
 def index_pairs_combinations(fn: cst.FunctionDef) -> cst.FunctionDef:
-    """``for i in range(len(xs)): for j in range(i + 1, len(xs)): ...xs[i]...xs[j]...`` →
+    """``for i in range(len(xs)): for j in range(i + 1, len(xs)): ...xs[i]...xs[j]...`` (or ``len(xs)`` as
+    ``n``, assigned ``n = len(xs)`` right before the loop and not rebound in it) →
     ``for x_i, x_j in itertools.combinations(xs, 2): ...x_i...x_j...``: the same pairs in the same order,
     without the index arithmetic and the two subscripts per pair.
 
@@ -140,14 +141,27 @@ def index_pairs_combinations(fn: cst.FunctionDef) -> cst.FunctionDef:
     per pair."""
 
     def expand(stmt: cst.BaseStatement, before: list[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
-        found = _pairs(fn, stmt)
+        found = _pairs(fn, stmt, _sizes(before[-1:]))
         return [found] if found is not None else None
 
     return expand_blocks(fn, expand)
 
 
-def _range_len(it: cst.BaseExpression, first: str | None) -> str | None:
-    """``range(len(xs))`` (``first`` None) or ``range(first + 1, len(xs))`` → ``xs``."""
+def _sizes(last: list[cst.BaseStatement]) -> dict[str, str]:
+    """``n = len(xs)`` as the statement right before the loop → ``{"n": "xs"}``: ``n`` is ``len(xs)`` there."""
+    one = small(last[0]) if last else None
+    if m.matches(
+        one, m.Assign(targets=[m.AssignTarget(m.Name())], value=m.Call(func=m.Name("len"), args=[m.Arg(m.Name())]))
+    ):
+        arg = one.value.args[0]
+        if arg.keyword is None and not arg.star:
+            return {one.targets[0].target.value: arg.value.value}
+    return {}
+
+
+def _range_len(it: cst.BaseExpression, first: str | None, sizes: dict[str, str]) -> str | None:
+    """``range(len(xs))`` (``first`` None) or ``range(first + 1, len(xs))`` → ``xs``; ``n`` for ``len(xs)``
+    where ``sizes`` says so."""
     if not (m.matches(it, m.Call(func=m.Name("range"))) and all(a.keyword is None and not a.star for a in it.args)):
         return None
     args = it.args
@@ -159,10 +173,10 @@ def _range_len(it: cst.BaseExpression, first: str | None) -> str | None:
         return None
     if m.matches(last, m.Call(func=m.Name("len"), args=[m.Arg(m.Name(), keyword=None, star="")])):
         return last.args[0].value.value
-    return None
+    return sizes.get(last.value) if isinstance(last, cst.Name) else None
 
 
-def _pairs(fn: cst.FunctionDef, outer: cst.BaseStatement) -> cst.BaseStatement | None:
+def _pairs(fn: cst.FunctionDef, outer: cst.BaseStatement, sizes: dict[str, str]) -> cst.BaseStatement | None:
     if not isinstance(outer, cst.For) or outer.orelse is not None or outer.asynchronous is not None:
         return None
     inner = single(outer.body)
@@ -171,13 +185,13 @@ def _pairs(fn: cst.FunctionDef, outer: cst.BaseStatement) -> cst.BaseStatement |
     if not (isinstance(outer.target, cst.Name) and isinstance(inner.target, cst.Name)):
         return None
     i, j = outer.target.value, inner.target.value
-    xs = _range_len(outer.iter, None)
-    if xs is None or _range_len(inner.iter, i) != xs or len({i, j, xs}) != 3:
+    xs = _range_len(outer.iter, None, sizes)
+    if xs is None or _range_len(inner.iter, i, sizes) != xs or len({i, j, xs}) != 3:
         return None
     body = inner.body
     if m.findall(body, m.Break() | m.Yield() | m.Await() | m.Lambda() | m.FunctionDef() | m.ClassDef()):
         return None
-    if {i, j, xs} & (bound_names(body) | mutated_names(body)):
+    if {i, j, xs, *sizes} & (bound_names(body) | mutated_names(body)):
         return None
     for name in (i, j):
         if len(name_nodes(fn, name)) != len(name_nodes(outer, name)):
