@@ -28,9 +28,10 @@ the original returns within the time limit are kept; on those the variant must b
 (return value and arguments afterwards, compared here as canonical data with the judge's float
 tolerance), or the measurement is refused with the difference; a variant several times slower on one is
 refused too. Each size is measured like the captured one, within ``scale_budget_s``; a size that does not
-fit the time or memory left is skipped and ``notes`` says why. A larger size is measured only when the
-ratio moved by more than 5 % from the previous size to the last (a complexity-class difference shows as
-a trend; most variants keep their ratio, and 100× is the costly size).
+fit the time or memory left is skipped and ``notes`` says why. Given ``enough`` (the speedup an offer
+needs), a larger size is skipped once a smaller one's interval clears it, unless the ratio fell by more
+than 5 % from the previous size to the last (100× is the costly size); without it, a larger size is
+measured only when the ratio moved by more than 5 % (a complexity-class difference shows as a trend).
 """
 
 from __future__ import annotations
@@ -287,6 +288,7 @@ def measure(
     budget: int | None = None,
     scales: tuple[int, ...] = (),
     scale_budget_s: float = 3.0,
+    enough: float | None = None,
 ) -> Measurement | str:
     """The measurement, or the reason it could not be taken (or why the variant is refused at scale).
 
@@ -339,8 +341,8 @@ def measure(
             inputs_timed=len(idx),
         )
         for scale in scales:
-            if result.scaled and not _trend(result):
-                break  # the same ratio at a larger size: a still larger one is not worth its time
+            if result.scaled and not _worth_larger(result, enough):
+                break
             why = _at_scale(run, result, scale, sizes, budget, scale_budget_s)
             if why:
                 return why
@@ -352,10 +354,14 @@ def measure(
     return result
 
 
-def _trend(m: Measurement) -> bool:
-    """Whether the ratio moved by more than 5 % from the previous size to the last one measured."""
+def _worth_larger(m: Measurement, enough: float | None) -> bool:
+    """Whether to measure a size larger than the last one (see the module's docstring)."""
     before = m.scaled[-2].speedup if len(m.scaled) > 1 else m.speedup
-    return abs(math.log(max(m.scaled[-1].speedup, 1e-9) / max(before, 1e-9))) > math.log(1.05)
+    moved = math.log(max(m.scaled[-1].speedup, 1e-9) / max(before, 1e-9))
+    if enough is None:
+        return abs(moved) > math.log(1.05)
+    cleared = m.ci[0] >= enough or any(s.ci[0] >= enough for s in m.scaled)
+    return moved < -math.log(1.05) or not cleared
 
 
 def _at_scale(run: _Measuring, m: Measurement, scale: int, sizes: list[int], budget: int, budget_s: float) -> str:

@@ -238,6 +238,7 @@ class _Run:
             expected=expected,
             budget=self.ref.budget,
             scales=(10, 100),  # complexity-class wins show even when the tests' inputs are tiny
+            enough=self.min_speedup,
         )
         if isinstance(m, str):
             return self.reject(cand, m)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from slipstream.optimizer.capture import Workload
-from slipstream.optimizer.measure import Measurement, Scaled, choose, measure, spread
+from slipstream.optimizer.measure import Measurement, Scaled, _worth_larger, choose, measure, spread
 from slipstream.optimizer.pipeline import optimize_function, speed_verdict, title_for
 from slipstream.optimizer.proposals import parse_proposal
 from slipstream.optimizer.rules import Rewrite
@@ -156,6 +156,21 @@ def test_speed_verdict(m, offered, basis, reason):
     assert reason in why
     if offered:
         assert at == basis and ci[0] >= 1.1
+
+
+@pytest.mark.parametrize(
+    ("m", "enough", "larger"),
+    [
+        (m_with(1.0, (0.9, 1.1), (10, 1.2, (1.0, 1.4))), 1.1, True),  # nothing cleared yet: try 100×
+        (m_with(1.0, (0.9, 1.1), (10, 1.0, (0.9, 1.1))), 1.1, True),
+        (m_with(3.0, (2.5, 3.5), (10, 3.0, (2.5, 3.5))), 1.1, False),  # cleared, same ratio: enough
+        (m_with(3.0, (2.5, 3.5), (10, 2.0, (1.8, 2.2))), 1.1, True),  # falling with size: look further
+        (m_with(1.0, (0.9, 1.1), (10, 1.0, (0.9, 1.1))), None, False),  # no gate given: only a trend
+        (m_with(1.0, (0.9, 1.1), (10, 1.3, (1.2, 1.4))), None, True),
+    ],
+)
+def test_when_a_larger_size_is_measured(m, enough, larger):
+    assert _worth_larger(m, enough) == larger
 
 
 def test_titles_say_both_figures():
