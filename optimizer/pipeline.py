@@ -253,13 +253,13 @@ class _Run:
             verdict = verify_against(self.ref, cand.source, Limits(cancel=self.cancel, threads=own))
             if not verdict.ok:
                 return self.reject(cand, verdict.reason)
-        if max([m.speedup] + [s.speedup for s in m.scaled]) > 1.02:
-            self.helpful.append(cand)
         self.result.baseline = {"seconds": m.seconds_original, "peak_bytes": m.peak_original}
         for note in m.notes:  # why a larger size was not measured
             if f"{cand.rule}: {note}" not in self.result.notes:
                 self.result.notes.append(f"{cand.rule}: {note}")
         slow, speedup, ci, basis = speed_verdict(m, self.min_speedup)
+        if max([m.speedup] + [s.speedup for s in m.scaled]) > 1.02 and not slow.startswith("slower at"):
+            self.helpful.append(cand)  # worth combining with other rules, if only slightly faster somewhere
         if slow:
             return self.reject(cand, slow)
         progress(f"running the project's workload with {label} ({cand.rule})")
