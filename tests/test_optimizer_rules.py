@@ -411,6 +411,11 @@ _LOOP = "def f(xs):\n    t = 0\n    for x in xs:\n        t += {call}\n    retur
 POSITIVE += [
     ("inline-helper", _SQ + _LOOP.format(call="sq(x)"), "        t += x * x + 1\n"),
     (
+        "inline-helper",  # the call is the whole value: its argument is bound first, as it was evaluated first
+        _SQ + "def f(b):\n    if b:\n        return sq(b[0] - 1)\n    return 0\n",
+        "    if b:\n        _x = b[0] - 1\n        return _x * _x + 1\n",
+    ),
+    (
         "inline-helper",
         "import math\n\n\ndef scale(v, k):\n    '''Doc.'''\n    return math.floor(v.real) * k\n\n\n"
         "def f(xs):\n    return [scale(x, 2) for x in xs]\n",
@@ -419,7 +424,7 @@ POSITIVE += [
 ]
 
 NEGATIVE += [
-    ("inline-helper", _SQ + "def f(x):\n    return sq(x)\n"),  # not in a loop: one call, no gain
+    ("inline-helper", _SQ + "def f(x):\n    return 2 * sq(x + 1)\n"),  # x + 1 is evaluated before 2 now
     ("inline-helper", _SQ + _LOOP.format(call="sq(x + 1)")),  # an argument that is no name: evaluated once
     ("inline-helper", _SQ + _LOOP.format(call="sq(x=x)")),
     ("inline-helper", _SQ + "sq = abs\n\n\n" + _LOOP.format(call="sq(x)")),  # the name means something else

@@ -86,6 +86,23 @@ def energy(xs, k):
 
 def nearest(pts, p):
     return min(dist(p, q) for q in pts)
+
+
+def encode(a, b):
+    return (a << 32) | b
+
+
+def decode(r):
+    return (r >> 32), (r & ((1 << 32) - 1))
+
+
+def covers(x, ranges, i):
+    key = encode(x, 0)
+    if i > 0:
+        left, right = decode(ranges[i - 1])
+        if left <= x < right:
+            return True
+    return decode(ranges[i]) == (x, key & 1)
 """
 
 
@@ -193,7 +210,8 @@ def test_combinations_visit_the_same_pairs():
 def test_inlined_helpers_give_the_originals_results_and_errors():
     rng = random.Random(11)
     old = load(src(HELPERS))
-    new = {f: load(rewrite(HELPERS, f, "inline-helper"))[f] for f in ("energy", "nearest")}
+    new = {f: load(rewrite(HELPERS, f, "inline-helper"))[f] for f in ("energy", "nearest", "covers")}
+    assert "_r = ranges[i - 1]\n" in rewrite(HELPERS, "covers", "inline-helper")  # bound first, then inlined
     for _ in range(200):
         xs = [rng.choice([rng.randint(-5, 5), rng.random(), 1e200]) for _ in range(rng.randint(0, 6))]
         k = rng.choice([0, 2, -1.5, "s"])
@@ -207,6 +225,9 @@ def test_inlined_helpers_give_the_originals_results_and_errors():
         assert repr(outcome(new["energy"], xs, k)) == repr(outcome(old["energy"], xs, k))
         pts = [(rng.randint(0, 9), rng.random()) for _ in range(rng.randint(0, 6))]
         assert repr(outcome(new["nearest"], pts, (3, 0.5))) == repr(outcome(old["nearest"], pts, (3, 0.5)))
+        ranges = [(a << 32) | (a + rng.randint(1, 4)) for a in sorted(rng.sample(range(60), 5))]
+        x, i = rng.choice([rng.randint(0, 64), 2.5, "s"]), rng.randint(-1, 6)
+        assert repr(outcome(new["covers"], x, ranges, i)) == repr(outcome(old["covers"], x, ranges, i))
 
 
 def test_rewrites_verify_in_the_sandbox_and_verification_rejects_what_preconditions_cannot_see():
