@@ -368,6 +368,8 @@ NEGATIVE += [
     ("memo-per-call", _KNAP.replace("f(i + 1, w, weights, values)", "f(i + 1, w, weights, values=values)")),
     ("memo-per-call", _KNAP.replace("    return best\n", "    values.append(best)\n    return best\n")),
     ("memo-per-call", _KNAP.replace("    return best\n", "    print(i)\n    return best\n")),  # output
+    ("memo-per-call", _KNAP.replace("    return best\n", "    trim(weights)\n    return best\n")),  # may change it
+    ("memo-per-call", _KNAP.replace("    return best\n", "    log.note(values[i])\n    return best\n")),
     ("memo-per-call", _KNAP.replace("    return best\n", "    return best, f\n")),  # the name handed out
     ("memo-per-call", "def f(self, i, xs):\n    return 0 if i >= len(xs) else f(self, i + 1, xs) + xs[i]\n"),
     (

@@ -14,7 +14,7 @@ import ast
 
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import code, docstring_offset, fresh, is_simple_literal, statement
+from slipstream.optimizer.cstutil import READ_ONLY_CALLS, code, docstring_offset, fresh, is_simple_literal, statement
 from slipstream.optimizer.purity import why_impure
 
 
@@ -190,7 +190,10 @@ def memo_per_call(fn: cst.FunctionDef) -> cst.FunctionDef:
       ``self``/``cls``, no decorators, not ``async``;
     - the function's name appears only as the callee of calls passing every parameter positionally (no
       keywords, no ``*``), so every recursive call is seen and the name is never handed out;
-    - a pass-through parameter is passed as itself at its own position in every such call and never rebound;
+    - a pass-through parameter is passed as itself at its own position in every such call and never
+      rebound;
+    - no parameter (nor its items or attributes) is handed to another call than a read-only builtin
+      (``READ_ONLY_CALLS``): the callee could change it, and the memo would answer from before the change;
       at least one parameter is pass-through and at least one is not;
     - no nested def, lambda or class (they could outlive the call), no ``try ... finally`` (a ``finally``
       could replace the result after it was remembered);
@@ -222,6 +225,8 @@ def memo_per_call(fn: cst.FunctionDef) -> cst.FunctionDef:
         return fn
     if any(isinstance(n, ast.Try) and n.finalbody for n in ast.walk(node)):
         return fn
+    if _handed_on(node, name) & set(params):
+        return fn
     bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
     through = {
         i
@@ -232,6 +237,22 @@ def memo_per_call(fn: cst.FunctionDef) -> cst.FunctionDef:
     if not through or not keyed or not isinstance(fn.body, cst.IndentedBlock):
         return fn
     return _with_memo(fn, name, params, keyed)
+
+
+def _handed_on(fn: ast.AST, name: str) -> set[str]:
+    """Names passed (or whose items or attributes are passed) to a call other than ``name``'s own and the
+    builtins that only read (cstutil's ``READ_ONLY_CALLS``): the callee may change them, and a memo would
+    then answer from before the change."""
+    out: set[str] = set()
+    for n in ast.walk(fn):
+        if not isinstance(n, ast.Call) or (isinstance(n.func, ast.Name) and n.func.id in (name, *READ_ONLY_CALLS)):
+            continue
+        for arg in [*n.args, *(k.value for k in n.keywords)]:
+            while isinstance(arg, (ast.Starred, ast.Subscript, ast.Attribute)):
+                arg = arg.value
+            if isinstance(arg, ast.Name):
+                out.add(arg.id)
+    return out
 
 
 def _callee_name(node: ast.AST) -> str:
