@@ -332,6 +332,13 @@ POSITIVE += [
         _PAIRS.format(body="            t += xs[i] * xs[j]\n"),
         "    for x_i, x_j in itertools.combinations(xs, 2):\n        t += x_i * x_j\n",
     ),
+    ("bisect-search", _search(test="rank(a[mid]) < x"), "bisect.bisect_left(a, x, lo, hi, key=rank)\n"),
+    ("bisect-search-item", _search(test="a[mid][0] < x"), "bisect_left(a, x, lo, hi, key=operator.itemgetter(0))\n"),
+    (
+        "bisect-search-item",
+        _search(test="x < a[mid].start", left=False),
+        'bisect.bisect_right(a, x, lo, hi, key=operator.attrgetter("start"))\n',
+    ),
     (
         "index-pairs-combinations",
         _PAIRS.format(body="            t += abs(xs[i] - xs[j]) / n\n")
@@ -381,6 +388,16 @@ NEGATIVE += [
         "def f(i, xs):\n    g = lambda: i\n    return g() if i >= len(xs) else f(i + 1, xs)\n",
     ),
     ("bisect-search", _search(test="a[mid] <= x")),  # other comparisons than bisect's
+    ("bisect-search", "from bisect import bisect\n" + _search()),  # `bisect` is a function here
+    ("bisect-search", _search(test="x(a[mid]) < x")),  # the key is the value searched for
+    ("bisect-search", _search(test="a[mid][0] < x")),  # a field: the rule with an operator key
+    ("bisect-search-item", _search(test="a[mid][i] < x")),  # i is no literal
+    ("bisect-search-item", _search(test="a[mid] < x")),  # no field: the rule without a key
+    ("bisect-search-item", "operator = None\n" + _search(test="a[mid][0] < x")),
+    (
+        "index-pairs-combinations",
+        "import more_itertools as itertools\n" + _PAIRS.format(body="            t += xs[i]\n"),
+    ),
     ("bisect-search", _search(ret="mid")),  # mid read after the loop
     ("bisect-search", _search(init="    lo, hi = 0, len(a) - 1\n")),  # other bounds
     ("bisect-search", "def f(a, x, lo):\n" + _search(init="    hi = len(a)\n").split("\n", 1)[1]),  # lo may be < 0

@@ -35,6 +35,17 @@ def find(a, x):
     return lo
 
 
+def find_first(pairs, x):
+    lo, hi = 0, len(pairs)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pairs[mid][0] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def find_right(a, x):
     lo = 0
     hi = len(a)
@@ -171,7 +182,8 @@ def test_memo_remembers_only_immutable_results():
 
 
 class Logged:
-    """A value that writes down every comparison made on it: both searches must make the same ones."""
+    """A value that writes down every comparison and item read made on it: both searches must make the
+    same ones."""
 
     def __init__(self, v: float, log: list) -> None:
         self.v, self.log = v, log
@@ -180,11 +192,19 @@ class Logged:
         self.log.append((self.v, other.v))
         return self.v < other.v
 
+    def __getitem__(self, k: int) -> Logged:
+        self.log.append(("item", self.v, k))
+        return self
+
 
 def test_bisect_makes_the_same_comparisons_in_the_same_order():
     rng = random.Random(3)
-    for name in ("find", "find_right"):
-        old, new = load(src(FIND))[name], load(rewrite(FIND, name, "bisect-search"))[name]
+    for name, rule in (
+        ("find", "bisect-search"),
+        ("find_right", "bisect-search"),
+        ("find_first", "bisect-search-item"),
+    ):
+        old, new = load(src(FIND))[name], load(rewrite(FIND, name, rule))[name]
         for _ in range(300):
             raw = [rng.choice([rng.randint(0, 9), float("nan")]) for _ in range(rng.randint(0, 12))]
             if rng.random() < 0.7:

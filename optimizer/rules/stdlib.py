@@ -14,6 +14,8 @@ another reference while the loop runs) is left to verification on the real input
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 import libcst.matchers as m
 from slipstream.optimizer.cstutil import (
@@ -31,7 +33,7 @@ from slipstream.optimizer.cstutil import (
 # ── hand-written binary search → bisect ───────────────────────────────────────────────────────────────────
 
 
-def bisect_search(fn: cst.FunctionDef) -> cst.FunctionDef:
+def bisect_search(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
     """The classic binary search loop → ``bisect.bisect_left``/``bisect_right`` with the same bounds:
 
         lo, hi = 0, len(a)            # or two statements, either order; ``lo`` any int literal >= 0
@@ -49,16 +51,74 @@ def bisect_search(fn: cst.FunctionDef) -> cst.FunctionDef:
     ``mid`` used nowhere else in the function (the loop would leave it set). ``lo`` starts at a literal
     ``>= 0`` (bisect refuses a negative one) and ``hi`` at ``len(a)`` (never bisect's ``-1`` sentinel).
     Measured: 2.1× faster over 10,000 sorted ints, 2.7× over 100 (200 searches, the function call
-    included)."""
+    included).
+
+    ``key(a[mid]) < x`` with ``key`` a plain name → ``key=key``: bisect calls it on the same items, in the
+    same order (and, as here, never on ``x``). ``bisect`` must be the module's ``import bisect`` or free."""
+    return _bisect_rule(fn, module, items=False)
+
+
+def bisect_search_item(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
+    """``bisect_search`` where the loop compares a field of each item: ``a[mid][k] < x`` (``k`` a literal)
+    → ``key=operator.itemgetter(k)``, ``a[mid].name < x`` → ``key=operator.attrgetter("name")``: the same
+    reads and comparisons, in C. Measured: 4.4× faster over 10,000 sorted pairs (``a[mid][0]``; a
+    ``lambda`` key instead gave 1.35×). ``operator`` must be the module's ``import operator`` or free."""
+    return _bisect_rule(fn, module, items=True)
+
+
+def _bisect_rule(fn: cst.FunctionDef, module: cst.Module, items: bool) -> cst.FunctionDef:
+    if not all(_free_module_name(module, n) for n in ("bisect", "operator")[: 1 + items]):
+        return fn
 
     def expand(stmt: cst.BaseStatement, before: list[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
-        found = _bisect(fn, stmt, before)
+        found = _bisect(fn, stmt, before, items)
         return [found] if found is not None else None
 
     return expand_blocks(fn, expand)
 
 
-def _bisect(fn: cst.FunctionDef, loop: cst.BaseStatement, before: list[cst.BaseStatement]) -> cst.BaseStatement | None:
+def _free_module_name(module: cst.Module, name: str) -> bool:
+    """Does ``name`` mean the module of that name wherever the rewrite uses it: bound nowhere in the source
+    (no def, class, assignment, parameter or other import of it) except by ``import name``?"""
+    try:
+        tree = ast.parse(module.code)
+    except SyntaxError:
+        return False
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load):
+            return False
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name:
+            return False
+        if isinstance(n, ast.arg) and n.arg == name:
+            return False
+        if isinstance(n, (ast.Global, ast.Nonlocal)) and name in n.names:
+            return False
+        if isinstance(n, ast.ImportFrom) and any((a.asname or a.name) == name for a in n.names):
+            return False
+        if isinstance(n, ast.Import) and any((a.asname or a.name.split(".")[0]) == name for a in n.names):
+            if not any(a.name == name and a.asname is None for a in n.names):
+                return False
+    return True
+
+
+def _probe(expr: cst.BaseExpression, mid: str) -> tuple[str, str, bool] | None:
+    """How the loop reads item ``mid``: ``a[mid]`` → (``a``, "", False); ``key(a[mid])`` → (``a``, ``key``,
+    False); ``a[mid][k]``/``a[mid].name`` → (``a``, the ``operator`` getter, True)."""
+    item = m.Subscript(value=m.Name(), slice=[m.SubscriptElement(m.Index(m.Name(mid)))])
+    if m.matches(expr, item):
+        return expr.value.value, "", False
+    if m.matches(expr, m.Call(func=m.Name(), args=[m.Arg(item, keyword=None, star="")])):
+        return expr.args[0].value.value.value, expr.func.value, False
+    if m.matches(expr, m.Subscript(value=item, slice=[m.SubscriptElement(m.Index(m.Integer() | m.SimpleString()))])):
+        return expr.value.value.value, f"operator.itemgetter({code(expr.slice[0].slice.value)})", True
+    if m.matches(expr, m.Attribute(value=item)):
+        return expr.value.value.value, f'operator.attrgetter("{expr.attr.value}")', True
+    return None
+
+
+def _bisect(
+    fn: cst.FunctionDef, loop: cst.BaseStatement, before: list[cst.BaseStatement], items: bool
+) -> cst.BaseStatement | None:
     if not isinstance(loop, cst.While) or loop.orelse is not None or not isinstance(loop.body, cst.IndentedBlock):
         return None
     t = loop.test
@@ -83,19 +143,25 @@ def _bisect(fn: cst.FunctionDef, loop: cst.BaseStatement, before: list[cst.BaseS
     if not m.matches(cmp, m.Comparison(comparisons=[m.ComparisonTarget(m.LessThan())])):
         return None
     left, right = cmp.left, cmp.comparisons[0].comparator
-    probe = m.Subscript(value=m.Name(), slice=[m.SubscriptElement(m.Index(m.Name(mid)))])
     step_up, step_down = f"{lo} = {mid} + 1", f"{hi} = {mid}"
-    if m.matches(left, probe) and (then, other) == (step_up, step_down):
-        kind, seq, x = "bisect_left", left.value, right
-    elif m.matches(right, probe) and (then, other) == (step_down, step_up):
-        kind, seq, x = "bisect_right", right.value, left
+    found = _probe(left, mid)
+    if found is not None and (then, other) == (step_up, step_down):
+        kind, x = "bisect_left", right
     else:
+        found = _probe(right, mid)
+        if found is None or (then, other) != (step_down, step_up):
+            return None
+        kind, x = "bisect_right", left
+    seq, key, needs_operator = found
+    if needs_operator != items or not isinstance(x, cst.Name):
         return None
-    if not isinstance(x, cst.Name) or len({lo, hi, mid, seq.value, x.value}) != 5:
+    names = [lo, hi, mid, seq, x.value, *([key] if key and not items else [])]
+    if len(set(names)) != len(names):
         return None
-    if len(name_nodes(fn, mid)) != len(name_nodes(loop, mid)) or not _bounds(before, lo, hi, seq.value):
+    if len(name_nodes(fn, mid)) != len(name_nodes(loop, mid)) or not _bounds(before, lo, hi, seq):
         return None
-    return statement(f"{lo} = {hi} = bisect.{kind}({seq.value}, {x.value}, {lo}, {hi})\n", loop)
+    keyword = f", key={key}" if key else ""
+    return statement(f"{lo} = {hi} = bisect.{kind}({seq}, {x.value}, {lo}, {hi}{keyword})\n", loop)
 
 
 def _bounds(before: list[cst.BaseStatement], lo: str, hi: str, seq: str) -> bool:
@@ -126,7 +192,7 @@ def _bounds(before: list[cst.BaseStatement], lo: str, hi: str, seq: str) -> bool
 # ── index pairs i < j → itertools.combinations ────────────────────────────────────────────────────────────
 
 
-def index_pairs_combinations(fn: cst.FunctionDef) -> cst.FunctionDef:
+def index_pairs_combinations(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
     """``for i in range(len(xs)): for j in range(i + 1, len(xs)): ...xs[i]...xs[j]...`` (or ``len(xs)`` as
     ``n``, assigned ``n = len(xs)`` right before the loop and not rebound in it) →
     ``for x_i, x_j in itertools.combinations(xs, 2): ...x_i...x_j...``: the same pairs in the same order,
@@ -137,8 +203,10 @@ def index_pairs_combinations(fn: cst.FunctionDef) -> cst.FunctionDef:
     else in the function (the loops would leave them set); ``xs`` is a plain name that the body uses only
     through those reads (never rebound, mutated or passed on); the body has no ``break`` (it would end
     only the inner loop) and no ``yield``/``await`` (the caller could change ``xs`` while the loop waits,
-    and ``combinations`` copied it up front). Measured: 1.37× faster over 300 points summing a difference
-    per pair."""
+    and ``combinations`` copied it up front); ``itertools`` is the module's ``import itertools`` or free.
+    Measured: 1.37× faster over 300 points summing a difference per pair."""
+    if not _free_module_name(module, "itertools"):
+        return fn
 
     def expand(stmt: cst.BaseStatement, before: list[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
         found = _pairs(fn, stmt, _sizes(before[-1:]))
