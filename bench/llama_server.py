@@ -93,7 +93,7 @@ async def replay_llama_server(
 ) -> dict[str, Any]:
     """The keystroke schedule of bench/replay.py (same seed and pace), each key a request to llama-server;
     with the fast pace the next key goes when this one's stream ended."""
-    from bench.replay import pause_after_key, pause_at_line_end
+    from bench.replay import apply_step, indentation, keystrokes, pause_after_key, pause_at_line_end
 
     rng = random.Random(seed)
     model_path = default_model_path()
@@ -126,26 +126,27 @@ async def replay_llama_server(
         lines = text.split("\n")
         r0, r1 = region
         typed_lines = lines[r0:r1]
-        doc_lines = [*lines[:r0], "", *lines[r1:]]
+        doc_lines = [*lines[:r0], indentation(typed_lines[0]), *lines[r1:]]
         current: asyncio.Task | None = None
-        for i, line_text in enumerate(typed_lines):
-            row = r0 + i
-            if i > 0:
-                doc_lines.insert(row, "")
-            for col in range(1, len(line_text) + 1):
-                doc_lines[row] = line_text[:col]
-                doc = "\n".join(doc_lines)
-                offset = sum(len(x) + 1 for x in doc_lines[:row]) + col
-                prepared = prepare(PrepareRequest(doc, offset, Options.from_settings(settings)), model)
-                if current is not None and not current.done():
-                    current.cancel()  # newest wins: drop the stale request
-                key = Key(time.perf_counter())
-                keys.append(key)
-                current = asyncio.ensure_future(
-                    stream_completion(port, prepared.prompt.tokens, prepared.rules.max_tokens, key)
-                )
-                await pause_after_key(pace, rng, current)
-            await pause_at_line_end(pace, rng)
+        for step in keystrokes(typed_lines, r0):
+            if not step.ask and step.text.startswith("\n"):
+                await pause_at_line_end(pace, rng)
+            apply_step(doc_lines, step)
+            if not step.ask:
+                continue
+            row, col = step.cursor
+            doc = "\n".join(doc_lines)
+            offset = sum(len(x) + 1 for x in doc_lines[:row]) + col
+            prepared = prepare(PrepareRequest(doc, offset, Options.from_settings(settings)), model)
+            if current is not None and not current.done():
+                current.cancel()  # newest wins: drop the stale request
+            key = Key(time.perf_counter())
+            keys.append(key)
+            current = asyncio.ensure_future(
+                stream_completion(port, prepared.prompt.tokens, prepared.rules.max_tokens, key)
+            )
+            await pause_after_key(pace, rng, current)
+        await pause_at_line_end(pace, rng)
         if current is not None:
             await asyncio.gather(current, return_exceptions=True)
     finally:
