@@ -60,7 +60,7 @@ RULES: tuple[Rule, ...] = (
         "`for i ... for j in range(i + 1, len(xs))` → `itertools.combinations`",
         stdlib.index_pairs_combinations,
         ("itertools",),
-        True,
+        reads_module=True,
     ),
     Rule(
         "hoist-invariant-call",
@@ -87,13 +87,19 @@ RULES: tuple[Rule, ...] = (
         inlining.inline_helpers,
         reads_module=True,
     ),
-    Rule("bisect-search", "hand-written binary search → `bisect`", stdlib.bisect_search, ("bisect",), True),
+    Rule(
+        "bisect-search",
+        "hand-written binary search → `bisect`",
+        stdlib.bisect_search,
+        ("bisect",),
+        reads_module=True,
+    ),
     Rule(
         "bisect-search-item",
         "hand-written binary search on a field → `bisect` with an `operator` key",
         stdlib.bisect_search_item,
         ("bisect", "operator"),
-        True,
+        reads_module=True,
     ),
 )
 
