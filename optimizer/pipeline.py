@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from slipstream.optimizer import judge
 from slipstream.optimizer.adequacy import does_nothing, mutants
 from slipstream.optimizer.capture import Capture, Workload, capture_inputs, workload_with_variant
 from slipstream.optimizer.generate import generate_inputs, perturb_inputs
@@ -31,7 +32,7 @@ from slipstream.optimizer.purity import impurity
 from slipstream.optimizer.reach import out_of_reach
 from slipstream.optimizer.rules import Rewrite, candidates, compose
 from slipstream.optimizer.sandbox import Limits, isolation
-from slipstream.optimizer.verify import Reference, budget_for, compare, reference, report, verify_against
+from slipstream.optimizer.verify import Reference, Report, budget_for, compare, reference, report, verify_against
 from slipstream.optimizer.workload import module_name
 
 
@@ -63,6 +64,7 @@ class OptimizeResult:
     workload: str = ""
     notes: list[str] = field(default_factory=list)
     enriched: int = 0  # neighbours of the captured inputs added because those could not tell trivial mutants apart
+    derived: int = 0  # inputs derived from the captured ones' types and shapes, verified on from the start
     isolation: str = ""  # how model-written code is isolated here, or why it is not run
 
     def as_json(self) -> dict[str, Any]:
@@ -79,16 +81,29 @@ def minimal_edits(old: str, new: str) -> list[tuple[int, int, str]]:
     return edits
 
 
-def title_for(m: Measurement, inputs: int, model: bool = False, checks: int = 0) -> str:
-    """A rule variant is "verified"; a model's is what it is: code that passed checks, to be reviewed."""
+def input_kinds(total: int, captured: int, hinted: int) -> str:
+    """Where the ``total`` inputs came from, when not all were captured: "1 captured, 19 derived"."""
+    derived = total - captured - hinted
+    if total == captured:
+        return ""
+    parts = [f"{captured} captured", f"{hinted} from type hints" * bool(hinted), f"{derived} derived" * bool(derived)]
+    return ", ".join(p for p in parts if p)
+
+
+def title_for(m: Measurement, inputs: int, model: bool = False, checks: int = 0, kinds: str = "") -> str:
+    """A rule variant is "verified"; a model's is what it is: code that passed checks, to be reviewed.
+    ``kinds``: where the inputs came from (``input_kinds``)."""
     mem = (1 - m.mem_ratio) * 100
     visible = abs(m.peak_variant - m.peak_original) >= 64 << 10  # small peaks are tracemalloc noise
     mem_text = f", {'−' if mem > 0 else '+'}{abs(mem):.0f} % memory" if abs(mem) >= 5 and visible else ""
     speed = speed_text(m)
+    grown = sum(s.checked for s in m.scaled)
+    kinds = f"{kinds} + {grown} grown" if grown and kinds else kinds
     if model:
-        return f"Apply model variant — {speed}{mem_text} (passed {checks} checks — review the diff)"
-    grown = f" + {sum(s.checked for s in m.scaled)} grown" if m.scaled else ""
-    return f"Apply faster variant — {speed}{mem_text} (verified on {inputs} inputs{grown})"
+        on = f", inputs: {kinds}" if kinds else ""
+        return f"Apply model variant — {speed}{mem_text} (passed {checks} checks{on} — review the diff)"
+    on = f": {kinds}" if kinds else f" + {grown} grown" if grown else ""
+    return f"Apply faster variant — {speed}{mem_text} (verified on {inputs} inputs{on})"
 
 
 def _times(x: float) -> str:
@@ -182,6 +197,9 @@ class _Run:
         )
         return [m.label for m, rep in zip(found, reports, strict=True) if rep.ok and not compare(self.ref.report, rep)]
 
+    def input_kinds(self, total: int) -> str:
+        return input_kinds(total, self.result.inputs, self.result.generated)
+
     def enrich(self, progress: Callable[[str], None]) -> int:
         """Add neighbours of the captured inputs and record the original on all of them; how many were added."""
         self.enriched = True
@@ -192,16 +210,17 @@ class _Run:
             self.qualname,
             self.capture.inputs,
             limits=Limits(seconds=60, cancel=self.cancel),
+            skip=self.check_inputs,  # the next neighbours, not those derived already
         )
-        if not more.inputs:
-            self.result.notes.append(f"no inputs could be derived from the captured ones: {more.reason}")
+        if not more.derived:
+            self.result.notes.append(f"no inputs could be derived from the captured ones: {more.derived_reason}")
             return 0
-        self.check_inputs = self.check_inputs + more.inputs
+        self.check_inputs = self.check_inputs + more.derived
         self.ref = reference(
             self.source, self.qualname, self.check_inputs, Limits(cancel=self.cancel), self.workspace, self.module
         )
-        self.result.enriched += len(more.inputs)
-        return len(more.inputs)
+        self.result.enriched += len(more.derived)
+        return len(more.derived)
 
     def try_candidate(self, cand: Rewrite, progress: Callable[[str], None], label: str) -> str:
         """Verify, measure and test one candidate; "" when it is offered, else the reason it was not."""
@@ -273,7 +292,7 @@ class _Run:
         checks += sum(s.checked + s.rounds for s in m.scaled)  # grown inputs compared, their timed rounds
         self.result.variants.append(
             Variant(
-                title_for(m, verdict.inputs, model, checks),
+                title_for(m, verdict.inputs, model, checks, self.input_kinds(verdict.inputs)),
                 cand.rule,
                 cand.source,
                 speedup,
@@ -332,12 +351,14 @@ def optimize_function(
         result.notes.append(f"the workload already fails with the original (exit status {cap.status})")
     if cap.skipped:
         result.notes.append(f"{cap.skipped} calls had arguments that cannot be copied (skipped)")
-    progress("generating more inputs from the type hints")
-    gen = generate_inputs(workspace, module, qualname, limits=Limits(seconds=60, cancel=cancel))
+    progress("generating more inputs from the type hints and the captured values")
+    gen = generate_inputs(workspace, module, qualname, limits=Limits(seconds=60, cancel=cancel), captured=cap.inputs)
     result.generated = len(gen.inputs)
     if gen.reason:
         result.notes.append(f"no generated inputs: {gen.reason}")
-    check_inputs = cap.inputs + gen.inputs
+    if gen.derived_reason:
+        result.notes.append(f"no inputs derived from the captured ones: {gen.derived_reason}")
+    check_inputs = cap.inputs + gen.inputs + gen.derived
     progress("checking that the function is deterministic")
     budget = budget_for(len(check_inputs))
     limit = Limits(cancel=cancel, threads=True)
@@ -355,6 +376,18 @@ def optimize_function(
             f"not optimized: the original does not run on its inputs in the sandbox: {first.reason or other.reason}"
         )
         return result
+    stable, first = _stable_derived(check_inputs, first, (second, other), len(check_inputs) - len(gen.derived))
+    if len(stable) < len(check_inputs):
+        result.notes.append(
+            f"{len(check_inputs) - len(stable)} derived inputs dropped: two runs of the original disagree on them"
+        )
+    check_inputs = stable
+    result.derived = len(check_inputs) - len(cap.inputs) - len(gen.inputs)
+    if result.derived:
+        result.notes.append(
+            f"verified on {len(cap.inputs)} captured inputs, {len(gen.inputs)} from the type hints and "
+            f"{result.derived} derived from the captured ones"
+        )
     differ = compare(first, second) or compare(first, other)
     if differ:
         result.error = (
@@ -448,6 +481,24 @@ def _model_rounds(run: _Run, proposer: Proposer, progress, cancel: threading.Eve
                 feedback.append(f"{cand.rule}: {why}")
         if max((v.speedup for v in run.result.variants), default=0.0) > best:
             return  # a verified, faster variant: enough
+
+
+def _stable_derived(
+    inputs: list[str], first: Report, others: tuple[Report, ...], start: int
+) -> tuple[list[str], Report]:
+    """Drop the derived inputs (from ``start`` on) on which runs of the original disagree: a derived input
+    may reach state a captured one does not (an id in a result, a hash order); the function is refused
+    only when a captured or hinted input disagrees."""
+    reports = (first, *others)
+    if any(r.reason or len(r.rows) != len(inputs) for r in reports) or any(r.files != first.files for r in others):
+        return inputs, first
+    bad = {i for i in range(start, len(inputs)) for r in others if judge.compare_rows(first.rows[i], r.rows[i])}
+    if not bad:
+        return inputs, first
+    keep = [i for i in range(len(inputs)) if i not in bad]
+    for r in others:
+        r.rows = [r.rows[i] for i in keep]
+    return [inputs[i] for i in keep], replace(first, rows=[first.rows[i] for i in keep])
 
 
 def _finish(result: OptimizeResult) -> OptimizeResult:

@@ -67,7 +67,8 @@ def test_optimize_this_function_end_to_end(tmp_path):
         assert variant["rule_or_model"] == "cache-pure-recursion"
         assert variant["speedup"] > 1.1 and variant["speedup_ci"][0] >= 1.1
         # captured + generated + derived (a cached fib runs in about the time of an empty call: confirmed on more)
-        assert variant["inputs_verified"] == result["inputs"] + result["generated"] + result["enriched"]
+        verified = result["inputs"] + result["generated"] + result["derived"] + result["enriched"]
+        assert variant["inputs_verified"] == verified
         assert digest(ws) == before, "the server wrote nothing"
         assert any(n["method"] == "$/progress" for n in server.notifications)
         # The code action now offers the variant, with the measured numbers in its title.

@@ -121,7 +121,7 @@ def test_a_no_op_variant_is_never_offered_on_fixed_point_inputs(tmp_path):
     )
     res = optimize_function(str(ws), str(ws / "relax.py"), "relax", Workload("pytest", str(ws)), proposer=propose)
     assert res.variants == [], res.variants
-    assert res.enriched > 0, res  # the captured inputs could not tell "does nothing" apart: neighbours were added
+    assert res.derived + res.enriched > 0, res  # the captured inputs alone cannot tell "does nothing" apart
     reasons = [r["reason"] for r in res.rejected if r["rule"] == "model"]
     assert "the variant's body does nothing" in reasons, reasons
     assert any("mutates its arguments differently" in r for r in reasons), reasons

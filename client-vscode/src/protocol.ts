@@ -132,6 +132,7 @@ export interface OptimizeResult {
   workload?: string;
   notes?: string[];
   enriched?: number;
+  derived?: number; // inputs derived from the captured ones' types and shapes
   isolation?: string;
 }
 
