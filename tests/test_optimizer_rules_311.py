@@ -314,7 +314,7 @@ def test_the_pipeline_verifies_each_and_offers_the_big_wins(tmp_path):
         (tmp_path / name).write_text(src(text))
     source = (tmp_path / "solver.py").read_text()
     # The memo (6x here) and bisect (2.3x; 1.6x on a field of 2,000 pairs) clear the 1.1x bar whatever the
-    # load; the pairs rule (1.2x here, 1.37x with a lighter body) and inlining (1.2-1.4x) must verify, and
+    # load; the pairs rule (1.1-1.3x by body) and inlining (1.2-1.4x) must verify, and
     # are offered only when measurement says they are faster.
     for func, rule, must_pay in (
         ("knap", "memo-per-call", True),

@@ -2,11 +2,12 @@
 helper's expression, with the arguments in place of its parameters.
 
 A Python call still costs a frame on CPython 3.11+ (the specialising interpreter made attribute lookups
-cheap, not calls): measured with timeit (min of 5-7 runs) on 3.11.7, a loop summing ``sq(x)`` (``return x
-* x + 1``) over 1,000 floats ran 1.40× faster inlined, a nearest-point scan calling a Manhattan ``dist(p,
-q)`` over 300 points 1.26×, a small function making two helper calls once per call (one argument an item,
-bound to a local first) 1.17×. The target is the hot function the profile chose, so its calls outside
-loops count too; measurement drops what does not pay.
+cheap, not calls): measured with timeit on 3.11.7, a loop summing ``sq(x)`` (``return x * x + 1``) over
+1,000 floats ran 1.39× faster inlined (the rule's own rewrite; median of 21 alternating rounds), a
+nearest-point scan calling a Manhattan ``dist(p, q)`` over 300 points 1.26×, a small function making two
+helper calls once per call (one argument an item, bound to a local first) 1.17× (min of 7 runs). The
+target is the hot function the profile chose, so its calls outside loops count too; measurement drops
+what does not pay.
 
 The rewrite evaluates the same operations on the same objects as the call did, so the preconditions make
 sure that moving the expression changes neither what its names mean nor when anything is evaluated:
