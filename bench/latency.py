@@ -297,6 +297,7 @@ def main() -> None:
     ap.add_argument("--positions", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-replay", action="store_true")
+    ap.add_argument("--skip-overhead", action="store_true", help="only the typing replay")
     ap.add_argument("--paces", default=",".join(PACES), help="typing paces to replay (bench/replay.py PACES)")
     ap.add_argument("--llama-server", metavar="PATH", help="also replay against this llama-server binary")
     ap.add_argument("--speculation", action="store_true", help="also replay every pace with speculation off")
@@ -311,7 +312,8 @@ def main() -> None:
     if not args.skip_replay:
         paces = tuple(p for p in args.paces.split(",") if p)
         replay_section(args.file, args.lines, args.seed, args.threads, args.llama_server, paces, args.speculation)
-    overhead(str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
+    if not args.skip_overhead:
+        overhead(str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
 
 
 if __name__ == "__main__":

@@ -159,7 +159,8 @@ def test_the_speed_gate_rejects_a_variant_that_verifies_but_is_not_faster(tmp_pa
         str(ws), str(ws / "calc.py"), "total", Workload("pytest", str(ws)), proposer=scripted(slower, faster)
     )
     reasons = [r["reason"] for r in res.rejected if r["rule"] == "model"]
-    assert any(r.startswith("not measurably faster") for r in reasons), (reasons, res)
+    # Refused by the speed gate at the tests' sizes or at a grown size (it is a slower loop at every size).
+    assert any(r.startswith(("not measurably faster", "slower at")) for r in reasons), (reasons, res)
     (offered,) = res.variants  # the same gate accepts the faster one
     assert offered.source.endswith("return sum(xs)\n") and offered.speedup > 1.1
 
