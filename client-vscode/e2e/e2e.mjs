@@ -386,7 +386,11 @@ try {
     console.log('lightbulb actions:', JSON.stringify(titles));
     await shot('7-lightbulb-variant');
     if (!offered) await fail('7-no-variant-action', `the lightbulb does not offer "Apply faster variant": ${JSON.stringify(titles)}`);
-    if (!/^Apply faster variant — [\d.]+× faster \(verified on \d+ inputs\)$/.test(offered.trim())) await fail('7-variant-title', `unexpected title ${JSON.stringify(offered)}`);
+    // optimizer/pipeline.py title_for: the speedup (and at grown sizes), a memory change, where the inputs came from.
+    const speed = String.raw`[\d.]+× (?:faster|on your tests' inputs(?:, [\d.]+× at \d+× size)+)(?:, [−+]\d+ % memory)?`;
+    const kinds = String.raw`(?:: \d+ captured(?:, \d+ from type hints)?(?:, \d+ derived)?)?(?: \+ \d+ grown)?`;
+    const title = new RegExp(String.raw`^Apply faster variant — ${speed} \(verified on \d+ inputs${kinds}\)$`);
+    if (!title.test(offered.trim())) await fail('7-variant-title', `unexpected title ${JSON.stringify(offered)}`);
     mark(`lightbulb offers ${JSON.stringify(offered.trim())}`);
     const modelVariants = titles.filter((t) => t.includes('Apply model variant'));
     if (modelVariants.length) console.log('model variants offered too (applied only after a preview; not applied here):', JSON.stringify(modelVariants));
