@@ -42,6 +42,7 @@ import os
 import re
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -269,7 +270,7 @@ class _Run:
     answered: bool = False  # the server accepted the request (200): it is up
 
 
-class RemoteEngine(Engine):
+class RemoteEngine(Engine, ABC):
     """The HTTP side every dialect shares: the pooled client and its event loop, cancellation, the stream,
     stop rules, faults and backoff. A dialect says where a request goes and what its events mean."""
 
@@ -333,17 +334,17 @@ class RemoteEngine(Engine):
         return parse_url(url, cls.STRIP)
 
     # -- what a dialect provides --------------------------------------------------------------------
+    @abstractmethod
     async def _verify(self) -> None:
         """Is the server up, with the model? Raises ``RemoteFault``; may learn the model's name and FIM."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _request(self, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
         """The URL and JSON body of a streamed completion."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _chunk(self, data: str) -> tuple[str, str | None]:
         """One event's text and, on the last one, the finish reason (raises ``RemoteFault`` if malformed)."""
-        raise NotImplementedError
 
     # -- outside the worker -------------------------------------------------------------------------
     def check(self) -> str | None:
