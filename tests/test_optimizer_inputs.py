@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import builtins
 import pickle
-import textwrap
-from pathlib import Path
 
 import pytest
 from slipstream.optimizer import sandbox
@@ -19,33 +17,9 @@ from slipstream.optimizer.generate import MIN_CHECKS, generate_inputs
 from slipstream.optimizer.measure import Measurement
 from slipstream.optimizer.pipeline import input_kinds, optimize_function, title_for
 from slipstream.optimizer.proposals import parse_proposal
-from slipstream.optimizer.rules import Rewrite
 from slipstream.optimizer.verify import verify
 
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).write_text(textwrap.dedent(text).lstrip())
-    return root
-
-
-def scripted(*bodies: str):
-    """A proposer that proposes these bodies once (as a model would), then nothing."""
-    asked: list[int] = []
-
-    def propose(source: str, qualname: str, feedback: list[str]) -> list[Rewrite]:
-        asked.append(1)
-        if len(asked) > 1:
-            return []
-        out = []
-        for body in bodies:
-            cand = parse_proposal(source, qualname, body)
-            assert cand is not None, body
-            out.append(cand)
-        return out
-
-    propose.asked = asked  # type: ignore[attr-defined]
-    return propose
+from tests.test_optimizer_trust import scripted, write  # the same proposer and workspace as the trust tests
 
 
 def loaded(blob: str):

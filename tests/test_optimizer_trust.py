@@ -41,6 +41,7 @@ def scripted(*bodies: str):
             out.append(cand)
         return out
 
+    propose.asked = asked  # type: ignore[attr-defined]  # the feedback of each round it was asked
     return propose
 
 
