@@ -25,8 +25,9 @@ def applied(code: str, func: str = "f") -> dict[str, str]:
 POSITIVE = [
     ("keys-membership", "def f(d, k):\n    return k in d.keys()\n", "return k in d\n"),
     ("keys-membership", "def f(d, k):\n    return k not in d.keys()\n", "return k not in d\n"),
-    ("sorted-index", "def f(xs):\n    return sorted(xs)[0]\n", "return min(xs)\n"),
-    ("sorted-index", "def f(xs):\n    return sorted(xs)[-1]\n", "return max(xs)\n"),
+    ("sorted-index", "def f(xs):\n    return sorted(xs)[0]\n", "return (min(xs) if xs else sorted(xs)[0])\n"),
+    ("sorted-index", "def f(xs):\n    return sorted(xs)[-1]\n", "return (max(xs) if xs else sorted(xs)[-1])\n"),
+    ("sorted-index", "def f(d):\n    return sorted(d.values())[0]\n", "return min(d.values())\n"),  # once
     ("sum-generator", "def f(xs):\n    return sum([x * x for x in xs])\n", "return sum(x * x for x in xs)\n"),
     (
         "literal-set-membership",
@@ -499,7 +500,8 @@ def test_only_the_target_function_changes_and_methods_are_found():
             return sorted(xs)[0]
     ''')
     (method,) = [r for r in candidates(code, "Shop.f")]
-    assert method.source.count("min(xs)") == 1 and method.source.count("sorted(xs)[0]") == 1
+    assert method.source.count("min(xs)") == 1
+    assert method.source.endswith("def f(xs):\n    return sorted(xs)[0]\n"), method.source
     fib = src("""
         '''Doc.'''
         from __future__ import annotations
@@ -536,6 +538,20 @@ def test_applied_rewrites_verify_on_inputs():
         for rewrite in candidates(code, "f"):
             verdict = verify(code, rewrite.source, "f", inputs, fast)
             assert verdict.ok, (rewrite.rule, verdict.reason)
+
+
+def test_sorted_index_keeps_the_empty_lists_error():
+    """An empty list raises IndexError in the original; the rewrite keeps it, where bare min() would not."""
+    fast = Limits(seconds=20, memory_bytes=512 << 20)
+    code = "def f(xs):\n    return sorted(xs)[0], sorted(xs)[-1]\n"
+    inputs = [(([3, 1, 2],), {}), ((["b", "a"],), {}), (([],), {}), (((),), {})]
+    (rewrite,) = [r for r in candidates(code, "f") if r.rule == "sorted-index"]
+    assert verify(code, rewrite.source, "f", inputs, fast).ok
+    # An iterator: the second sorted() sees it exhausted (IndexError), max() does too (ValueError): refused.
+    once = verify(code, rewrite.source, "f", [((iter([2, 5]),), {})], fast)
+    assert not once.ok and "ValueError" in once.reason, once.reason
+    bare = verify(code, "def f(xs):\n    return min(xs), max(xs)\n", "f", inputs, fast)
+    assert not bare.ok and "IndexError" in bare.reason, bare.reason
 
 
 def test_verification_rejects_the_set_rewrite_where_a_string_means_substring():
