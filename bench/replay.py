@@ -253,6 +253,7 @@ async def replay(
         "chars": len(text),
         "keystrokes": len(ks),
         "every_first": [(k.first - k.sent) * 1000 if k.first is not None else None for k in ks],
+        "versions": [k.version for k in ks],  # each keystroke's document version, in typing order
         "first": [(k.first - k.sent) * 1000 for k in ks if k.first is not None],
         "final": [(k.final - k.sent) * 1000 for k in ks if k.answered and k.shown and k.final is not None],
         "answered": sum(k.answered for k in ks),

@@ -255,6 +255,85 @@ def test_engine_first_token_starts_with_the_dropped_text_and_the_suggestion_does
         engine.close()
 
 
+def _one_token_at_a_time(model, prompt, n: int) -> list[tuple[int, float]]:
+    """The reference: healed picks each evaluated on their own before the next pick (greedy), then up to n
+    tokens in all; each token with the gap between its logit and the next best allowed one."""
+    llama = model.llama
+    llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+    llama.n_tokens = 0
+    llama.eval(prompt.model_tokens())
+    constraint = Constraint(model.vocabulary, prompt.heal.text)
+    out: list[tuple[int, float]] = []
+    while len(out) < n:
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),)).copy()
+        if not constraint.done:
+            mask = np.full(len(logits), -np.inf)
+            mask[constraint.allowed()] = 0.0
+            logits += mask
+        best = np.sort(logits)[-2:]
+        tok = int(np.argmax(logits))
+        out.append((tok, float(best[1] - best[0])))
+        if model.is_eog(tok):
+            break
+        if not constraint.done:
+            constraint.feed(tok)
+        llama.eval([tok])
+    return out
+
+
+def test_engine_evaluates_the_dropped_tokens_with_the_prompt_and_writes_what_one_at_a_time_writes(gemma):
+    """Keystroke by keystroke along a line: the engine writes the tokens the one-token-at-a-time reference
+    writes at every healed position (up to a near-tie, where a batch's arithmetic may pick the other token),
+    and where the model writes the dropped token again (inside most words) the token after it costs no
+    decode of its own: one decode fewer than the reference."""
+    typed = "def total(self, items):\n    return sum(item.price * item.count for item in items if item.active)"
+    counted: list[int] = []
+    decode = gemma.llama._ctx.decode
+
+    def counting(batch):
+        counted.append(1)
+        return decode(batch)
+
+    engine = Engine(gemma)
+    gemma.llama._ctx.decode = counting
+    on_track = off_track = agree = ties = 0
+    try:
+        for i in range(24, len(typed) + 1):
+            prompt = build_prompt(typed[:i], "", gemma.tokenize, None, gemma.bos, vocab=gemma.vocabulary)
+            if prompt.heal is None:
+                continue
+            gemma.llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+            gemma.llama.n_tokens = 0  # cold, as the reference: both evaluate the whole prompt
+            counted.clear()
+            result = engine.submit(GenerationRequest(prompt, StopRules(max_tokens=3, max_lines=50))).result(120)
+            engine_decodes = len(counted)
+            kept = prompt.model_tokens()
+            # The engine's tokens: all but the last are in its KV record (the last was sampled, not evaluated).
+            written = gemma.llama.input_ids[len(kept) : gemma.llama.n_tokens].tolist()
+            assert len(written) == result.n_tokens - 1, (typed[:i], written, result.n_tokens)
+            same = written[: prompt.heal.n_tokens] == prompt.tokens[len(kept) :]
+            counted.clear()
+            reference = _one_token_at_a_time(gemma, prompt, result.n_tokens)
+            for k, (want, gap) in enumerate(reference[: len(written)]):
+                if written[k] != want:
+                    assert gap < 0.5, (typed[:i], k, written, reference)  # only a near-tie may go the other way
+                    ties += 1
+                    break
+            else:
+                agree += 1
+            if same and result.n_tokens == 3:
+                on_track += 1
+                assert engine_decodes < len(counted), (typed[:i], engine_decodes, len(counted))
+            elif result.n_tokens == 3:
+                off_track += 1
+                assert engine_decodes <= len(counted) + 1, (typed[:i], engine_decodes, len(counted))
+    finally:
+        gemma.llama._ctx.decode = decode
+        engine.close()
+    assert on_track >= 5 and off_track >= 5, (on_track, off_track)
+    assert agree >= 4 * ties, (agree, ties)
+
+
 def test_engine_sampled_alternatives_are_constrained_too(gemma):
     engine = Engine(gemma)
     try:
