@@ -84,6 +84,7 @@ class Engine:
         self._lock = threading.Condition()
         self._pending: Job | None = None
         self._running: Job | None = None
+        self._next_logits = LogitsMemo()  # the worker's alone: the logits after the last few prompts
         self._closed = False
         self._thread = threading.Thread(target=self._worker, name="slipstream-engine", daemon=True)
         self._thread.start()
@@ -204,31 +205,39 @@ class Engine:
         if reused == 0 or not llama._ctx.kv_cache_seq_rm(-1, reused, -1):
             reused = 0  # the model's memory cannot drop a tail: start over
         llama.n_tokens = reused
-        pos = reused
-        # The last chunk (at most PREFILL_CHUNK tokens) is left to generate(): one decode call fewer,
-        # which is most of the cost of a warm keystroke.
-        chunk = BACKGROUND_CHUNK if req.background else PREFILL_CHUNK
-        while len(tokens) - pos > chunk:
-            if req.cancel.is_set():
-                return stopped()
-            llama.eval(tokens[pos : pos + chunk])
-            pos += chunk
-        if req.cancel.is_set():
-            return stopped()
 
-        t_prefill = time.perf_counter() - t0
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text = ""
-        n = 0
-        first: float | None = None
-        reason = "max_tokens"
+        def prefill() -> bool:
+            """All but the last chunk (at most PREFILL_CHUNK tokens), which is left to the first decode: one
+            decode call fewer, which is most of the cost of a warm keystroke. False: cancelled."""
+            pos = llama.n_tokens
+            chunk = BACKGROUND_CHUNK if req.background else PREFILL_CHUNK
+            while len(tokens) - pos > chunk:
+                if req.cancel.is_set():
+                    return False
+                llama.eval(tokens[pos : pos + chunk])
+                pos += chunk
+            return not req.cancel.is_set()
+
         if req.temperature > 0:
             llama.set_seed(req.seed)
             sampling = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "temp": req.temperature}
         else:
             sampling = {"top_k": 1, "top_p": 1.0, "min_p": 0.0, "temp": 0.0}
         constraint = Constraint(self.model.vocabulary, heal.text) if heal else None
-        stream = self._tokens(tokens, req.prompt.tokens[len(tokens) :], constraint, sampling, req.seed)
+        # A keystroke that only changes the text inside the token at the cursor keeps the same prompt before it:
+        # its first token is picked from the logits remembered after that prompt, before any decode (and
+        # before the prefill of a cold prompt, which comes after it).
+        remembered = self._next_logits.get(tokens) if constraint is not None else None
+        if remembered is None and not prefill():
+            return stopped()
+        t_prefill = time.perf_counter() - t0
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        n = 0
+        first: float | None = None
+        reason = "max_tokens"
+        healed = req.prompt.tokens[len(tokens) :] if remembered is None else []
+        stream = self._tokens(tokens, healed, constraint, sampling, req.seed, remembered, prefill)
         try:
             for tok, piece in stream:
                 if req.cancel.is_set():
@@ -256,6 +265,8 @@ class Engine:
                     break
         finally:
             stream.close()
+        if req.cancel.is_set() and reason == "max_tokens" and n < req.rules.max_tokens:  # stopped in its prefill
+            return stopped(text, n, first)
         return GenerationResult(
             text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued, t_prefill
         )
@@ -267,6 +278,8 @@ class Engine:
         constraint: Constraint | None,
         sampling: dict[str, Any],
         seed: int,
+        remembered: np.ndarray | None = None,
+        prefill: Callable[[], bool] | None = None,
     ) -> Generator[tuple[int, bytes], None, None]:
         """Generated tokens with the bytes each adds to the suggestion (the healed text's never included).
 
@@ -280,23 +293,41 @@ class Engine:
         first visible token costs one decode instead of two (bench/latency.py's fast pace: the keystrokes
         that waited for a second decode were most of its p95). Where it writes another token, the dropped
         ones leave the KV cache and the picked one is evaluated, as before.
+
+        ``remembered``: the logits after ``tokens``, kept from an earlier generation (``LogitsMemo``): the first
+        token is picked from them and yielded before anything is evaluated; ``prefill`` (False: cancelled)
+        then evaluates what a cold prompt still needs.
+
+        The logits after ``tokens`` (the healed pick's row) and after the prompt ``generate`` samples its
+        first token from are remembered for the next keystroke.
         """
         llama = self.model.llama
         chosen: list[int] = []
         if constraint is not None:
             rng = np.random.default_rng(seed)
             base = len(tokens)
-            if not heal_text_is_likely_rewritten(constraint.text):
-                healed = []  # the model rarely writes a lone whitespace token again: no extra row of logits
-            pending = tokens[llama.n_tokens :] + healed  # the engine left at least one prompt token
-            first_row = _eval_keeping_logits(llama, pending, len(healed) + 1)
-            on_track = 0  # how many picks so far equal the dropped tokens (all of them in the KV cache)
-            while True:
+            if remembered is not None:
+                tok = pick(remembered, constraint.allowed(), sampling, rng)
+                piece = constraint.feed(tok)
+                chosen.append(tok)
+                yield tok, piece  # before any decode
+                on_track = -1  # no rows of this request's own yet
+                if prefill is not None and not prefill():
+                    return
+                if not constraint.done:
+                    llama.eval(tokens[llama.n_tokens :] + [tok])
+            else:
+                pending = tokens[llama.n_tokens :] + healed  # the engine left at least one prompt token
+                first_row = _eval_keeping_logits(llama, pending, len(healed) + 1)
+                on_track = 0  # how many picks so far equal the dropped tokens (all of them in the KV cache)
+            while not constraint.done:
                 if on_track == len(chosen):
                     logits_ptr = llama._ctx.get_logits_ith(first_row + on_track)
                 else:
                     logits_ptr = llama._ctx.get_logits_ith(-1)
                 logits = np.ctypeslib.as_array(logits_ptr, shape=(llama.n_vocab(),))
+                if not chosen:
+                    self._next_logits.put(tokens, logits)
                 tok = pick(logits, constraint.allowed(), sampling, rng)
                 piece = constraint.feed(tok)
                 if on_track == len(chosen) and on_track < len(healed) and tok == healed[on_track]:
@@ -305,21 +336,53 @@ class Engine:
                     yield tok, piece
                     if constraint.done:
                         _forget_after(llama, base + on_track)
-                        break
                     continue
                 if on_track == len(chosen):  # the first pick off the dropped tokens: they leave the cache
                     _forget_after(llama, base + on_track)
+                    on_track = -1
                 chosen.append(tok)
                 yield tok, piece
-                if constraint.done:
-                    break
-                llama.eval([tok])
-        gen = llama.generate(tokens + chosen, repeat_penalty=1.0, reset=True, **sampling)
+                if not constraint.done:
+                    llama.eval([tok])
+        written = tokens + chosen
+        gen = llama.generate(written, repeat_penalty=1.0, reset=True, **sampling)
         try:
-            for tok in gen:
+            for k, tok in enumerate(gen):
+                if k < LogitsMemo.PER_GENERATION:  # sampled from the logits after ``written``, not yet overwritten
+                    after = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
+                    self._next_logits.put(written, after)
+                written = written + [tok]
                 yield tok, self.model.token_bytes(tok)
         finally:
             gen.close()
+
+
+class LogitsMemo:
+    """The logits after the last few prompts and after each of the first tokens generated from them, by
+    their tokens (a copy each: 1 MB for Gemma 3's vocabulary, ~0.1 ms).
+
+    A keystroke the model must answer mostly changes only the healed tail of the prompt: typing inside a
+    word keeps the tokens before it, and typing along a suggestion, then off it inside one of its tokens,
+    keeps the prompt plus the suggestion's tokens before that one. The logits after those tokens were
+    computed for an earlier keystroke, so the first token is picked at once, where it otherwise waits for a
+    decode of the prompt's end (~25-30 ms here) — most of what a fast typist waits for on such a keystroke
+    (bench/latency.py's fast pace)."""
+
+    SIZE = 24
+    PER_GENERATION = 16  # remembered positions of one generation: a single-line suggestion's tokens
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, ...], np.ndarray] = {}
+
+    def get(self, tokens: list[int]) -> np.ndarray | None:
+        return self._items.get(tuple(tokens))
+
+    def put(self, tokens: list[int], logits: np.ndarray) -> None:
+        key = tuple(tokens)
+        self._items.pop(key, None)
+        self._items[key] = np.array(logits, dtype=np.float32, copy=True)
+        while len(self._items) > self.SIZE:
+            del self._items[next(iter(self._items))]
 
 
 def heal_text_is_likely_rewritten(text: bytes) -> bool:

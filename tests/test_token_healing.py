@@ -12,7 +12,7 @@ from slipstream.inference.engine import Engine, GenerationRequest, _common_prefi
 from slipstream.inference.fim import FimTokens
 from slipstream.inference.healing import Constraint, Heal, Vocabulary, plan
 from slipstream.inference.model import ModelConfig, load_model
-from slipstream.inference.prompt import build_prompt
+from slipstream.inference.prompt import Prompt, build_prompt
 from slipstream.inference.stops import StopRules
 
 from tests.rawlsp import RawServer
@@ -332,6 +332,66 @@ def test_engine_evaluates_the_dropped_tokens_with_the_prompt_and_writes_what_one
         engine.close()
     assert on_track >= 5 and off_track >= 5, (on_track, off_track)
     assert agree >= 4 * ties, (agree, ties)
+
+
+def test_a_keystroke_that_keeps_the_prompt_before_the_cursor_token_picks_its_first_token_before_any_decode(gemma):
+    """Typing along a line: where the tokens before the healed tail are those of an earlier keystroke's prompt
+    (or of its prompt plus what it generated), the first token is picked from the remembered logits — the
+    first text arrives before any decode — and the engine writes what the reference writes (up to a
+    near-tie). With the memo emptied, the same keystroke waits for a decode."""
+    from slipstream.inference.engine import LogitsMemo
+
+    typed = "def total(self, items):\n    return sum(item.price * item.count for item in items if item.active)"
+    counted: list[int] = []
+    decode = gemma.llama._ctx.decode
+
+    def counting(batch):
+        counted.append(1)
+        return decode(batch)
+
+    engine = Engine(gemma)
+    gemma.llama._ctx.decode = counting
+    instant = agree = ties = 0
+    last: Prompt | None = None
+    try:
+        for i in range(24, len(typed) + 1):
+            prompt = build_prompt(typed[:i], "", gemma.tokenize, None, gemma.bos, vocab=gemma.vocabulary)
+            if prompt.heal is None:
+                continue
+            counted.clear()
+            seen: list[int] = []
+            remembered = engine._next_logits.get(prompt.model_tokens()) is not None
+            request = GenerationRequest(
+                prompt, StopRules(max_tokens=3, max_lines=50), lambda _t, seen=seen: seen.append(len(counted))
+            )
+            result = engine.submit(request).result(120)
+            kept = prompt.model_tokens()
+            first = gemma.token_bytes(int(gemma.llama.input_ids[len(kept)]))
+            if remembered and result.n_tokens == 3 and len(first) > len(prompt.heal.text):  # it wrote text
+                assert seen and seen[0] == 0, (typed[:i], "the first text waited for a decode", seen)
+                instant += 1
+                written = gemma.llama.input_ids[len(kept) : gemma.llama.n_tokens].tolist()
+                reference = _one_token_at_a_time(gemma, prompt, result.n_tokens)  # also empties the KV cache
+                for k, (want, gap) in enumerate(reference[: len(written)]):
+                    if written[k] != want:
+                        assert gap < 0.5, (typed[:i], k, written, reference)
+                        ties += 1
+                        break
+                else:
+                    agree += 1
+                last = prompt
+        assert instant >= 10 and agree >= 4 * ties, (instant, agree, ties)
+        # The same keystroke without the memo: its first text comes after a decode.
+        assert last is not None
+        engine._next_logits = LogitsMemo()
+        counted.clear()
+        seen = []
+        request = GenerationRequest(last, StopRules(max_tokens=3, max_lines=50), lambda _t: seen.append(len(counted)))
+        engine.submit(request).result(120)
+        assert seen and seen[0] >= 1, seen
+    finally:
+        gemma.llama._ctx.decode = decode
+        engine.close()
 
 
 def test_engine_sampled_alternatives_are_constrained_too(gemma):
