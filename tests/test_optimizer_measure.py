@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from slipstream.optimizer.capture import Workload
 from slipstream.optimizer.measure import Measurement, Scaled, _worth_larger, choose, measure, spread
-from slipstream.optimizer.pipeline import optimize_function, speed_verdict, title_for
+from slipstream.optimizer.pipeline import contradicts, optimize_function, speed_verdict, title_for
 from slipstream.optimizer.proposals import parse_proposal
 from slipstream.optimizer.rules import Rewrite
 from slipstream.optimizer.sandbox import Limits
@@ -156,6 +156,21 @@ def test_speed_verdict(m, offered, basis, reason):
     assert reason in why
     if offered:
         assert at == basis and ci[0] >= 1.1
+
+
+@pytest.mark.parametrize(
+    ("m", "again"),
+    [
+        (m_with(1.5, (1.3, 1.7), (10, 0.4, (0.35, 0.45))), True),  # faster as captured, clearly slower at 10x
+        (m_with(1.0, (0.9, 1.1), (10, 2.0, (1.8, 2.2)), (100, 0.7, (0.6, 0.8))), True),  # 10x vs 100x
+        (m_with(1.0, (0.98, 1.03), (10, 0.5, (0.45, 0.55))), False),  # slower, and faster nowhere: no question
+        (m_with(1.5, (1.3, 1.7), (10, 1.4, (1.2, 1.6))), False),  # faster at both
+        (m_with(1.5, (1.3, 1.7), (10, 0.95, (0.9, 1.0))), False),  # not clearly slower (top above 1/1.1)
+        (m_with(0.5, (0.45, 0.55), (10, 2.0, (1.8, 2.2))), False),  # slower only at the smaller size
+    ],
+)
+def test_a_measurement_that_contradicts_itself_is_taken_again(m, again):
+    assert contradicts(m, 1.1) == again
 
 
 @pytest.mark.parametrize(
