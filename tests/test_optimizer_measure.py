@@ -48,6 +48,31 @@ def test_grow_value(value, grown):
     assert scaled.grow_value(value, 3) == grown
 
 
+def test_a_graph_grows_into_linked_copies_a_search_reaches():
+    import graphlib
+    from collections import deque
+
+    graph = {0: [1, 2], 1: [3], 2: [3], 3: []}
+    out = scaled.grow_value(graph, 3)
+    assert out[0] == [1, 2, 4] and out[3] == [7] and out[4] == [5, 6, 8] and out[11] == []
+    assert graph == {0: [1, 2], 1: [3], 2: [3], 3: []}  # the input is unchanged
+    seen, queue = {0}, deque([0])
+    while queue:
+        for nxt in out[queue.popleft()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    assert len(seen) == 12  # every copy is reachable from the original's start
+    order = list(graphlib.TopologicalSorter(out).static_order())  # still acyclic
+    assert sorted(order) == list(range(12))
+    named = scaled.grow_value({"a": ("b",), "b": ()}, 2)
+    assert named == {"a": ("b", "a~1"), "b": ("b~1",), "a~1": ("b~1",), "b~1": ()}
+    # Not graphs: collections of other things (coordinates, tags), or values that are not collections.
+    assert scaled.grow_value({1: [30, 40]}, 2) == {1: [30, 40], 2: [30, 40]}
+    assert scaled.grow_value({"ann": ["admin"]}, 2) == {"ann": ["admin"], "ann~1": ["admin"]}
+    assert scaled.grow_value({1: 2, 2: 1}, 2) == {1: 2, 2: 1, 3: 2, 4: 1}
+
+
 def test_grown_items_are_not_shared_and_the_input_is_unchanged():
     rows = [[0, 0], [1, 1]]
     out = scaled.grow_value(rows, 2)

@@ -11,6 +11,11 @@ as large (a list of rows gets k times the rows, not k² the cells):
 - a ``dict`` or ``set`` gets k - 1 more copies of its keys (elements): ints shifted like a list's, strs
   with a suffix (``"a"`` → ``"a~1"``); values are deep copies; one with keys of any other type is left as
   it is (no new key can be made safely);
+- a ``dict`` that is a graph (adjacency collections, most of whose items are its own keys:
+  ``{node: [neighbour, ...]}``) gets k copies with its nodes renamed as keys are, and each node of copy
+  ``i`` gains an edge to itself in copy ``i + 1``: a search from any node of the original reaches k times
+  the nodes (copies nobody can reach would leave a breadth-first search's work as it was), and a DAG stays
+  acyclic (links only go to later copies);
 - everything else (ints, floats, tuples, instances, ``self``) is left as it is. Ints are never scaled:
   an int may be an index, a key, an exponent or a recursion depth, and ``fib(20)`` → ``fib(200)`` never
   ends. Tuples are often fixed-shape records that a function unpacks.
@@ -65,6 +70,8 @@ def grow_value(x: Any, k: int) -> Any:
             return set(x) | {_new_key(v, i, 0) for i in range(1, k) for v in x}
         return x
     if t is dict:
+        if _is_graph(x):
+            return _grow_graph(x, k)
         keys = list(x)
         if _plain_ints(keys):
             span = _span(keys)
@@ -78,6 +85,37 @@ def grow_value(x: Any, k: int) -> Any:
                 out[_new_key(key, i, span)] = value
         return out
     return x
+
+
+_COLLECTIONS = (list, tuple, set, frozenset)
+
+
+def _is_graph(x: dict) -> bool:
+    """Adjacency collections of plain-int or str nodes, at least half of whose items are keys of ``x``."""
+    if not x or not all(type(v) in _COLLECTIONS for v in x.values()):
+        return False
+    node = int if _plain_ints(list(x)) else str if all(type(key) is str for key in x) else None
+    items = [item for v in x.values() for item in v]
+    if node is None or not items or not all(type(item) is node for item in items):
+        return False
+    return 2 * sum(item in x for item in items) >= len(items)
+
+
+def _grow_graph(x: dict, k: int) -> dict:
+    labels = [*x, *(item for v in x.values() for item in v)]
+    span = _span(labels) if type(labels[0]) is int else 0
+
+    def name(node: Any, i: int) -> Any:
+        return node if i == 0 else _new_key(node, i, span)
+
+    out: dict = {}
+    for i in range(k):
+        for node, v in x.items():
+            items = [name(item, i) for item in v]
+            if i + 1 < k:
+                items.append(name(node, i + 1))  # the way into the next copy
+            out[name(node, i)] = type(v)(items)
+    return out
 
 
 def grow(args: tuple, kwargs: dict, k: int) -> tuple[tuple, dict] | None:
