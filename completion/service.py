@@ -399,6 +399,10 @@ class CompletionService:
         warm = GenerationRequest(prepared.prompt, StopRules(max_tokens=1), label=f"warm-up {uri}")
         if engine.submit_if_idle(warm) is not None:
             self.stats["warmups"] += 1
+            # The first keystroke near the end keeps this window's start, and so the KV cache just filled:
+            # without it a long file's first request started its window elsewhere and evaluated ~950 tokens
+            # again (bench/latency.py, human pace, 113 KB: its first 3 keys had no ghost text).
+            self._window_hints.setdefault(uri, prepared.prompt.start_line)
 
     # -- acceptance telemetry ----------------------------------------------------------------------
     def accepted(self, item_id: Any, accepted_chars: Any, text_of: Callable[[str], str | None]) -> None:

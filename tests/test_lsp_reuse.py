@@ -134,6 +134,35 @@ def test_identical_context_is_served_from_the_disk_cache_after_a_restart(tmp_pat
         assert server.close() == 0
 
 
+def test_the_first_request_near_the_end_of_a_long_file_reuses_the_warm_up(tmp_path):
+    """The warm-up fills the KV cache with the window before the file's end; a first keystroke a dozen lines
+    above the end keeps that window's start (its own window would start 16 lines higher), so nearly all of
+    its prompt is already evaluated."""
+    lines = (SAMPLE * 6).split("\n")
+    row = len(lines) - 12
+    while not lines[row].strip():
+        row -= 1
+    col = len(lines[row]) // 2
+    text = "\n".join(lines)
+    server = start(tmp_path, speculate=False, cache=False)
+    try:
+        server.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
+        )
+        for _ in range(200):
+            st = status(server)
+            if st["stats"]["warmups"] == 1 and not st["busy"]:
+                break
+            time.sleep(0.05)
+        assert st["stats"]["warmups"] == 1, st["stats"]
+        server.request("textDocument/inlineCompletion", params(row, col), timeout=60)
+        first = wait_idle(server)["recent"][-1]
+        assert first["prompt_tokens"] > 500, first  # a window that does not start at the file's first line
+        assert first["reused_tokens"] >= first["prompt_tokens"] - 40, first
+    finally:
+        assert server.close() == 0
+
+
 def test_speculation_answers_the_request_after_accepting(tmp_path):
     server = start(tmp_path)
     try:
