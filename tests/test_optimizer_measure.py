@@ -54,7 +54,7 @@ def test_a_graph_grows_into_linked_copies_a_search_reaches():
 
     graph = {0: [1, 2], 1: [3], 2: [3], 3: []}
     out = scaled.grow_value(graph, 3)
-    assert out[0] == [1, 2, 4] and out[3] == [7] and out[4] == [5, 6, 8] and out[11] == []
+    assert out[0] == [1, 2, 4, 8] and out[3] == [7, 11] and out[4] == [5, 6] and out[11] == []
     assert graph == {0: [1, 2], 1: [3], 2: [3], 3: []}  # the input is unchanged
     seen, queue = {0}, deque([0])
     while queue:
