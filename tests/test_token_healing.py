@@ -281,12 +281,21 @@ def _one_token_at_a_time(model, prompt, n: int) -> list[tuple[int, float]]:
     return out
 
 
-def test_engine_evaluates_the_dropped_tokens_with_the_prompt_and_writes_what_one_at_a_time_writes(gemma):
-    """Keystroke by keystroke along a line: the engine writes the tokens the one-token-at-a-time reference
-    writes at every healed position (up to a near-tie, where a batch's arithmetic may pick the other token),
-    and where the model writes the dropped token again (inside most words) the token after it costs no
-    decode of its own: one decode fewer than the reference."""
-    typed = "def total(self, items):\n    return sum(item.price * item.count for item in items if item.active)"
+def _agrees(written: list[int], reference: list[tuple[int, float]], where: str) -> bool:
+    """The engine's tokens are the reference's; where they part, only at a near-tie (False then)."""
+    for k, (want, gap) in enumerate(reference[: len(written)]):
+        if written[k] != want:
+            assert gap < 0.5, (where, k, written, reference)  # only a near-tie may go the other way
+            return False
+    return True
+
+
+TYPED = "def total(self, items):\n    return sum(item.price * item.count for item in items if item.active)"
+
+
+@pytest.fixture
+def counting_engine(gemma):
+    """An engine over the default model, with every llama_decode call counted (in ``counted``)."""
     counted: list[int] = []
     decode = gemma.llama._ctx.decode
 
@@ -296,102 +305,97 @@ def test_engine_evaluates_the_dropped_tokens_with_the_prompt_and_writes_what_one
 
     engine = Engine(gemma)
     gemma.llama._ctx.decode = counting
-    on_track = off_track = agree = ties = 0
     try:
-        for i in range(24, len(typed) + 1):
-            prompt = build_prompt(typed[:i], "", gemma.tokenize, None, gemma.bos, vocab=gemma.vocabulary)
-            if prompt.heal is None:
-                continue
-            gemma.llama._ctx.kv_cache_seq_rm(-1, 0, -1)
-            gemma.llama.n_tokens = 0  # cold, as the reference: both evaluate the whole prompt
-            counted.clear()
-            result = engine.submit(GenerationRequest(prompt, StopRules(max_tokens=3, max_lines=50))).result(120)
-            engine_decodes = len(counted)
-            kept = prompt.model_tokens()
-            # The engine's tokens: all but the last are in its KV record (the last was sampled, not evaluated).
-            written = gemma.llama.input_ids[len(kept) : gemma.llama.n_tokens].tolist()
-            assert len(written) == result.n_tokens - 1, (typed[:i], written, result.n_tokens)
-            same = written[: prompt.heal.n_tokens] == prompt.tokens[len(kept) :]
-            counted.clear()
-            reference = _one_token_at_a_time(gemma, prompt, result.n_tokens)
-            for k, (want, gap) in enumerate(reference[: len(written)]):
-                if written[k] != want:
-                    assert gap < 0.5, (typed[:i], k, written, reference)  # only a near-tie may go the other way
-                    ties += 1
-                    break
-            else:
-                agree += 1
-            if same and result.n_tokens == 3:
-                on_track += 1
-                assert engine_decodes < len(counted), (typed[:i], engine_decodes, len(counted))
-            elif result.n_tokens == 3:
-                off_track += 1
-                assert engine_decodes <= len(counted) + 1, (typed[:i], engine_decodes, len(counted))
+        yield engine, counted
     finally:
         gemma.llama._ctx.decode = decode
         engine.close()
+
+
+def test_engine_evaluates_the_dropped_tokens_with_the_prompt_and_writes_what_one_at_a_time_writes(
+    gemma, counting_engine
+):
+    """Keystroke by keystroke along a line: the engine writes the tokens the one-token-at-a-time reference
+    writes at every healed position (up to a near-tie, where a batch's arithmetic may pick the other token),
+    and where the model writes the dropped token again (inside most words) the token after it costs no
+    decode of its own: one decode fewer than the reference."""
+    typed = TYPED
+    engine, counted = counting_engine
+    on_track = off_track = agree = ties = 0
+    for i in range(24, len(typed) + 1):
+        prompt = build_prompt(typed[:i], "", gemma.tokenize, None, gemma.bos, vocab=gemma.vocabulary)
+        if prompt.heal is None:
+            continue
+        gemma.llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        gemma.llama.n_tokens = 0  # cold, as the reference: both evaluate the whole prompt
+        counted.clear()
+        result = engine.submit(GenerationRequest(prompt, StopRules(max_tokens=3, max_lines=50))).result(120)
+        engine_decodes = len(counted)
+        kept = prompt.model_tokens()
+        # The engine's tokens: all but the last are in its KV record (the last was sampled, not evaluated).
+        written = gemma.llama.input_ids[len(kept) : gemma.llama.n_tokens].tolist()
+        assert len(written) == result.n_tokens - 1, (typed[:i], written, result.n_tokens)
+        same = written[: prompt.heal.n_tokens] == prompt.tokens[len(kept) :]
+        counted.clear()
+        if _agrees(written, _one_token_at_a_time(gemma, prompt, result.n_tokens), typed[:i]):
+            agree += 1
+        else:
+            ties += 1
+        if same and result.n_tokens == 3:
+            on_track += 1
+            assert engine_decodes < len(counted), (typed[:i], engine_decodes, len(counted))
+        elif result.n_tokens == 3:
+            off_track += 1
+            assert engine_decodes <= len(counted) + 1, (typed[:i], engine_decodes, len(counted))
     assert on_track >= 5 and off_track >= 5, (on_track, off_track)
     assert agree >= 4 * ties, (agree, ties)
 
 
-def test_a_keystroke_that_keeps_the_prompt_before_the_cursor_token_picks_its_first_token_before_any_decode(gemma):
+def test_a_keystroke_that_keeps_the_prompt_before_the_cursor_token_picks_its_first_token_before_any_decode(
+    gemma, counting_engine
+):
     """Typing along a line: where the tokens before the healed tail are those of an earlier keystroke's prompt
     (or of its prompt plus what it generated), the first token is picked from the remembered logits — the
     first text arrives before any decode — and the engine writes what the reference writes (up to a
     near-tie). With the memo emptied, the same keystroke waits for a decode."""
     from slipstream.inference.engine import LogitsMemo
 
-    typed = "def total(self, items):\n    return sum(item.price * item.count for item in items if item.active)"
-    counted: list[int] = []
-    decode = gemma.llama._ctx.decode
-
-    def counting(batch):
-        counted.append(1)
-        return decode(batch)
-
-    engine = Engine(gemma)
-    gemma.llama._ctx.decode = counting
+    typed = TYPED
+    engine, counted = counting_engine
     instant = agree = ties = 0
     last: Prompt | None = None
-    try:
-        for i in range(24, len(typed) + 1):
-            prompt = build_prompt(typed[:i], "", gemma.tokenize, None, gemma.bos, vocab=gemma.vocabulary)
-            if prompt.heal is None:
-                continue
-            counted.clear()
-            seen: list[int] = []
-            remembered = engine._next_logits.get(prompt.model_tokens()) is not None
-            request = GenerationRequest(
-                prompt, StopRules(max_tokens=3, max_lines=50), lambda _t, seen=seen: seen.append(len(counted))
-            )
-            result = engine.submit(request).result(120)
-            kept = prompt.model_tokens()
-            first = gemma.token_bytes(int(gemma.llama.input_ids[len(kept)]))
-            if remembered and result.n_tokens == 3 and len(first) > len(prompt.heal.text):  # it wrote text
-                assert seen and seen[0] == 0, (typed[:i], "the first text waited for a decode", seen)
-                instant += 1
-                written = gemma.llama.input_ids[len(kept) : gemma.llama.n_tokens].tolist()
-                reference = _one_token_at_a_time(gemma, prompt, result.n_tokens)  # also empties the KV cache
-                for k, (want, gap) in enumerate(reference[: len(written)]):
-                    if written[k] != want:
-                        assert gap < 0.5, (typed[:i], k, written, reference)
-                        ties += 1
-                        break
-                else:
-                    agree += 1
-                last = prompt
-        assert instant >= 10 and agree >= 4 * ties, (instant, agree, ties)
-        # The same keystroke without the memo: its first text comes after a decode.
-        assert last is not None
-        engine._next_logits = LogitsMemo()
+    for i in range(24, len(typed) + 1):
+        prompt = build_prompt(typed[:i], "", gemma.tokenize, None, gemma.bos, vocab=gemma.vocabulary)
+        if prompt.heal is None:
+            continue
         counted.clear()
-        seen = []
-        request = GenerationRequest(last, StopRules(max_tokens=3, max_lines=50), lambda _t: seen.append(len(counted)))
-        engine.submit(request).result(120)
-        assert seen and seen[0] >= 1, seen
-    finally:
-        gemma.llama._ctx.decode = decode
-        engine.close()
+        seen: list[int] = []
+        remembered = engine._next_logits.get(prompt.model_tokens()) is not None
+        request = GenerationRequest(
+            prompt, StopRules(max_tokens=3, max_lines=50), lambda _t, seen=seen: seen.append(len(counted))
+        )
+        result = engine.submit(request).result(120)
+        kept = prompt.model_tokens()
+        first = gemma.token_bytes(int(gemma.llama.input_ids[len(kept)]))
+        if remembered and result.n_tokens == 3 and len(first) > len(prompt.heal.text):  # it wrote text
+            assert seen and seen[0] == 0, (typed[:i], "the first text waited for a decode", seen)
+            instant += 1
+            written = gemma.llama.input_ids[len(kept) : gemma.llama.n_tokens].tolist()
+            reference = _one_token_at_a_time(gemma, prompt, result.n_tokens)  # also empties the KV cache
+            if _agrees(written, reference, typed[:i]):
+                agree += 1
+            else:
+                ties += 1
+            last = prompt
+    assert instant >= 10 and agree >= 4 * ties, (instant, agree, ties)
+    # The same keystroke without the memo: its first text comes after a decode.
+    assert last is not None
+    engine._next_logits = LogitsMemo()
+    counted.clear()
+    seen = []
+    request = GenerationRequest(last, StopRules(max_tokens=3, max_lines=50), lambda _t: seen.append(len(counted)))
+    engine.submit(request).result(120)
+    assert seen and seen[0] >= 1, seen
 
 
 def test_engine_sampled_alternatives_are_constrained_too(gemma):
