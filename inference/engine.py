@@ -263,10 +263,11 @@ class Engine:
                 if now - (t0 + first) > req.rules.time_budget_s:
                     reason = "time"
                     break
+            else:  # the stream ended by itself: a prefill after a remembered first token was cancelled
+                if req.cancel.is_set():
+                    return stopped(text, n, first)
         finally:
             stream.close()
-        if req.cancel.is_set() and reason == "max_tokens" and n < req.rules.max_tokens:  # stopped in its prefill
-            return stopped(text, n, first)
         return GenerationResult(
             text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued, t_prefill
         )
