@@ -28,7 +28,21 @@ POSITIVE = [
     ("sorted-index", "def f(xs):\n    return sorted(xs)[0]\n", "return (min(xs) if xs else sorted(xs)[0])\n"),
     ("sorted-index", "def f(xs):\n    return sorted(xs)[-1]\n", "return (max(xs) if xs else sorted(xs)[-1])\n"),
     ("sorted-index", "def f(d):\n    return sorted(d.values())[0]\n", "return min(d.values())\n"),  # once
-    ("sum-generator", "def f(xs):\n    return sum([x * x for x in xs])\n", "return sum(x * x for x in xs)\n"),
+    ("consumer-list", "def f(xs):\n    return sum(x * x for x in xs)\n", "return sum([x * x for x in xs])\n"),
+    (
+        "consumer-list",
+        "from math import fsum\ndef f(xs, m):\n    return fsum((d := x - m) * d for x in xs)\n",
+        "return fsum([(d := x - m) * d for x in xs])\n",
+    ),
+    ("consumer-list", "def f(r):\n    return ' | '.join(str(c) for c in r)\n", "' | '.join([str(c) for c in r])"),
+    (
+        "consumer-list",
+        "def f(xs):\n    return max((len(x) for x in xs), default=0)\n",
+        "max([len(x) for x in xs], default=0)",
+    ),
+    ("consumer-list", "def f(xs):\n    return sorted(x.k for x in xs if x)\n", "sorted([x.k for x in xs if x])"),
+    ("consumer-list", "def f(xs):\n    return list(x + 1 for x in xs)\n", "return [x + 1 for x in xs]\n"),
+    ("consumer-list", "def f(xs):\n    return set(x + 1 for x in xs)\n", "return {x + 1 for x in xs}\n"),
     (
         "literal-set-membership",
         "def f(c):\n    return c in ['a', 'e', 'i', 'o']\n",
@@ -90,7 +104,13 @@ NEGATIVE = [
     ("keys-membership", "def f(d, k):\n    return k in d.keys(1)\n"),  # keys() with arguments: not a dict view
     ("sorted-index", "def f(xs):\n    return sorted(xs, key=len)[0]\n"),  # a key: min(xs) would differ
     ("sorted-index", "def f(xs):\n    return sorted(xs)[1]\n"),
-    ("sum-generator", "def f(xs):\n    return sum([1, 2, 3])\n"),  # a list literal, not a comprehension
+    ("consumer-list", "def f(xs):\n    return any(x > 0 for x in xs)\n"),  # stops at the first: not all read
+    ("consumer-list", "def f(xs):\n    return next(x for x in xs if x)\n"),
+    ("consumer-list", "def f(xs):\n    return sum([x for x in xs])\n"),  # a list already
+    ("consumer-list", "def f(xs, sep):\n    return sep.join(x for x in xs)\n"),  # sep's join may be anyone's
+    ("consumer-list", "def f(xs, g):\n    return sum((x for x in xs), g())\n"),  # a call after the items
+    ("consumer-list", "def f(xs):\n    return zip(x for x in xs)\n"),  # lazy itself
+    ("consumer-list", "def f(xs):\n    for y in (x for x in xs):\n        return y\n"),
     ("literal-set-membership", "def f(c, v):\n    return c in [v, 'a', 'b']\n"),  # a variable element
     ("literal-set-membership", "def f(c):\n    return c in ['a', 'b']\n"),  # too short to matter
     ("append-loop-comprehension", "def f(xs):\n    out = []\n    for x in xs:\n        out.append(x)\n    return x\n"),
@@ -530,6 +550,11 @@ def test_applied_rewrites_verify_on_inputs():
         ),
         ("def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n", [((n,), {}) for n in range(15)]),
         (
+            "import math\ndef f(xs, ws):\n    m = math.fsum(x for x in xs) / len(xs)\n"
+            "    return m, ' '.join(str(w) for w in ws), sorted((x - m for x in xs), reverse=True)\n",
+            [(([1.5, -2.0, 1e16, 1.0], ["a", 3]), {}), (([0.1] * 10, []), {})],
+        ),
+        (
             "def f(xs, allowed):\n    return [x for x in xs if x in allowed]\n",
             [((list(range(10)), [1, 3, 5]), {}), ((["a"], ("a", "b")), {}), (([1], {1: 2}), {})],
         ),
@@ -626,6 +651,13 @@ def test_verification_catches_what_preconditions_cannot_see():
     (rewrite,) = [c for c in candidates(code, "f") if c.rule == "pairwise-index"]
     verdict = verify(code, rewrite.source, "f", [(([([1],)], [([1],)]), {})], Limits(seconds=20))
     assert not verdict.ok and "raise" in verdict.reason
+    # A consumer that raises part-way: the list has evaluated an item the generator never reached.
+    code = "def f(d, ks):\n    return sum(d[k] for k in ks)\n"
+    (rewrite,) = [c for c in candidates(code, "f") if c.rule == "consumer-list"]
+    fine = verify(code, rewrite.source, "f", [(({"a": 1, "b": 2}, ["a", "b", "a"]), {})], Limits(seconds=20))
+    assert fine.ok, fine.reason
+    verdict = verify(code, rewrite.source, "f", [(({"a": "x", "b": 1}, ["b", "a", "c"]), {})], Limits(seconds=20))
+    assert not verdict.ok and "KeyError" in verdict.reason and "TypeError" in verdict.reason, verdict.reason
 
 
 # ── one purity vocabulary: the caching rule and optimizer/purity.py read the same table ──────────────────

@@ -35,7 +35,11 @@ __all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose
 RULES: tuple[Rule, ...] = (
     Rule("keys-membership", "`k in d.keys()` → `k in d`", expressions.keys_membership),
     Rule("sorted-index", "`sorted(x)[0]`/`[-1]` → `min`/`max`", expressions.sorted_index),
-    Rule("sum-generator", "`sum([...])` → `sum(...)` without the list", expressions.sum_generator),
+    Rule(
+        "consumer-list",
+        "`sum(... for ...)` → `sum([... for ...])` where the callee reads it all",
+        expressions.consumer_list,
+    ),
     Rule("literal-set-membership", "membership in a literal list → set", datastructures.literal_set_membership),
     Rule("append-loop-comprehension", "append loop → list comprehension", loops.append_comprehension),
     Rule("string-concat-join", 'string `+=` loop → `"".join`', loops.concat_join),

@@ -52,15 +52,42 @@ class _SortedIndex(cst.CSTTransformer):
         return guarded.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
-class _SumOfList(cst.CSTTransformer):
-    """``sum([e for x in xs])`` → ``sum(e for x in xs)``: no intermediate list."""
+# Callables that take an iterable, read all of it before returning and do not keep it, so a list in place
+# of a generator changes nothing they can see. A list comprehension builds faster than a generator feeds:
+# measured on 3.11 (min of 7 × 2,000 calls, 50–600 items): sum 1.14×, fsum 1.14–1.19×, max 1.10×, sorted
+# 1.12×, tuple 1.19×, "".join 1.28×. (The reverse rewrite, ``sum([...])`` → ``sum(...)``, saves memory and
+# costs time on 3.11: it was dropped.) Not any/all/next: they stop early.
+CONSUMERS = frozenset({"sum", "fsum", "min", "max", "sorted", "tuple", "list", "set", "frozenset"})
+SIMPLE_ARG = m.Name() | m.Lambda() | m.Integer() | m.Float() | m.SimpleString()
+
+
+class _ConsumerList(cst.CSTTransformer):
+    """``sum(e for x in xs)`` → ``sum([e for x in xs])`` for a callable of ``CONSUMERS`` or a string literal's
+    ``join``; ``list(...)``/``set(...)`` become the comprehension itself. Other arguments must be keywords with
+    plain values (evaluated before the items either way). Where the consumer raises part-way (``sum`` of a
+    str), the list has evaluated items the generator had not: verification decides."""
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
-        if m.matches(updated, m.Call(func=m.Name("sum"), args=[m.Arg(value=m.ListComp(), keyword=None, star="")])):
-            comp = updated.args[0].value
-            gen = cst.GeneratorExp(elt=comp.elt, for_in=comp.for_in, lpar=[], rpar=[])
-            return updated.with_changes(args=[cst.Arg(gen)])
-        return updated
+        func = updated.func
+        consumer = (isinstance(func, cst.Name) and func.value in CONSUMERS) or m.matches(
+            func,
+            m.Attribute(value=m.Name("math"), attr=m.Name("fsum"))
+            | m.Attribute(value=m.SimpleString(), attr=m.Name("join")),
+        )
+        if not consumer or not updated.args:
+            return updated
+        first, *rest = updated.args
+        if not m.matches(first, m.Arg(value=m.GeneratorExp(), keyword=None, star="")):
+            return updated
+        if any(a.keyword is None or a.star or not m.matches(a.value, SIMPLE_ARG) for a in rest):
+            return updated
+        gen = first.value
+        if isinstance(func, cst.Name) and func.value == "list" and not rest:
+            return cst.ListComp(elt=gen.elt, for_in=gen.for_in)
+        if isinstance(func, cst.Name) and func.value == "set" and not rest:
+            return cst.SetComp(elt=gen.elt, for_in=gen.for_in)
+        comp = cst.ListComp(elt=gen.elt, for_in=gen.for_in)
+        return updated.with_changes(args=[first.with_changes(value=comp), *rest])
 
 
 class _SquareMultiply(cst.CSTTransformer):
@@ -102,6 +129,6 @@ class _SortedSliceHeapq(cst.CSTTransformer):
 
 keys_membership = over_whole_def(_KeysMembership)
 sorted_index = over_whole_def(_SortedIndex)
-sum_generator = over_whole_def(_SumOfList)
+consumer_list = over_whole_def(_ConsumerList)
 square_multiply = over_whole_def(_SquareMultiply)
 sorted_slice_heapq = over_whole_def(_SortedSliceHeapq)
