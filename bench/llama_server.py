@@ -137,7 +137,8 @@ async def replay_llama_server(
             row, col = step.cursor
             doc = "\n".join(doc_lines)
             offset = sum(len(x) + 1 for x in doc_lines[:row]) + col
-            prepared = prepare(PrepareRequest(doc, offset, Options.from_settings(settings)), model)
+            # the document's prompt, as a plain client sends it (Slipstream's line break after a header is its own)
+            prepared = prepare(PrepareRequest(doc, offset, Options.from_settings(settings), leads=False), model)
             if current is not None and not current.done():
                 current.cancel()  # newest wins: drop the stale request
             key = Key(time.perf_counter())

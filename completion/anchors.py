@@ -2,7 +2,8 @@
 
 Typed-through: while a suggestion is on screen (or still being generated), the user often types its
 first characters; the rest of that suggestion is still right, so it is answered at once. Backspace
-works too, as long as the cursor stays at or after the point the suggestion was made for.
+works too, as long as the cursor stays at or after the point the suggestion was made for, and so does
+Enter where the suggestion goes on on the next line with the indentation the editor gave it.
 """
 
 from __future__ import annotations
@@ -35,48 +36,81 @@ class Anchor:
     followers: list[Any] = field(default_factory=list)  # requests waiting on this running generation
     finished: Any = None  # an asyncio.Event set when a running generation ends
 
+    def typed_in(self, text: str, offset: int, digests: Digests | None = None) -> str | None:
+        """What was typed at this anchor's point to give ``text`` with the cursor at ``offset``; None when the
+        document changed elsewhere or the cursor is before the point. It may span lines: Enter, with the
+        editor's indentation, along a suggestion that goes on on the next line."""
+        start = self.before_len + len(self.line_prefix)
+        if (
+            offset < start
+            or len(text) - offset != self.suffix_len
+            or not text.startswith(self.line_prefix, self.before_len)
+        ):
+            return None
+        d = digests or Digests(text, offset)
+        if d.before(self.before_len) != self.before or d.suffix() != self.suffix:
+            return None
+        return text[start:offset]
+
     def still_typed_through(self, text: str) -> bool:
         """After an edit: is ``text`` this anchor's document with only part of a suggestion typed in?"""
-        if len(text) < self.before_len + len(self.line_prefix) + self.suffix_len:
-            return False
-        end = len(text) - self.suffix_len
-        middle = text[self.before_len : end]
-        if not middle.startswith(self.line_prefix):
-            return False
-        typed = middle[len(self.line_prefix) :]
-        if "\n" in typed or not any(t.startswith(typed) for t in self.texts):
-            return False
-        return digest(text[: self.before_len]) == self.before and digest(text[end:]) == self.suffix
+        typed = self.typed_in(text, len(text) - self.suffix_len)
+        return typed is not None and any(t.startswith(typed) for t in self.texts)
+
+
+class Digests:
+    """The digests of one document that anchors compare against, each computed once."""
+
+    def __init__(self, text: str, offset: int) -> None:
+        self.text, self.offset = text, offset
+        self._before: dict[int, str] = {}
+        self._suffix: str | None = None
+
+    def before(self, n: int) -> str:
+        if n not in self._before:
+            self._before[n] = digest(self.text[:n])
+        return self._before[n]
+
+    def suffix(self) -> str:
+        if self._suffix is None:
+            self._suffix = digest(self.text[self.offset :])
+        return self._suffix
 
 
 def make_anchor(
     uri: str, text: str, offset: int, texts: list[str], done: bool = True, context_class: str = ""
 ) -> Anchor:
-    before, line_prefix, suffix = split_point(text, offset)
     cut = text.rfind("\n", 0, offset) + 1
-    return Anchor(uri, before, line_prefix, suffix, texts, done, cut, len(text) - offset, context_class)
+    return Anchor(
+        uri,
+        digest(text[:cut]),
+        text[cut:offset],
+        digest(text[offset:]),
+        texts,
+        done,
+        cut,
+        len(text) - offset,
+        context_class,
+    )
 
 
-def typed_through(anchor: Anchor, before: str, line_prefix: str, suffix: str) -> list[str] | None:
-    """The suggestions' remainders if the user only typed (or deleted) along a suggestion.
+def typed_through(
+    anchor: Anchor, text: str, offset: int, digests: Digests | None = None
+) -> tuple[str, list[str]] | None:
+    """What was typed since the anchor, and the suggestions' remainders, if the user only typed (or deleted)
+    along a suggestion.
 
-    ``None`` when the document elsewhere changed, the cursor left the anchor's line or moved before the
-    anchor point, or the typed text departs from every suggestion. An empty list: a suggestion was
-    typed in full, nothing of it is left. For a running generation, ``texts`` holds its text so far.
+    ``None`` when the document elsewhere changed, the cursor moved before the anchor point, or the typed
+    text departs from every suggestion. An empty list: a suggestion was typed in full, nothing of it is
+    left. For a running generation, ``texts`` holds its text so far.
     """
-    if before != anchor.before or suffix != anchor.suffix or not line_prefix.startswith(anchor.line_prefix):
+    typed = anchor.typed_in(text, offset, digests)
+    if typed is None:
         return None
-    typed = line_prefix[len(anchor.line_prefix) :]
     rest = [t[len(typed) :] for t in anchor.texts if t.startswith(typed)]
     if not rest:
         return None
-    return [r for r in rest if r]
-
-
-def split_point(text: str, offset: int) -> tuple[str, str, str]:
-    """(digest of the text before the cursor line, the cursor line's prefix, digest of the suffix)."""
-    cut = text.rfind("\n", 0, offset) + 1
-    return digest(text[:cut]), text[cut:offset], digest(text[offset:])
+    return typed, [r for r in rest if r]
 
 
 class AnchorStore:
@@ -91,11 +125,13 @@ class AnchorStore:
         items.insert(0, anchor)
         del items[self.per_document :]
 
-    def find(self, uri: str, before: str, line_prefix: str, suffix: str) -> tuple[Anchor, list[str]] | None:
+    def find(self, uri: str, text: str, offset: int) -> tuple[Anchor, str, list[str]] | None:
+        """The newest anchor the user typed along: it, what was typed since, and the suggestions' rest."""
+        digests = Digests(text, offset)
         for anchor in self._by_uri.get(uri, []):
-            rest = typed_through(anchor, before, line_prefix, suffix)
-            if rest is not None:
-                return anchor, rest
+            found = typed_through(anchor, text, offset, digests)
+            if found is not None:
+                return anchor, found[0], found[1]
         return None
 
     def drop(self, uri: str) -> None:

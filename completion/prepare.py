@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from slipstream.heuristics.cadence import Cadence
 from slipstream.heuristics.context import CursorContext, analyze
-from slipstream.heuristics.policy import Limits, Plan, plan
+from slipstream.heuristics.policy import Limits, Plan, header_line_break, plan
 from slipstream.heuristics.postprocess import breaks_syntax, clean
 from slipstream.inference.api import PromptModel
 from slipstream.inference.engine import GenerationRequest, GenerationResult
@@ -28,8 +28,9 @@ class Prepared:
     context: CursorContext
     plan: Plan
     rules: StopRules
-    prefix: str
+    prefix: str  # what the prompt was built from: the document's text before the cursor, then ``lead``
     suffix: str
+    lead: str = ""  # text every suggestion starts with, written by the policy, not the model
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class PrepareRequest:
     line_factor: Mapping[str, float] | None = None  # per context class, from acceptance telemetry
     extra: str = ""  # project context lines to put ahead of the prompt
     hint: int | None = None  # the document's previous prompt window start (keeps the KV cache warm)
+    leads: bool = True  # the policy may write a suggestion's start (False: the prompt a plain client sends)
 
 
 def heals_at(ctx: CursorContext) -> bool:
@@ -74,6 +76,10 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
     cadence, invoked, line_factor, extra, hint = req.cadence, req.invoked, req.line_factor, req.extra, req.hint
     prefix, suffix = text[:offset], text[offset:]
     ctx = analyze(prefix, suffix)
+    lead = header_line_break(ctx) if req.leads else ""
+    if lead:  # ask from the body's first line, as after Enter
+        prefix += lead
+        ctx = analyze(prefix, suffix)
     limits = Limits(
         max_lines=settings.max_lines,
         max_tokens_line=min(48, settings.max_tokens),
@@ -96,7 +102,7 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
             max_prefix_tokens=room * 6 // 10, max_suffix_tokens=room // 10, max_line_tokens=room // 5, slack_tokens=0
         )
         prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget, vocab=vocab)
-    return Prepared(prompt, ctx, p, rules, prefix, suffix)
+    return Prepared(prompt, ctx, p, rules, prefix, suffix, lead)
 
 
 def request_for(
@@ -115,7 +121,7 @@ def request_for(
         if shown != last[0]:
             last[0] = shown
             if on_partial is not None and shown:
-                on_partial(shown)
+                on_partial(prepared.lead + shown)
 
     return GenerationRequest(
         prepared.prompt,
@@ -129,8 +135,8 @@ def request_for(
 
 
 def finish(prepared: Prepared, result: GenerationResult) -> str:
-    """The final suggestion: cleaned, and dropped if it would add a syntax error to its block."""
+    """The final suggestion: cleaned, dropped if it would add a syntax error to its block, after the lead."""
     text = clean(result.text, prepared.context, final=True)
     if text and breaks_syntax(prepared.prefix, text, prepared.suffix):
         return ""
-    return text
+    return prepared.lead + text if text else ""

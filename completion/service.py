@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from slipstream.completion.anchors import Anchor, AnchorStore, make_anchor, split_point
+from slipstream.completion.anchors import Anchor, AnchorStore, make_anchor
 from slipstream.completion.cache import CompletionCache
 from slipstream.completion.prepare import Options, Prepared, PrepareRequest, finish, prepare, request_for
 from slipstream.completion.project_context import ProjectContext
@@ -164,15 +164,12 @@ class CompletionService:
         if engine is None:
             return Answer([], [], "")
         t0 = time.perf_counter()
-        before, line_prefix, suffix = split_point(req.text, req.offset)
 
         # 1. The user typed along a suggestion: the rest of it, without the model.
-        found = self.anchors.find(req.uri, before, line_prefix, suffix)
+        found = self.anchors.find(req.uri, req.text, req.offset)
         if found is not None and not found[0].done:
             anchor = found[0]
-            follower = _Follower(
-                req.version, req.line, req.character, req.request_id, line_prefix[len(anchor.line_prefix) :]
-            )
+            follower = _Follower(req.version, req.line, req.character, req.request_id, found[1])
             anchor.followers.append(follower)
             try:
                 await anchor.finished.wait()
@@ -180,10 +177,10 @@ class CompletionService:
                 anchor.followers.remove(follower)
             if self._stale(req.uri, req.version):
                 raise Superseded("superseded by a newer edit")
-            found = self.anchors.find(req.uri, before, line_prefix, suffix)
-        if found is not None and found[0].done and found[1]:
+            found = self.anchors.find(req.uri, req.text, req.offset)
+        if found is not None and found[0].done and found[2]:
             self.stats["typed_through"] += 1
-            return self._answer(req, found[1], found[0].context_class)
+            return self._answer(req, found[2], found[0].context_class)
 
         cadence = cadence_from(self._edit_times.get(req.uri, ()), time.monotonic())
         extra = self.project.get(req.uri, req.text, req.offset, req.line) if self.config.project_context else ""
@@ -343,6 +340,7 @@ class CompletionService:
             engine.model.path,
             prepared.prompt.tokens,
             prepared.prompt.heal,  # the same prompt healed or not is another generation
+            prepared.lead,  # the same prompt at a header's end (a line break ahead) and after Enter (none)
             (ctx.line_prefix, ctx.line_suffix, ctx.next_lines, ctx.previous_line, ctx.indent, ctx.kind),
             (plan.mode, plan.single_line, plan.max_lines, plan.max_tokens, plan.alternatives),
         )

@@ -93,7 +93,7 @@ def _strip_comment(line: str) -> str:
     return (line[: st.comment_start] if st.in_comment else line).rstrip()
 
 
-def _keyword(line: str) -> str:
+def keyword(line: str) -> str:
     words = _WORD.findall(line.strip()[:40])
     if not words:
         return ""
@@ -107,7 +107,7 @@ def _is_header(line: str) -> bool:
     s = _strip_comment(line).strip()
     if not s.endswith(":") or s.startswith("#"):
         return False
-    if _keyword(s) in COMPOUND:
+    if keyword(s) in COMPOUND:
         return True
     closes_more = sum(s.count(c) for c in ")]}") > sum(s.count(c) for c in "([{")
     return closes_more and s[:-1].rstrip().endswith((")", "]"))
@@ -124,7 +124,7 @@ def enclosing_headers(lines_before: list[str], column: int) -> tuple[Header, ...
         c = width(leading_ws(line))
         if c >= col:
             continue
-        kw = _keyword(s)
+        kw = keyword(s)
         if kw in COMPOUND:
             out.append(Header(kw, c, line))
             col = c

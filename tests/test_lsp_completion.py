@@ -285,3 +285,30 @@ async def test_accepting_a_suggestion_is_counted_locally_with_retention(client: 
             break
         await asyncio.sleep(0.1)
     assert stats["classes"][cls]["retained_30s"] == 1 and stats["classes"][cls]["retained_120s"] == 1
+
+
+async def test_at_the_end_of_a_block_header_the_suggestion_is_the_body_on_the_next_line(client: LanguageClient):
+    # As the ':' of a header is typed: the line is finished, the model's first token would be a line break,
+    # and finishing the line showed nothing. The suggestion starts on the next line, one level deeper.
+    partials = Partials(client)
+    row = line_index(SAMPLE, "    def in_stock(self)")
+    lines = SAMPLE.split("\n")
+    del lines[row + 1]  # the body
+    open_doc(client, URI, "\n".join(lines))
+    col = len(lines[row])
+    result = await client.text_document_inline_completion_async(inline_params(URI, row, col))
+    assert isinstance(result, types.InlineCompletionList) and result.items, "nothing at the header's end"
+    insert = result.items[0].insert_text
+    assert insert.startswith("\n        ") and insert[9:10].strip(), repr(insert)
+    assert all(not x.strip() or x.startswith("        ") for x in insert.split("\n")[1:]), "left the body"
+    assert (result.items[0].range.start.line, result.items[0].range.start.character) == (row, col)
+    shown = [p["text"] for _, p in partials.items if p["uri"] == URI and p["text"]]
+    assert shown and all(t.startswith("\n        ") for t in shown), shown
+    # Enter (the editor indents the new line) and the suggestion's first letter: the rest, without the model.
+    before = (await get_status(client))["stats"]
+    change(client, URI, 2, (row, col), (row, col), insert[:10])
+    answer = await client.text_document_inline_completion_async(inline_params(URI, row + 1, 9))
+    assert answer is not None and answer.items and answer.items[0].insert_text == insert[10:], answer
+    after = (await get_status(client))["stats"]
+    assert after["typed_through"] == before["typed_through"] + 1
+    assert after["answered"] == before["answered"], "the model was not asked"

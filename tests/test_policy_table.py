@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from slipstream.heuristics.cadence import Cadence
 from slipstream.heuristics.context import analyze
-from slipstream.heuristics.policy import Limits, plan
+from slipstream.heuristics.policy import Limits, header_line_break, plan
 
 FAST = Cadence(interval_ms=120, idle_ms=150)
 PAUSE = Cadence(interval_ms=300, idle_ms=2000)
@@ -154,3 +154,28 @@ def test_mid_call_does_not_reclose_the_paren():
     assert p.single_line
     assert clean("b)", ctx) == "b"
     assert clean("g(b))", ctx) == "g(b)"
+
+
+@pytest.mark.parametrize(
+    ("doc", "lead"),
+    [
+        ("if dest is None:|", "\n    "),
+        ("def f(x):\n    for y in x:|\n", "\n        "),
+        ("class A(B):|", "\n    "),
+        ("async def f():|", "\n    "),
+        ("    else:|", "\n        "),
+        ("\tif x:|", "\n\t\t"),
+        ("    try:|\n        pass\n", "\n        "),  # a body below already: the new first line
+        ("if x:|  # why\n", ""),  # text after the cursor
+        ("if x: |", ""),  # not right after the colon
+        ("key = lambda x:|", ""),  # not a block
+        ("d = {'a':|", ""),  # inside brackets
+        ("x = y[1:|]", ""),
+        ("# if x:|", ""),  # a comment
+        ("s = 'if x:|'", ""),  # a string
+        ("if_x = {1:|", ""),
+        ("if x:\n    |", ""),  # already on the body's line
+    ],
+)
+def test_a_header_ending_at_the_cursor_gets_a_line_break_lead(doc, lead):
+    assert header_line_break(at(doc)) == lead

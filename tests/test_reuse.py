@@ -4,55 +4,59 @@ from __future__ import annotations
 
 import os
 
-from slipstream.completion.anchors import Anchor, AnchorStore, split_point, typed_through
+from slipstream.completion.anchors import Anchor, AnchorStore, make_anchor, typed_through
 from slipstream.completion.cache import CompletionCache
 
 DOC = "def f(items):\n    total = sum(\n\nprint(f([]))\n"
 
 
 def anchor_at(doc: str, offset: int, texts: list[str], done: bool = True) -> Anchor:
-    before, line_prefix, suffix = split_point(doc, offset)
-    return Anchor("u", before, line_prefix, suffix, texts, done)
+    return make_anchor("u", doc, offset, texts, done)
 
 
 def at(doc: str, offset: int):
-    return split_point(doc, offset)
+    return doc, offset
+
+
+def rest(anchor: Anchor, doc: str, offset: int) -> list[str] | None:
+    found = typed_through(anchor, doc, offset)
+    return None if found is None else found[1]
 
 
 def test_typing_along_the_suggestion_returns_the_rest():
     off = DOC.index("sum(") + 4
     a = anchor_at(DOC, off, ["item.price for item in items)"])
     doc2 = DOC[:off] + "ite" + DOC[off:]
-    assert typed_through(a, *at(doc2, off + 3)) == ["m.price for item in items)"]
+    assert rest(a, *at(doc2, off + 3)) == ["m.price for item in items)"]
 
 
 def test_backspace_back_to_the_anchor_point_and_not_before():
     off = DOC.index("sum(") + 4
     a = anchor_at(DOC, off, ["item.price"])
     doc2 = DOC[:off] + "it" + DOC[off:]
-    assert typed_through(a, *at(doc2, off + 2)) == ["em.price"]
+    assert rest(a, *at(doc2, off + 2)) == ["em.price"]
     # Backspace twice: back at the anchor point, the whole suggestion again.
-    assert typed_through(a, *at(DOC, off)) == ["item.price"]
+    assert rest(a, *at(DOC, off)) == ["item.price"]
     # One more backspace: before the anchor point, no reuse.
     doc3 = DOC[: off - 1] + DOC[off:]
-    assert typed_through(a, *at(doc3, off - 1)) is None
+    assert rest(a, *at(doc3, off - 1)) is None
 
 
 def test_departing_from_the_suggestion_or_editing_elsewhere_is_no_reuse():
     off = DOC.index("sum(") + 4
     a = anchor_at(DOC, off, ["item.price", "items"])
     doc2 = DOC[:off] + "x" + DOC[off:]
-    assert typed_through(a, *at(doc2, off + 1)) is None
+    assert rest(a, *at(doc2, off + 1)) is None
     # Typing "items" matches only the second alternative.
     doc3 = DOC[:off] + "items" + DOC[off:]
-    assert typed_through(a, *at(doc3, off + 5)) == []  # fully typed: nothing left of it
+    assert rest(a, *at(doc3, off + 5)) == []  # fully typed: nothing left of it
     doc4 = DOC[:off] + "item" + DOC[off:]
-    assert typed_through(a, *at(doc4, off + 4)) == [".price", "s"]
+    assert rest(a, *at(doc4, off + 4)) == [".price", "s"]
     # An edit above the cursor line or below the cursor invalidates it.
     above = "# note\n" + DOC
-    assert typed_through(a, *at(above, off + len("# note\n"))) is None
+    assert rest(a, *at(above, off + len("# note\n"))) is None
     below = DOC + "x = 1\n"
-    assert typed_through(a, *at(below, off)) is None
+    assert rest(a, *at(below, off)) is None
 
 
 def test_anchor_store_prefers_the_newest():
@@ -61,7 +65,7 @@ def test_anchor_store_prefers_the_newest():
     store.add(anchor_at(DOC, off, ["old"]))
     store.add(anchor_at(DOC, off, ["new"]))
     found = store.find("u", *at(DOC, off))
-    assert found is not None and found[1] == ["new"]
+    assert found is not None and found[1:] == ("", ["new"])
     store.add(anchor_at(DOC, off, ["third"]))
     assert len(store._by_uri["u"]) == 2
     store.drop("u")
@@ -115,3 +119,24 @@ def test_a_running_generation_survives_typing_along_it():
     assert not a.still_typed_through(DOC[:off] + "item.price" + DOC[off:]), "past what was generated so far"
     assert not a.still_typed_through("#" + DOC[:off] + "it" + DOC[off:]), "an edit above"
     assert not a.still_typed_through(DOC[:off] + "it" + DOC[off:] + "#"), "an edit below"
+
+
+def test_enter_along_a_suggestion_that_goes_on_on_the_next_line():
+    doc = "def f(xs):\n    if xs:\n\nprint(f([]))\n"
+    off = doc.index("if xs:") + len("if xs:")
+    a = anchor_at(doc, off, ["\n        return xs[0]\n    return None"])
+    # Enter gives the next line the editor's indentation, one level deeper; then the user types "re".
+    for typed, left in [
+        ("\n        ", "return xs[0]\n    return None"),
+        ("\n        re", "turn xs[0]\n    return None"),
+    ]:
+        doc2 = doc[:off] + typed + doc[off:]
+        assert typed_through(a, doc2, off + len(typed)) == (typed, [left])
+        assert a.still_typed_through(doc2)
+    # Another indentation than the suggestion's, or a line break the suggestion does not have: no reuse.
+    for typed in ("\n    r", "\n        x", "\n\n"):
+        doc2 = doc[:off] + typed + doc[off:]
+        assert typed_through(a, doc2, off + len(typed)) is None and not a.still_typed_through(doc2)
+    # Text changed above the anchor's line: no reuse, though the typed text matches.
+    doc3 = "#\n" + doc[:off] + "\n        " + doc[off:]
+    assert typed_through(a, doc3, off + 2 + 9) is None
