@@ -256,7 +256,8 @@ class _Measuring:
                 expect(k)
             one = one * sum(costs[i] for i in idx) / max(per_pass, 1e-9)
             if one * MIN_ROUNDS > room:
-                raise _TooLong(f"a pass takes {one:.2g} s with its copies; {MIN_ROUNDS} rounds do not fit {room:.0f} s")
+                left = f"the {room:.1f} s left" if room > 0 else f"the {budget_s:.1f} s given (the first pass used it)"
+                raise _TooLong(f"a pass takes {one:.2g} s with its copies; {MIN_ROUNDS} rounds do not fit {left}")
             rounds = min(rounds, max(MIN_ROUNDS, int(room / one)))
         t_orig = max(warm[0][0] * sum(costs[i] for i in idx) / max(per_pass, 1e-9), 1e-7)
         cap = max(1, COPY_BYTES // (4 * max(1, sum(nbytes[i] for i in idx))))
