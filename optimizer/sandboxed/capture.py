@@ -24,17 +24,6 @@ from .workload import run_workload
 # Each watched call costs ~2 µs (recursive fib's 3 M calls in a 0.1 s workload took 5.4 s to watch, 21
 # distinct arguments among them): after this many calls of the function the rest go unwatched.
 WATCHED_CALLS = 100_000
-ATOMS = frozenset({int, str, bytes, bool, type(None)})  # equal only when they pickle alike, given the type
-
-
-def _atom_key(args: list[Any], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-    """A key equal for two calls exactly when their arguments pickle alike, for arguments of atomic types
-    (1 == 1.0 == True told apart by their types); None for anything else (floats too: 0.0 == -0.0)."""
-    values = (*args, *kwargs.values())
-    types = tuple(map(type, values))
-    if not ATOMS.issuperset(types):
-        return None
-    return (types, values, tuple(kwargs))
 
 
 def main(p: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +34,6 @@ def main(p: dict[str, Any]) -> dict[str, Any]:
     qualname = p["qualname"]
     blobs: list[bytes] = []
     seen: set[bytes] = set()
-    seen_keys: set[tuple[Any, ...]] = set()
     matched: dict[tuple[Any, str], bool] = {}  # (code object, file) -> is it the target's
     stats = {"calls": 0, "skipped": 0, "bytes": 0}
 
@@ -76,11 +64,6 @@ def main(p: dict[str, Any]) -> dict[str, Any]:
             i += 1
         if code.co_flags & 0x08:  # **kwargs
             kwargs.update(local[names[i]])
-        key = _atom_key(args, kwargs)
-        if key is not None:  # seen already: no pickling (fib's millions of calls have ~20 distinct arguments)
-            if key in seen_keys:
-                return
-            seen_keys.add(key)
         try:
             blob = pickle.dumps((tuple(args), kwargs))
         except Exception:
