@@ -76,7 +76,7 @@ def header_line_break(ctx: CursorContext) -> str:
     line = ctx.line_prefix
     if ctx.kind != "mid_line" or ctx.bracket_depth or ctx.line_suffix.strip() or not line.endswith(":"):
         return ""
-    if keyword(line.strip()) not in COMPOUND:
+    if keyword(line) not in COMPOUND:
         return ""
     indent = leading_ws(line)
     return "\n" + indent + ("\t" if "\t" in indent else "    ")
