@@ -7,6 +7,7 @@ changes its input (libcst trees are immutable); block rewriters never enter nest
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Sequence
 
 import libcst as cst
@@ -359,3 +360,27 @@ def generator_source(elt: cst.BaseExpression, loop: cst.For, cond: cst.BaseExpre
 def over_whole_def(transformer: type[cst.CSTTransformer]) -> Callable[[cst.FunctionDef], cst.FunctionDef]:
     """A rule's transform that runs a fresh ``transformer`` over the whole def."""
     return lambda fn: fn.visit(transformer())
+
+
+def free_module_name(module: cst.Module, name: str) -> bool:
+    """Does ``name`` mean the module of that name wherever the rewrite uses it: bound nowhere in the source
+    (no def, class, assignment, parameter or other import of it) except by ``import name``?"""
+    try:
+        tree = ast.parse(module.code)
+    except SyntaxError:
+        return False
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load):
+            return False
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name:
+            return False
+        if isinstance(n, ast.arg) and n.arg == name:
+            return False
+        if isinstance(n, (ast.Global, ast.Nonlocal)) and name in n.names:
+            return False
+        if isinstance(n, ast.ImportFrom) and any((a.asname or a.name) == name for a in n.names):
+            return False
+        if isinstance(n, ast.Import) and any((a.asname or a.name.split(".")[0]) == name for a in n.names):
+            if not any(a.name == name and a.asname is None for a in n.names):
+                return False
+    return True

@@ -190,8 +190,14 @@ POSITIVE += [
     (
         "compile-regex",
         "import re\ndef f(lines):\n    return [l for l in lines if re.search(r'\\d+', l)]\n",
-        "    _pattern1 = re.compile(r'\\d+')\n    return [l for l in lines if _pattern1.search(l)]\n",
+        "import re\n_f_re = re.compile(r'\\d+')\ndef f(lines):\n    return [l for l in lines if _f_re.search(l)]\n",
     ),
+    (
+        "compile-regex",
+        "import re\n\n\n# splits\ndef f(s, _f_re=1):\n    return re.split(r'\\n|\\r', s), re.sub('a' 'b', '', s)\n",
+        "import re\n\n\n_f_re2 = re.compile(r'\\n|\\r')\n_f_re3 = re.compile('a' 'b')\n\n\n# splits\n"
+        "def f(s, _f_re=1):\n    return _f_re2.split(s), _f_re3.sub('', s)\n",
+    ),  # not in a loop: every call paid the cache lookup; blank lines kept, the comment stays with the def
     (
         "counter-loop",
         "def f(ws):\n    c = {}\n    for w in ws:\n        c[w] = c.get(w, 0) + 1\n    return c\n",
@@ -272,7 +278,9 @@ NEGATIVE += [
         "compile-regex",
         "import re\ndef f(p, lines):\n    return [l for l in lines if re.match(p, l)]\n",
     ),  # not a literal
-    ("compile-regex", "import re\ndef f(lines):\n    return re.match('a', lines[0])\n"),  # not in a loop
+    ("compile-regex", "import re\ndef f(lines):\n    return re.match('a(', lines[0])\n"),  # would break the import
+    ("compile-regex", "def f(re, s):\n    return re.match('a', s)\n"),  # not the module
+    ("compile-regex", "import re\ndef f(s):\n    def g(re):\n        return re.match('a', s)\n    return g\n"),
     ("compile-regex", "import re\ndef f(ls):\n    return [l for l in ls if re.match('a', l, re.I)]\n"),  # flags
     ("counter-loop", "def f(ws):\n    c = {'x': 1}\n    for w in ws:\n        c[w] = c.get(w, 0) + 1\n    return c\n"),
     ("counter-loop", "def f(ws):\n    c = {}\n    for w in ws:\n        c[w] = c.get(w, 0) + 2\n    return c\n"),
@@ -635,6 +643,26 @@ def test_loop_rewrites_verify_on_inputs():
             assert verdict.ok, (rewrite.rule, verdict.reason, rewrite.source)
     assert {"search-loop-builtin", "deque-queue", "compile-regex", "counter-loop", "pairwise-index"} <= seen
     assert {"seen-set-dedupe", "range-len-index", "square-multiply", "sorted-slice-heapq", "sum-loop"} <= seen
+
+
+def test_a_compiled_pattern_goes_before_the_class_and_verifies_on_a_method():
+    code = src("""
+        import re
+
+
+        class Lines:
+            def f(self, s):
+                return re.split(r"\\r?\\n", s)
+    """)
+    (rewrite,) = [r for r in candidates(code, "Lines.f") if r.rule == "compile-regex"]
+    assert '\n\n\n_f_re = re.compile(r"\\r?\\n")\n\n\nclass Lines:' in rewrite.source, rewrite.source
+    assert "return _f_re.split(s)" in rewrite.source
+    inputs = [((None, "a\r\nb\nc"), {}), ((None, ""), {})]  # self unused
+    fast = Limits(seconds=20, memory_bytes=512 << 20)
+    assert verify(code, rewrite.source, "Lines.f", inputs, fast).ok
+    # a pattern changed in the rewrite is caught
+    wrong = rewrite.source.replace('r"\\r?\\n"', 'r"\\n"')
+    assert not verify(code, wrong, "Lines.f", inputs, fast).ok
 
 
 def test_verification_catches_what_preconditions_cannot_see():

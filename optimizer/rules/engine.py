@@ -3,7 +3,9 @@
 Guarantees, for ``candidates`` and ``compose`` alike:
 
 - a rewrite changes only the def the qualified name means (optimizer/cstutil.py's ``find_cst_function``,
-  the walk every part of the optimizer shares), plus the ``import`` lines its rules name;
+  the walk every part of the optimizer shares), plus the ``import`` lines its rules name and the module-level
+  constants a rule hoists out of the def (``WithPrelude``: fresh names, placed just before the top-level
+  statement that holds the def, so they exist before any call);
 - a rule that leaves the function as it was gives no rewrite;
 - every rewrite compiles: a rule's bug costs a candidate, never produces broken code;
 - source that does not parse, or a name that is no def, gives no rewrite (never an exception).
@@ -23,9 +25,19 @@ import libcst.matchers as m
 from slipstream.optimizer.cstutil import docstring_offset, find_cst_function
 
 Transform = Callable[[cst.FunctionDef], cst.FunctionDef]
-# A rule that must see the rest of the module (the helpers a function calls) takes it too; it still changes
-# only the def.
-ModuleTransform = Callable[[cst.FunctionDef, cst.Module], cst.FunctionDef]
+
+
+@dataclass(frozen=True)
+class WithPrelude:
+    """A rewritten def and the module-level statements it needs (a constant computed once at import)."""
+
+    fn: cst.FunctionDef
+    prelude: tuple[cst.BaseStatement, ...]
+
+
+# A rule that must see the rest of the module (the helpers a function calls, the names already taken) takes
+# it too; it changes only the def, and may hand back module-level statements with it.
+ModuleTransform = Callable[[cst.FunctionDef, cst.Module], "cst.FunctionDef | WithPrelude"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,7 @@ class ReplaceFunction(cst.CSTTransformer):
         self.target: cst.FunctionDef | None = None
         self.module: cst.Module | None = None
         self.changed = False
+        self.prelude: tuple[cst.BaseStatement, ...] = ()
 
     def visit_Module(self, node: cst.Module) -> bool:
         self.target, self.module = find_cst_function(node, self.qualname), node
@@ -67,8 +80,22 @@ class ReplaceFunction(cst.CSTTransformer):
             new = self.module_transform(updated, self.module)
         else:
             new = self.transform(updated)
+        if isinstance(new, WithPrelude):
+            new, self.prelude = new.fn, new.prelude
         self.changed = not new.deep_equals(updated)
         return new
+
+
+def _with_prelude(old: cst.Module, new: cst.Module, target: cst.FunctionDef, prelude) -> cst.Module:
+    """``prelude`` inserted before the top-level statement of ``new`` that holds the def (found in ``old``:
+    the visit changed only that statement, so the positions agree), after the same blank lines."""
+    for i, stmt in enumerate(old.body):
+        if stmt is target or any(n is target for n in m.findall(stmt, m.FunctionDef())):
+            blank = [line for line in stmt.leading_lines if line.comment is None]
+            first = prelude[0].with_changes(leading_lines=blank)
+            body = list(new.body)
+            return new.with_changes(body=body[:i] + [first, *prelude[1:]] + body[i:])
+    return new
 
 
 def ensure_import(module: cst.Module, name: str) -> cst.Module:
@@ -94,6 +121,8 @@ def _apply(module: cst.Module, qualname: str, rules: Sequence[Rule]) -> tuple[cs
         else:
             replace = ReplaceFunction(qualname, rule.transform)  # type: ignore[arg-type]
         new = module.visit(replace)
+        if replace.changed and replace.prelude and replace.target is not None:
+            new = _with_prelude(module, new, replace.target, replace.prelude)
         if replace.changed:
             for name in rule.imports:
                 new = ensure_import(new, name)

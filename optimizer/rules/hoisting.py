@@ -1,4 +1,5 @@
-"""Hoisting rules: work a loop repeats on every iteration, done once before it.
+"""Hoisting rules: work a loop repeats on every iteration, done once before it; work every call repeats
+(compiling a literal regex), done once at import.
 
 Every transform takes the target ``FunctionDef`` and returns it unchanged when its preconditions do not
 hold. What is hoisted reads only names the loop neither rebinds nor mutates, and nothing inside a
@@ -8,20 +9,23 @@ local name, assigned where the loop stood (its blank lines and comments go first
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable
 
 import libcst as cst
 import libcst.matchers as m
 from slipstream.optimizer.cstutil import (
-    LoopDepth,
     bound_names,
     code,
-    docstring_offset,
     expand_blocks,
+    free_module_name,
     fresh,
     mutated_names,
+    names_in,
     statement,
 )
+from slipstream.optimizer.rules.engine import WithPrelude
 
 _SCALAR_BUILTINS = {"len"}
 _CONTAINER_BUILTINS = {"set", "frozenset", "tuple", "sorted", "list"}
@@ -198,16 +202,31 @@ def hoist_method_lookups(fn: cst.FunctionDef) -> cst.FunctionDef:
     return expand_blocks(fn, expand)
 
 
-# ── re.<fn>(literal, ...) in a loop → one compiled pattern ────────────────────────────────────────────────
+# ── re.<fn>(literal, ...) → one pattern compiled at import ───────────────────────────────────────────────
 
 
-def compile_regex(fn: cst.FunctionDef) -> cst.FunctionDef:
+def _compiles(literal: cst.BaseExpression) -> bool:
+    """The literal is a pattern ``re.compile`` accepts (compiled at import, a bad one would break the import
+    where the original only failed when called)."""
+    try:
+        re.compile(ast.literal_eval(code(literal)))
+    except Exception:
+        return False
+    return True
+
+
+def compile_regex(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef | WithPrelude:
     """``re.match(r"...", s)`` (and search, fullmatch, findall, finditer, split, sub, subn) with a literal
-    pattern and no flags, inside a loop → ``re.compile`` once at the top of the function, skipping the
-    per-call cache lookup. ``re`` must not be rebound in the function."""
-    if "re" in bound_names(fn.body) or not isinstance(fn.body, cst.IndentedBlock):
+    pattern and no flags → a pattern compiled once, at import, in a module-level constant just before the
+    def: each call skips ``re``'s cache lookup (type checks, a dict lookup keyed by pattern and flags).
+    Measured on 3.11: ``re.split(r"\n|\r\n|\r", s)`` 2.1× faster compiled on a 6-character line, 1.19×
+    on 110 characters, 1.07× on 400; in a loop the saving is per iteration. The pattern must compile
+    (checked here), and ``re`` must mean the module everywhere in the source (``free_module_name``)."""
+    if not free_module_name(module, "re") or not isinstance(fn.body, cst.IndentedBlock):
         return fn
     patterns: dict[str, str] = {}
+    taken = names_in(module)
+    base = f"_{fn.name.value.lstrip('_')}_re"
 
     def ok(n: cst.Call) -> bool:
         f = n.func
@@ -217,15 +236,21 @@ def compile_regex(fn: cst.FunctionDef) -> cst.FunctionDef:
             and len(n.args) == _RE_ARGS[f.attr.value]
             and all(a.keyword is None and not a.star for a in n.args)
             and isinstance(n.args[0].value, (cst.SimpleString, cst.ConcatenatedString))
+            and _compiles(n.args[0].value)
         )
 
-    class T(LoopDepth, cst.CSTTransformer):
+    class T(cst.CSTTransformer):
         def leave_Call(self, original: cst.Call, updated: cst.Call):
-            if not self.depth or not ok(original):
+            if not ok(original):
                 return updated
             pat = code(original.args[0].value)
             if pat not in patterns:
-                patterns[pat] = fresh(fn, f"_pattern{len(patterns) + 1}")
+                name, k = base, 1
+                while name in taken:
+                    k += 1
+                    name = f"{base}{k}"
+                taken.add(name)
+                patterns[pat] = name
             return updated.with_changes(
                 func=cst.Attribute(cst.Name(patterns[pat]), updated.func.attr),
                 args=[a.with_changes() for a in updated.args[1:]],
@@ -234,7 +259,4 @@ def compile_regex(fn: cst.FunctionDef) -> cst.FunctionDef:
     new = fn.visit(T())
     if not patterns:
         return fn
-    body = list(new.body.body)
-    pos = docstring_offset(body)
-    pre = [statement(f"{name} = re.compile({pat})\n") for pat, name in patterns.items()]
-    return new.with_changes(body=new.body.with_changes(body=body[:pos] + pre + body[pos:]))
+    return WithPrelude(new, tuple(statement(f"{name} = re.compile({pat})\n") for pat, name in patterns.items()))

@@ -15,14 +15,13 @@ another reference while the loop runs) is left to verification on the real input
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 import libcst.matchers as m
 from slipstream.optimizer.cstutil import (
     bound_names,
     code,
     expand_blocks,
+    free_module_name,
     fresh,
     mutated_names,
     name_nodes,
@@ -69,7 +68,7 @@ def bisect_search_item(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionD
 
 
 def _bisect_rule(fn: cst.FunctionDef, module: cst.Module, items: bool) -> cst.FunctionDef:
-    if not all(_free_module_name(module, n) for n in ("bisect", "operator")[: 1 + items]):
+    if not all(free_module_name(module, n) for n in ("bisect", "operator")[: 1 + items]):
         return fn
 
     def expand(stmt: cst.BaseStatement, before: list[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
@@ -77,30 +76,6 @@ def _bisect_rule(fn: cst.FunctionDef, module: cst.Module, items: bool) -> cst.Fu
         return [found] if found is not None else None
 
     return expand_blocks(fn, expand)
-
-
-def _free_module_name(module: cst.Module, name: str) -> bool:
-    """Does ``name`` mean the module of that name wherever the rewrite uses it: bound nowhere in the source
-    (no def, class, assignment, parameter or other import of it) except by ``import name``?"""
-    try:
-        tree = ast.parse(module.code)
-    except SyntaxError:
-        return False
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load):
-            return False
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name:
-            return False
-        if isinstance(n, ast.arg) and n.arg == name:
-            return False
-        if isinstance(n, (ast.Global, ast.Nonlocal)) and name in n.names:
-            return False
-        if isinstance(n, ast.ImportFrom) and any((a.asname or a.name) == name for a in n.names):
-            return False
-        if isinstance(n, ast.Import) and any((a.asname or a.name.split(".")[0]) == name for a in n.names):
-            if not any(a.name == name and a.asname is None for a in n.names):
-                return False
-    return True
 
 
 def _probe(expr: cst.BaseExpression, mid: str) -> tuple[str, str, bool] | None:
@@ -209,7 +184,7 @@ def index_pairs_combinations(fn: cst.FunctionDef, module: cst.Module) -> cst.Fun
     Measured over 300 items: 1.28× counting equal pairs, 1.16× finding the closest Manhattan distance,
     1.12× summing products, 1.09× summing absolute differences (the lighter the body, the more the
     index work weighs); measurement drops it where it does not pay."""
-    if not _free_module_name(module, "itertools"):
+    if not free_module_name(module, "itertools"):
         return fn
 
     def expand(stmt: cst.BaseStatement, before: list[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
