@@ -209,6 +209,28 @@ POSITIVE += [
         "            c[w[0]] = 1\n    return c\n",
         "c = dict(collections.Counter(w[0] for w in ws))\n",
     ),
+    (
+        "sum-products",
+        "def f(a, b):\n    t = 0.5\n    for x, y in zip(a, b):\n        t += x * y\n    return t\n",
+        "import operator\ndef f(a, b):\n    t = sum(map(operator.mul, a, b), 0.5)\n    return t\n",
+    ),
+    (
+        "sum-products",
+        "def f(a, b):\n    total = 0\n    for i in range(len(a)):\n        total += a[i] * b[i]\n    return total\n",
+        "    if len(b) >= len(a):\n        total = sum(map(operator.mul, a, b))\n    else:\n        total = 0\n"
+        "        for i in range(len(a)):\n            total += a[i] * b[i]\n    return total\n",
+    ),
+    (
+        "sum-products",
+        "def f(a, b):\n    return sum(x * y for x, y in zip(a, b))\n",
+        "return sum(map(operator.mul, a, b))\n",
+    ),
+    (
+        "sum-products",
+        "def f(a, b):\n    return sum([a[k] * b[k] for k in range(len(a))], 1)\n",
+        "return (sum(map(operator.mul, a, b), 1) if len(b) >= len(a) else sum([a[k] * b[k] for k in range(len(a))], 1)"
+        ")",
+    ),
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n", "t = sum(xs)\n"),
     (
         "sum-loop",
@@ -285,6 +307,20 @@ NEGATIVE += [
     ("counter-loop", "def f(ws):\n    c = {'x': 1}\n    for w in ws:\n        c[w] = c.get(w, 0) + 1\n    return c\n"),
     ("counter-loop", "def f(ws):\n    c = {}\n    for w in ws:\n        c[w] = c.get(w, 0) + 2\n    return c\n"),
     ("counter-loop", "def f(ws):\n    c = {}\n    for w in ws:\n        c[w] = c.get(w, 0) + 1\n    return w\n"),
+    (
+        "sum-products",
+        "def f(a, b):\n    s = 0\n    for x, y in zip(a, b):\n        s += y * x\n    return s\n",
+    ),  # y * x
+    (
+        "sum-products",
+        "def f(a, b):\n    s = 0\n    for x, y in zip(a, b):\n        s += x * y\n    return s, x\n",
+    ),  # x read after the loop
+    ("sum-products", "def f(a, b):\n    return sum(x * y for x, y in zip(a, b) if x)\n"),  # a condition
+    ("sum-products", "def f(a, b, c):\n    return sum(x * y for x, y, z in zip(a, b, c))\n"),
+    ("sum-products", "def f(a, b):\n    return sum(a[i] * b[i + 1] for i in range(len(a)))\n"),  # another index
+    ("sum-products", "def f(a, b):\n    return sum(a[i] * b[i] for i in range(len(b)))\n"),  # bounded by b
+    ("sum-products", "operator = None\ndef f(a, b):\n    return sum(x * y for x, y in zip(a, b))\n"),
+    ("sum-products", "def f(a, b, sum=max):\n    return sum(x * y for x, y in zip(a, b))\n"),  # not the builtin
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t += t + x\n    return t\n"),  # reads itself
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t -= x\n    return t\n"),
     ("sum-loop", "def f(xs):\n    t = ''\n    for x in xs:\n        t += x\n    return t\n"),  # not a number
@@ -563,6 +599,17 @@ def test_applied_rewrites_verify_on_inputs():
             [(([1.5, -2.0, 1e16, 1.0], ["a", 3]), {}), (([0.1] * 10, []), {})],
         ),
         (
+            "def f(a, b):\n    total = 0\n    for i in range(len(a)):\n        total += a[i] * b[i]\n"
+            "    return total, sum(x * y for x, y in zip(a, b))\n",
+            [
+                (([1.5, 2.0, 1e16, -1e16], [3.0, -1.0, 1.0, 1.0]), {}),
+                (([1, 2, 3], [4, 5]), {}),  # b shorter: IndexError part-way in both
+                (([1, 2], [4, 5, 6]), {}),
+                ((["ab", "c"], [2, 3]), {}),  # 0 + "abab": TypeError in both
+                (([], []), {}),
+            ],
+        ),
+        (
             "def f(xs, allowed):\n    return [x for x in xs if x in allowed]\n",
             [((list(range(10)), [1, 3, 5]), {}), ((["a"], ("a", "b")), {}), (([1], {1: 2}), {})],
         ),
@@ -643,6 +690,16 @@ def test_loop_rewrites_verify_on_inputs():
             assert verdict.ok, (rewrite.rule, verdict.reason, rewrite.source)
     assert {"search-loop-builtin", "deque-queue", "compile-regex", "counter-loop", "pairwise-index"} <= seen
     assert {"seen-set-dedupe", "range-len-index", "square-multiply", "sorted-slice-heapq", "sum-loop"} <= seen
+
+
+def test_sum_products_keeps_the_short_inputs_error_where_a_bare_map_would_not():
+    code = "def f(a, b):\n    total = 0\n    for i in range(len(a)):\n        total += a[i] * b[i]\n    return total\n"
+    (rewrite,) = [r for r in candidates(code, "f") if r.rule == "sum-products"]
+    bare = "import operator\ndef f(a, b):\n    total = sum(map(operator.mul, a, b))\n    return total\n"
+    inputs = [(([1.0, 2.0, 3.0], [4.0, 5.0]), {}), (([0.1] * 7, [0.3] * 9), {})]
+    fast = Limits(seconds=20, memory_bytes=512 << 20)
+    assert verify(code, rewrite.source, "f", inputs, fast).ok
+    assert not verify(code, bare, "f", inputs, fast).ok  # 9.0 where the original raised IndexError
 
 
 def test_a_compiled_pattern_goes_before_the_class_and_verifies_on_a_method():

@@ -6,7 +6,8 @@
 - ``datastructures``: a container that does the same work faster;
 - ``caching``: a pure recursive function remembers its results;
 - ``inlining``: a small pure helper's expression in place of its calls in a loop;
-- ``stdlib``: a hand-written loop replaced by the ``bisect``/``itertools`` function doing the same steps;
+- ``stdlib``: a hand-written loop replaced by the ``bisect``/``itertools``/``operator`` function doing the same
+  steps;
 - ``engine``: parse → find → apply → imports → compile, the same for ``candidates`` and ``compose``.
 
 Each rule has a precise precondition and changes only the target function. ``RULES`` is the registry, in
@@ -35,6 +36,13 @@ __all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose
 RULES: tuple[Rule, ...] = (
     Rule("keys-membership", "`k in d.keys()` → `k in d`", expressions.keys_membership),
     Rule("sorted-index", "`sorted(x)[0]`/`[-1]` → `min`/`max`", expressions.sorted_index),
+    Rule(
+        "sum-products",
+        "sum of pairwise products → `sum(map(operator.mul, a, b))`",
+        stdlib.sum_products,
+        ("operator",),
+        reads_module=True,
+    ),
     Rule(
         "consumer-list",
         "`sum(... for ...)` → `sum([... for ...])` where the callee reads it all",

@@ -1,5 +1,5 @@
-"""Standard-library rules: a hand-written loop replaced by the ``bisect``/``itertools`` function that does
-the same steps in C.
+"""Standard-library rules: a hand-written loop replaced by the ``bisect``/``itertools``/``operator`` function
+that does the same steps in C.
 
 Kept only where it pays on CPython 3.11+, whose specialising interpreter runs simple loops fast: each
 rule's own rewrite measured against the original with timeit on 3.11.7 (the median ratio of 15-21
@@ -23,8 +23,10 @@ from slipstream.optimizer.cstutil import (
     expand_blocks,
     free_module_name,
     fresh,
+    merge_pairs,
     mutated_names,
     name_nodes,
+    names_in,
     single,
     small,
     statement,
@@ -264,3 +266,122 @@ def _pairs(fn: cst.FunctionDef, outer: cst.BaseStatement, sizes: dict[str, str])
         return None  # an index or the sequence used otherwise: the pairs alone are not enough
     pair = cst.parse_expression(f"({names[i]}, {names[j]})").with_changes(lpar=[], rpar=[])
     return outer.with_changes(target=pair, iter=cst.parse_expression(f"itertools.combinations({xs}, 2)"), body=new_body)
+
+
+# ── sum of products → sum(map(operator.mul, ...)) ─────────────────────────────────────────────────────────
+
+
+def sum_products(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
+    """A sum of pairwise products, the dot product, → ``sum(map(operator.mul, a, b))``: the multiplications
+    and additions in C, the same ones in the same order (``sum`` adds left to right from its start value,
+    as the loop does; ``map`` stops at the shorter input, as ``zip`` does). Three shapes:
+
+        total = 0                          # a number literal: sum's start
+        for x, y in zip(a, b):             # → total = sum(map(operator.mul, a, b))
+            total += x * y
+        sum(x * y for x, y in zip(a, b))   # or a list comprehension, with or without a start value
+        for i in range(len(a)):            # a, b plain names; i read only there
+            total += a[i] * b[i]
+
+    The index form reads ``b[i]`` only while ``i < len(a)``: it becomes the ``map`` only ``if len(b) >=
+    len(a)``, and keeps the original loop otherwise (where the original raises IndexError part-way). The
+    loop variables must not be read after the loop (the rewrite leaves them unset); ``sum``, ``map``,
+    ``zip``, ``range``, ``len`` must not be rebound, ``operator`` is the module's ``import operator`` or
+    free. Measured on 3.11 (min of 5 × 2,000 calls, random floats): index loop over 10 / 100 / 1,000
+    pairs 1.10 / 1.30 / 1.49× slower than the ``map``; a ``zip`` loop 1.29–1.32×; a generator over ``zip``
+    more. On 3.12+ ``sum`` of floats compensates rounding, so the last bits may differ: verification
+    compares floats with its tolerance."""
+    builtins = {"sum", "map", "zip", "range", "len"}
+    if not free_module_name(module, "operator") or builtins & (bound_names(fn) | names_in(fn.params)):
+        return fn
+
+    def pair(body: list[cst.BaseStatement], i: int) -> cst.BaseStatement | None:
+        return _sum_products_loop(body, i)
+
+    new = merge_pairs(fn, pair)
+    return new.visit(_SumProductsCall())
+
+
+def _product_inputs(target: cst.BaseAssignTargetExpression, it: cst.BaseExpression, elt: cst.BaseExpression):
+    """``(a, b, indexed)`` where ``elt`` is the product of the pair the loop ``for target in it`` visits."""
+    if not (isinstance(elt, cst.BinaryOperation) and isinstance(elt.operator, cst.Multiply)) or elt.lpar:
+        return None
+    plain = m.Arg(keyword=None, star="")
+    if m.matches(it, m.Call(func=m.Name("zip"), args=[plain, plain])) and m.matches(
+        target, m.Tuple(elements=[m.Element(m.Name()), m.Element(m.Name())])
+    ):
+        x, y = (e.value.value for e in target.elements)
+        if x != y and m.matches(elt.left, m.Name(x)) and m.matches(elt.right, m.Name(y)):
+            a, b = it.args[0].value, it.args[1].value
+            if not ({x, y} & (names_in(a) | names_in(b))):
+                return a, b, False
+        return None
+    if isinstance(target, cst.Name) and m.matches(
+        it, m.Call(func=m.Name("range"), args=[m.Arg(m.Call(func=m.Name("len"), args=[m.Arg(m.Name())]))])
+    ):
+        i = target.value
+
+        def read(e: cst.BaseExpression) -> str | None:
+            ok = m.matches(e, m.Subscript(value=m.Name(), slice=[m.SubscriptElement(m.Index(m.Name(i)))]))
+            return e.value.value if ok and e.value.value != i else None
+
+        a, b = read(elt.left), read(elt.right)
+        if a is not None and b is not None and a == it.args[0].value.args[0].value.value:
+            return cst.Name(a), cst.Name(b), True
+    return None
+
+
+def _mapped(a: cst.BaseExpression, b: cst.BaseExpression, start: str) -> str:
+    return f"sum(map(operator.mul, {code(a)}, {code(b)}){start})"
+
+
+def _sum_products_loop(body: list[cst.BaseStatement], i: int) -> cst.BaseStatement | None:
+    init, loop = small(body[i]), body[i + 1]
+    if not (m.matches(init, m.Assign(targets=[m.AssignTarget(m.Name())])) and isinstance(loop, cst.For)):
+        return None
+    if not isinstance(init.value, (cst.Integer, cst.Float)) or loop.orelse is not None or loop.asynchronous:
+        return None
+    acc = init.targets[0].target.value
+    inc = small(single(loop.body))
+    if not (isinstance(inc, cst.AugAssign) and isinstance(inc.operator, cst.AddAssign)):
+        return None
+    found = _product_inputs(loop.target, loop.iter, inc.value) if m.matches(inc.target, m.Name(acc)) else None
+    if found is None:
+        return None
+    a, b, indexed = found
+    loop_names = names_in(loop.target)
+    if acc in names_in(a) | names_in(b) | loop_names or any(loop_names & names_in(s) for s in body[i + 2 :]):
+        return None
+    start = "" if code(init.value) == "0" else f", {code(init.value)}"
+    fast = f"{acc} = {_mapped(a, b, start)}\n"
+    if not indexed:
+        return statement(fast, body[i])
+    block = cst.IndentedBlock([body[i].with_changes(leading_lines=[]), loop.with_changes(leading_lines=[])])
+    guard = cst.parse_statement(f"if len({code(b)}) >= len({code(a)}):\n    {fast}else:\n    pass\n")
+    return guard.with_changes(orelse=guard.orelse.with_changes(body=block), leading_lines=body[i].leading_lines)
+
+
+class _SumProductsCall(cst.CSTTransformer):
+    """``sum(x * y for x, y in zip(a, b)[, start])`` → the ``map``; the index form under ``if len(b) >= len(a)``."""
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if not m.matches(updated.func, m.Name("sum")) or not 1 <= len(updated.args) <= 2:
+            return updated
+        if any(a.keyword is not None or a.star for a in updated.args):
+            return updated
+        comp = updated.args[0].value
+        if not isinstance(comp, (cst.GeneratorExp, cst.ListComp)):
+            return updated
+        fc = comp.for_in
+        if fc.ifs or fc.inner_for_in is not None or fc.asynchronous is not None:
+            return updated
+        found = _product_inputs(fc.target, fc.iter, comp.elt)
+        if found is None:
+            return updated
+        a, b, indexed = found
+        start = f", {code(updated.args[1].value)}" if len(updated.args) == 2 else ""
+        fast = cst.parse_expression(_mapped(a, b, start))
+        if not indexed:
+            return fast.with_changes(lpar=updated.lpar, rpar=updated.rpar)
+        test = cst.parse_expression(f"len({code(b)}) >= len({code(a)})")
+        return cst.IfExp(test, fast, updated, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
