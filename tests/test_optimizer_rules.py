@@ -702,7 +702,7 @@ def test_sum_products_keeps_the_short_inputs_error_where_a_bare_map_would_not():
     assert not verify(code, bare, "f", inputs, fast).ok  # 9.0 where the original raised IndexError
 
 
-def test_a_compiled_pattern_goes_before_the_class_and_verifies_on_a_method():
+def test_a_compiled_pattern_goes_before_the_class_and_verifies_on_a_method(tmp_path):
     code = src("""
         import re
 
@@ -720,6 +720,11 @@ def test_a_compiled_pattern_goes_before_the_class_and_verifies_on_a_method():
     # a pattern changed in the rewrite is caught
     wrong = rewrite.source.replace('r"\\r?\\n"', 'r"\\n"')
     assert not verify(code, wrong, "Lines.f", inputs, fast).ok
+    # from a workspace the variant's def runs in the real module's namespace: its constant comes along
+    (tmp_path / "lines.py").write_text(code)
+    ws = {"workspace": str(tmp_path), "module": "lines"}
+    assert verify(code, rewrite.source, "Lines.f", inputs, fast, **ws).ok
+    assert not verify(code, wrong, "Lines.f", inputs, fast, **ws).ok
 
 
 def test_verification_catches_what_preconditions_cannot_see():

@@ -2,9 +2,9 @@
 
 Standalone (no workspace): the module source runs in a fresh namespace. From a workspace: the original
 is the real module imported from the workspace, and a variant's function (with the imports its rewrite
-added) is defined in a copy of that module's namespace (``in_place``: in the module itself, so the
-project's own tests call it), so both see the very same classes and helpers and captured inputs (pickles
-the parent never loads) resolve against them.
+added and the module-level constants it introduced) is defined in a copy of that module's namespace
+(``in_place``: in the module itself, so the project's own tests call it), so both see the very same
+classes and helpers and captured inputs (pickles the parent never loads) resolve against them.
 """
 
 from __future__ import annotations
@@ -33,15 +33,24 @@ def find(tree: ast.Module, parts: list[str]) -> ast.AST:
     return node
 
 
+def _needed(n: ast.stmt, ns: dict[str, Any]) -> bool:
+    """A top-level statement of the variant that its function needs: an import, or a constant under a name
+    the module does not have (a rule's prelude, e.g. a pattern compiled at import), in source order."""
+    if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and n.module != "__future__"):
+        return True
+    return (
+        isinstance(n, ast.Assign)
+        and len(n.targets) == 1
+        and isinstance(n.targets[0], ast.Name)
+        and n.targets[0].id not in ns
+    )
+
+
 def variant_in(module: Any, parts: list[str], source: str, in_place: bool = False) -> Any:
     tree = ast.parse(source)
-    imports = [
-        n
-        for n in tree.body
-        if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and n.module != "__future__")
-    ]
-    code = ast.Module(body=[*imports, find(tree, parts)], type_ignores=[])  # type: ignore[list-item]
     ns = vars(module) if in_place and len(parts) == 1 else dict(vars(module))
+    needed = [n for n in tree.body if _needed(n, ns)]
+    code = ast.Module(body=[*needed, find(tree, parts)], type_ignores=[])  # type: ignore[list-item]
     exec(compile(code, "<variant>", "exec"), ns)
     fn = ns[parts[-1]]
     if in_place and len(parts) > 1:
