@@ -197,9 +197,11 @@ HIJACK_TIMING = """\
         inputs = loader.load_inputs(p)
         digest = t.digest_of(t.last_pass(real, inputs), p["budget"])
         clock = m["time"]
-        start = clock.perf_counter()
-        t.last_pass(real, inputs)
-        one_pass = clock.perf_counter() - start
+        one_pass = float("inf")
+        for _ in range(5):  # the fastest of five: one pass slowed by a busy machine made the forgery too slow
+            start = clock.perf_counter()
+            t.last_pass(real, inputs)
+            one_pass = min(one_pass, clock.perf_counter() - start)
         rd, wr = pipes[:2]
 
         def send(msg):
