@@ -199,11 +199,11 @@ def test_impure_and_hostile_functions_are_refused_with_reasons(tmp_path):
             assert res["variants"] == [] and res["error"], (name, res)
             reasons[name] = res["error"]
             assert server.request("slipstream/getStatus", {})["result"]["state"]  # alive and answering
-        assert "randomness" in reasons["lottery"]
+        assert "randomness" in reasons["lottery"], reasons["lottery"]
         assert "changes module state (calls _calls.append())" in reasons["counter"]  # static: optimizer/purity.py
-        assert "timeout" in reasons["spin"]
-        assert "memory" in reasons["hog"]
-        assert "ended the process" in reasons["quitter"]
+        assert "timeout" in reasons["spin"], reasons["spin"]
+        assert "memory" in reasons["hog"], reasons["hog"]
+        assert "ended the process" in reasons["quitter"], reasons["quitter"]
         assert digest(ws) == before, "the workspace is byte-for-byte unchanged"
     finally:
         assert server.close() == 0

@@ -17,6 +17,7 @@ only after verification on real inputs and measurement.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from slipstream.optimizer.rules import (
@@ -31,7 +32,7 @@ from slipstream.optimizer.rules import (
 )
 from slipstream.optimizer.rules.engine import ReplaceFunction, Rewrite, Rule
 
-__all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose"]
+__all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose", "offered"]
 
 RULES: tuple[Rule, ...] = (
     Rule("keys-membership", "`k in d.keys()` → `k in d`", expressions.keys_membership),
@@ -79,7 +80,12 @@ RULES: tuple[Rule, ...] = (
         "loop-invariant `len`/`set(...)` hoisted out of the loop",
         hoisting.hoist_invariant_calls,
     ),
-    Rule("hoist-method-lookup", "method/attribute lookups hoisted out of the loop", hoisting.hoist_method_lookups),
+    Rule(
+        "hoist-method-lookup",
+        "method/attribute lookups hoisted out of the loop",
+        hoisting.hoist_method_lookups,
+        until=(3, 11),
+    ),
     Rule(
         "compile-regex",
         "`re` calls with a literal pattern → one pattern compiled at import",
@@ -122,11 +128,18 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def candidates(source: str, qualname: str) -> list[Rewrite]:
-    """Every rule that applies to ``qualname`` (``func`` or ``Class.method``), each as a whole module."""
-    return engine.candidates(source, qualname, RULES)
+def offered(python: tuple[int, int] | None = None) -> tuple[Rule, ...]:
+    """The rules worth trying on ``python`` (default: this interpreter, the one variants are measured on)."""
+    version = python or (sys.version_info.major, sys.version_info.minor)
+    return tuple(rule for rule in RULES if rule.offered_on(version))
 
 
-def compose(source: str, qualname: str, names: Sequence[str]) -> Rewrite | None:
+def candidates(source: str, qualname: str, python: tuple[int, int] | None = None) -> list[Rewrite]:
+    """Every rule offered on ``python`` that applies to ``qualname`` (``func`` or ``Class.method``), each as
+    a whole module."""
+    return engine.candidates(source, qualname, offered(python))
+
+
+def compose(source: str, qualname: str, names: Sequence[str], python: tuple[int, int] | None = None) -> Rewrite | None:
     """The named rules applied one after another (in the registry's order): several small wins at once."""
-    return engine.compose(source, qualname, names, RULES)
+    return engine.compose(source, qualname, names, offered(python))

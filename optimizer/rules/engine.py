@@ -54,6 +54,13 @@ class Rule:
     transform: Transform | ModuleTransform  # returns the def unchanged where its preconditions do not hold
     imports: tuple[str, ...] = ()  # modules the rewrite refers to
     reads_module: bool = False  # ``transform`` is a ``ModuleTransform``
+    # Offered only on interpreters older than this (variants are measured on the server's own interpreter,
+    # optimizer/sandbox.py): a rewrite that 3.11's specialising interpreter made worthless costs a
+    # verification and a measurement per function and never wins.
+    until: tuple[int, int] | None = None
+
+    def offered_on(self, python: tuple[int, int]) -> bool:
+        return self.until is None or python < self.until
 
 
 class ReplaceFunction(cst.CSTTransformer):

@@ -175,7 +175,9 @@ def hoist_invariant_calls(fn: cst.FunctionDef) -> cst.FunctionDef:
 def hoist_method_lookups(fn: cst.FunctionDef) -> cst.FunctionDef:
     """``out.append(x)`` / ``math.sqrt(x)`` called inside a loop → the bound method or function looked up
     once before the loop (``_out_append = out.append``), when the name is not rebound in the loop and none
-    of its attributes is assigned there."""
+    of its attributes is assigned there. Offered before 3.11 only (``until`` in the registry): 3.11's
+    specialised method calls beat a call through a local bound method, and bench/optimize.py measured it at
+    0.88–1.04× on every function it applied to (0.90× on textwrap's ``_wrap_chunks`` and ``normpath``)."""
 
     def expand(loop: cst.BaseStatement, before: list[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
         if not isinstance(loop, (cst.For, cst.While)):
