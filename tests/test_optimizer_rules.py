@@ -18,6 +18,9 @@ def src(code: str) -> str:
     return textwrap.dedent(code).lstrip()
 
 
+_RUN = "def f(xs):\n    t = 0\n    out = []\n    for x in xs:\n        {}\n        {}\n    return {}\n"
+
+
 def applied(code: str, func: str = "f") -> dict[str, str]:
     """Every rule's rewrite, as on the oldest supported interpreter (where every rule is offered)."""
     return {r.rule: r.source for r in candidates(src(code), func, python=(3, 10))}
@@ -232,6 +235,18 @@ POSITIVE += [
         "return (sum(map(operator.mul, a, b), 1) if len(b) >= len(a) else sum([a[k] * b[k] for k in range(len(a))], 1)"
         ")",
     ),
+    (
+        "running-accumulate",
+        "def f(xs):\n    total = 0\n    out = []\n    for x in xs:\n        total += x\n        out.append(total)\n"
+        "    return out\n",
+        "    out = list(itertools.accumulate(xs, initial=0))\n    del out[0]\n    return out\n",
+    ),
+    (
+        "running-accumulate",
+        "def f(xs):\n    sums = []\n    t = 1.5\n    for v in xs:\n        t += v\n        sums.append(t)\n"
+        "    return sums, t\n",
+        "    del sums[0]\n    t = sums[-1] if sums else 1.5\n    return sums, t\n",
+    ),  # the total is read afterwards: it gets its final value
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n", "t = sum(xs)\n"),
     (
         "sum-loop",
@@ -322,6 +337,21 @@ NEGATIVE += [
     ("sum-products", "def f(a, b):\n    return sum(a[i] * b[i] for i in range(len(b)))\n"),  # bounded by b
     ("sum-products", "operator = None\ndef f(a, b):\n    return sum(x * y for x, y in zip(a, b))\n"),
     ("sum-products", "def f(a, b, sum=max):\n    return sum(x * y for x, y in zip(a, b))\n"),  # not the builtin
+    ("running-accumulate", _RUN.format("t += x", "out.append(t)", "out, x")),  # x read after the loop
+    ("running-accumulate", _RUN.format("t += x * 2", "out.append(t)", "out")),  # not the item itself
+    ("running-accumulate", _RUN.format("t -= x", "out.append(t)", "out")),  # not a sum
+    ("running-accumulate", _RUN.format("out.append(t)", "t += x", "out")),  # appended before adding
+    ("running-accumulate", _RUN.format("t += x", "out.append(t + 1)", "out")),  # not the total
+    (
+        "running-accumulate",
+        "def f(xs, out):\n    t = 0\n    out = out\n    for x in xs:\n        t += x\n        out.append(t)\n"
+        "    return out\n",
+    ),  # not a new empty list
+    (
+        "running-accumulate",
+        "import itertools as itertools\nitertools = None\ndef f(xs):\n    t = 0\n    out = []\n    for x in xs:\n"
+        "        t += x\n        out.append(t)\n    return out\n",
+    ),  # itertools is not the module
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t += t + x\n    return t\n"),  # reads itself
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t -= x\n    return t\n"),
     ("sum-loop", "def f(xs):\n    t = ''\n    for x in xs:\n        t += x\n    return t\n"),  # not a number
@@ -609,6 +639,11 @@ def test_applied_rewrites_verify_on_inputs():
                 ((["ab", "c"], [2, 3]), {}),  # 0 + "abab": TypeError in both
                 (([], []), {}),
             ],
+        ),
+        (
+            "def f(xs):\n    t = 0\n    out = []\n    for x in xs:\n        t += x\n        out.append(t)\n"
+            "    return out, t\n",
+            [(([0.1, 1e16, -1e16, 0.3, 2],), {}), (([],), {}), ((["a"],), {}), (((1, 2, 3),), {})],
         ),
         (
             "def f(xs, allowed):\n    return [x for x in xs if x in allowed]\n",

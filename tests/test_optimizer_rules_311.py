@@ -256,6 +256,26 @@ def test_sum_products_adds_the_same_products_in_the_same_order():
             assert new(a, b) == old(a, b) if exact else math.isclose(new(a, b), old(a, b), rel_tol=1e-9)
 
 
+PREFIX = """
+def prefix(xs):
+    total = 0.25
+    out = []
+    for x in xs:
+        total += x
+        out.append(total)
+    return out, total
+"""
+
+
+def test_running_accumulate_gives_the_same_sums_bit_for_bit():
+    rng = random.Random(13)
+    old, new = load(src(PREFIX))["prefix"], load(rewrite(PREFIX, "prefix", "running-accumulate"))["prefix"]
+    for _ in range(300):
+        xs = [rng.choice([rng.random(), 1e16, -1e16, rng.randint(-9, 9), -0.0]) for _ in range(rng.randint(0, 30))]
+        a, b = old(xs), new(xs)
+        assert repr(a) == repr(b), (xs, a, b)  # repr: -0.0 and 0.0, 1 and 1.0 told apart
+
+
 def test_inlined_helpers_give_the_originals_results_and_errors():
     rng = random.Random(11)
     old = load(src(HELPERS))

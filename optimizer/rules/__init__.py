@@ -7,7 +7,7 @@
 - ``caching``: a pure recursive function remembers its results;
 - ``inlining``: a small pure helper's expression in place of its calls in a loop;
 - ``stdlib``: a hand-written loop replaced by the ``bisect``/``itertools``/``operator`` function doing the same
-  steps;
+  steps (binary search, index pairs, dot products, prefix sums);
 - ``engine``: parse → find → apply → imports → compile, the same for ``candidates`` and ``compose``.
 
 Each rule has a precise precondition and changes only the target function. ``RULES`` is the registry, in
@@ -109,6 +109,13 @@ RULES: tuple[Rule, ...] = (
         "inline-helper",
         "small pure module-level helper called in a loop → its expression",
         inlining.inline_helpers,
+        reads_module=True,
+    ),
+    Rule(
+        "running-accumulate",
+        "running total appended in a loop → `itertools.accumulate`",
+        stdlib.running_accumulate,
+        ("itertools",),
         reads_module=True,
     ),
     Rule(

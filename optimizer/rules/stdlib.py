@@ -27,6 +27,7 @@ from slipstream.optimizer.cstutil import (
     mutated_names,
     name_nodes,
     names_in,
+    rewrite_blocks,
     single,
     small,
     statement,
@@ -385,3 +386,85 @@ class _SumProductsCall(cst.CSTTransformer):
             return fast.with_changes(lpar=updated.lpar, rpar=updated.rpar)
         test = cst.parse_expression(f"len({code(b)}) >= len({code(a)})")
         return cst.IfExp(test, fast, updated, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+# ── running total appended in a loop → itertools.accumulate ───────────────────────────────────────────────
+
+
+def running_accumulate(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
+    """Prefix sums written by hand → ``itertools.accumulate`` with the same start:
+
+        total = 0                      # a number literal (either order with the list)
+        out = []
+        for x in xs:                   # → out = list(itertools.accumulate(xs, initial=0))
+            total += x                 #   del out[0]
+            out.append(total)          #   total = out[-1] if out else 0   (only where total is read later)
+
+    ``accumulate`` adds with ``+`` from the start value, left to right, as the loop does: the same sums, bit
+    for bit on floats. ``x`` is used nowhere else in the function (the loop would leave it set), ``total``
+    and ``out`` not in ``xs``; ``list`` not rebound, ``itertools`` the module's ``import itertools`` or
+    free. Measured on 3.11 (min of 5 × 2,000 calls, floats): 1.29× over 100 items, 1.38× over 1,000,
+    0.74× over 10 (building the accumulator costs more than ten additions): measurement keeps it only where
+    it pays."""
+    if not free_module_name(module, "itertools") or "list" in bound_names(fn) | names_in(fn.params):
+        return fn
+
+    def per_block(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        i = 0
+        while i < len(body):
+            new = _running(fn, body, i) if i + 2 < len(body) else None
+            out.extend(new or [body[i]])
+            i += 3 if new else 1
+        return out
+
+    return rewrite_blocks(fn, per_block)
+
+
+def _running(fn: cst.FunctionDef, body: list[cst.BaseStatement], i: int) -> list[cst.BaseStatement] | None:
+    loop, inits = body[i + 2], {}
+    for stmt in (small(body[i]), small(body[i + 1])):
+        if not m.matches(stmt, m.Assign(targets=[m.AssignTarget(m.Name())])):
+            return None
+        inits[stmt.targets[0].target.value] = stmt.value
+    if not isinstance(loop, cst.For) or loop.orelse is not None or loop.asynchronous is not None:
+        return None
+    if not isinstance(loop.target, cst.Name) or not isinstance(loop.body, cst.IndentedBlock):
+        return None
+    if len(loop.body.body) != 2:
+        return None
+    x = loop.target.value
+    inc, app = small(loop.body.body[0]), small(loop.body.body[1])
+    if not (
+        isinstance(inc, cst.AugAssign)
+        and isinstance(inc.operator, cst.AddAssign)
+        and m.matches(inc.target, m.Name())
+        and m.matches(inc.value, m.Name(x))
+    ):
+        return None
+    acc = inc.target.value
+    appended = m.Call(
+        func=m.Attribute(value=m.Name(), attr=m.Name("append")), args=[m.Arg(m.Name(acc), keyword=None, star="")]
+    )
+    if not m.matches(app, m.Expr(appended)):
+        return None
+    lst = app.value.func.value.value
+    if acc == lst or set(inits) != {acc, lst} or {acc, lst, x} & names_in(loop.iter):
+        return None
+    if not isinstance(inits[acc], (cst.Integer, cst.Float)) or not m.matches(inits[lst], m.List(elements=[])):
+        return None
+    three = body[i : i + 3]
+
+    def elsewhere(name: str) -> bool:
+        return len(name_nodes(fn, name)) != sum(len(name_nodes(s, name)) for s in three)
+
+    if elsewhere(x):
+        return None
+    start = code(inits[acc])
+    new = [
+        statement(f"{lst} = list(itertools.accumulate({code(loop.iter)}, initial={start}))\n", body[i]),
+        statement(f"del {lst}[0]\n"),
+    ]
+    if elsewhere(acc):
+        new.append(statement(f"{acc} = {lst}[-1] if {lst} else {start}\n"))
+    return new
