@@ -346,9 +346,10 @@ def optimize_function(
     limits: Limits | None = None,
     no_proposer: str = "",
 ) -> OptimizeResult:
-    """Capture → refuse impure functions → generate extra inputs → check they tell trivial mutants apart →
-    rules (then their combination, then the model's proposals with feedback, only under OS isolation) →
-    verify → measure → the project's workload → offer.
+    """Refuse impure functions → (nothing to try: no rule applies and no model may propose → say so, without
+    running the workload) → capture → generate extra inputs → check they tell trivial mutants apart → rules
+    (then their combination, then the model's proposals with feedback, only under OS isolation) → verify →
+    measure → the project's workload → offer.
 
     ``no_proposer``: why there is no ``proposer`` although model proposals are on (the model failed to
     load, the remote engine is down); "" when they are off."""
@@ -363,6 +364,15 @@ def optimize_function(
             f"not optimized: {why}; a variant can only be verified for a function whose results depend on its "
             "arguments alone and that changes nothing outliving the call"
         )
+        return result
+    cands = candidates(source, qualname)
+    if not cands and (proposer is None or not iso.available):
+        # Nothing could be tried: say so now, without running the workload (minutes, for a test suite).
+        if proposer is None and no_proposer:
+            result.notes.append(f"model proposals were not run: {no_proposer}")
+        elif proposer is not None:
+            result.notes.append(_no_isolation(iso.reason))
+        result.error = _nothing_to_try(proposer, no_proposer, iso.available)
         return result
     progress(f"capturing inputs from {workload.describe()}")
     workload_limits = replace(limits or Limits(seconds=120), cancel=cancel)
@@ -449,8 +459,7 @@ def optimize_function(
             "could be verified on them; give the workload inputs where the function's work shows in its result"
         )
         return result
-    progress("generating candidates")
-    cands = candidates(source, qualname)
+    progress("trying the rules that apply")
     for k, cand in enumerate(cands, 1):
         if cancel.is_set():
             result.error = "cancelled"
@@ -466,19 +475,27 @@ def optimize_function(
         if iso.available:
             _model_rounds(run, proposer, progress, cancel, model_rounds)
         else:
-            result.notes.append(
-                f"model proposals were not run: model-written code runs only under OS isolation, and there is "
-                f"none here ({iso.reason}); rule variants still ran"
-            )
+            result.notes.append(_no_isolation(iso.reason) + "; rule variants still ran")
     if cancel.is_set():
         result.error = "cancelled"
     elif not cands and not result.variants and not result.rejected:
-        if proposer is not None:
-            off = "" if iso.available else " (model proposals not run: no OS isolation)"
-        else:
-            off = f" (model proposals not run: {no_proposer})" if no_proposer else " (model proposals off)"
-        result.error = "no rewrite rule applies to this function" + off
+        result.error = _nothing_to_try(proposer, no_proposer, iso.available)
     return _finish(result)
+
+
+def _no_isolation(reason: str) -> str:
+    return (
+        "model proposals were not run: model-written code runs only under OS isolation, and there is none "
+        f"here ({reason})"
+    )
+
+
+def _nothing_to_try(proposer: Proposer | None, no_proposer: str, isolated: bool) -> str:
+    if proposer is not None:
+        off = "" if isolated else " (model proposals not run: no OS isolation)"
+    else:
+        off = f" (model proposals not run: {no_proposer})" if no_proposer else " (model proposals off)"
+    return "no rewrite rule applies to this function" + off
 
 
 def _model_rounds(run: _Run, proposer: Proposer, progress, cancel: threading.Event, rounds: int) -> None:

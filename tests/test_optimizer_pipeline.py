@@ -13,6 +13,7 @@ from slipstream.optimizer.profile import profile_workload
 from slipstream.optimizer.proposals import build_prompt, parse_proposal
 from slipstream.optimizer.purity import impurity
 from slipstream.optimizer.rules import Rewrite, compose
+from slipstream.optimizer.sandbox import Limits
 from slipstream.optimizer.workload import default_workload, module_name, parse_workload
 
 
@@ -154,6 +155,28 @@ def test_model_rounds_feed_failures_back(tmp_path):
     assert variant.rule_or_model == "model" and variant.speedup > 1.1
     assert any(r["rule"] == "model" and "instead of" in r["reason"] for r in res.rejected)
     assert (tmp_path / "calc.py").read_text() == source
+
+
+def test_nothing_to_try_is_said_without_running_the_workload(tmp_path):
+    """No rule applies and no model may propose: the answer comes before the workload runs. Here the workload
+    would hang, so running it would end in a timeout instead."""
+    files = {
+        "calc.py": "def scale(xs, k):\n    return [x * k + 1 for x in xs]\n",
+        "test_calc.py": "import time\nfrom calc import scale\n\n\ndef test_scale():\n    time.sleep(3600)\n",
+    }
+    write(tmp_path, files)
+    res = optimize_function(
+        str(tmp_path), str(tmp_path / "calc.py"), "scale", Workload("pytest", str(tmp_path)), limits=Limits(seconds=20)
+    )
+    assert res.error == "no rewrite rule applies to this function (model proposals off)", res.error
+    assert res.inputs == 0
+    # with a rule that applies, the same workload is run (and times out): the answer above was not a guess
+    files["calc.py"] = "def scale(xs, k):\n    return sorted([x * k for x in xs])[0]\n"
+    write(tmp_path, files)
+    res = optimize_function(
+        str(tmp_path), str(tmp_path / "calc.py"), "scale", Workload("pytest", str(tmp_path)), limits=Limits(seconds=5)
+    )
+    assert res.inputs == 0 and "timeout" in res.error, res.error
 
 
 def test_model_proposals_from_the_default_model(tmp_path):
