@@ -337,6 +337,10 @@ NEGATIVE += [
     ("sum-products", "def f(a, b):\n    return sum(a[i] * b[i] for i in range(len(b)))\n"),  # bounded by b
     ("sum-products", "operator = None\ndef f(a, b):\n    return sum(x * y for x, y in zip(a, b))\n"),
     ("sum-products", "def f(a, b, sum=max):\n    return sum(x * y for x, y in zip(a, b))\n"),  # not the builtin
+    (
+        "sum-products",
+        "def f(a, b):\n    def g():\n        return sum(x * y for x, y in zip(a, b))\n    return g\n",
+    ),  # a nested def
     ("running-accumulate", _RUN.format("t += x", "out.append(t)", "out, x")),  # x read after the loop
     ("running-accumulate", _RUN.format("t += x * 2", "out.append(t)", "out")),  # not the item itself
     ("running-accumulate", _RUN.format("t -= x", "out.append(t)", "out")),  # not a sum

@@ -221,7 +221,7 @@ def compile_regex(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef | 
     """``re.match(r"...", s)`` (and search, fullmatch, findall, finditer, split, sub, subn) with a literal
     pattern and no flags → a pattern compiled once, at import, in a module-level constant just before the
     def: each call skips ``re``'s cache lookup (type checks, a dict lookup keyed by pattern and flags).
-    Measured on 3.11: ``re.split(r"\n|\r\n|\r", s)`` 2.1× faster compiled on a 6-character line, 1.19×
+    Measured on 3.11: ``re.split(r"\\n|\\r\\n|\\r", s)`` 2.1× faster compiled on a 6-character line, 1.19×
     on 110 characters, 1.07× on 400; in a loop the saving is per iteration. The pattern must compile
     (checked here), and ``re`` must mean the module everywhere in the source (``free_module_name``)."""
     if not free_module_name(module, "re") or not isinstance(fn.body, cst.IndentedBlock):

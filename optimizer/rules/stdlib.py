@@ -300,7 +300,7 @@ def sum_products(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
         return _sum_products_loop(body, i)
 
     new = merge_pairs(fn, pair)
-    return new.visit(_SumProductsCall())
+    return new.visit(_SumProductsCall(new))
 
 
 def _product_inputs(target: cst.BaseAssignTargetExpression, it: cst.BaseExpression, elt: cst.BaseExpression):
@@ -363,7 +363,18 @@ def _sum_products_loop(body: list[cst.BaseStatement], i: int) -> cst.BaseStateme
 
 
 class _SumProductsCall(cst.CSTTransformer):
-    """``sum(x * y for x, y in zip(a, b)[, start])`` → the ``map``; the index form under ``if len(b) >= len(a)``."""
+    """``sum(x * y for x, y in zip(a, b)[, start])`` → the ``map``; the index form under ``if len(b) >= len(a)``.
+    Not inside nested defs or lambdas (their names may mean other things; they may never run)."""
+
+    def __init__(self, fn: cst.FunctionDef) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return node is self.fn
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         if not m.matches(updated.func, m.Name("sum")) or not 1 <= len(updated.args) <= 2:
