@@ -170,9 +170,14 @@ HOSTILE = {
         "_calls = []\n\n\ndef remember(x):\n    _calls.append(x)\n    return len(_calls)\n",
         "assert remember(1) >= 1",
     ),
-    "spin": ("def spin(n):\n    while True:\n        n += 1\n", "spin(1)"),
-    "hog": ("def hog(n):\n    out = []\n    while True:\n        out.append(' ' * n)\n", "hog(1 << 20)"),
-    "quitter": ("def quit_now(code):\n    __import__('os')._exit(code)\n", "quit_now(0)"),
+    # These three hold a rule's shape (``sorted(...)[-1]``), so their workloads run whether or not a model may
+    # propose: with nothing to try, the answer would come without running them.
+    "spin": ("def spin(n):\n    n = sorted([n, 0])[-1]\n    while True:\n        n += 1\n", "spin(1)"),
+    "hog": (
+        "def hog(n):\n    n = sorted([n, 1])[-1]\n    out = []\n    while True:\n        out.append(' ' * n)\n",
+        "hog(1 << 20)",
+    ),
+    "quitter": ("def quit_now(code):\n    __import__('os')._exit(sorted([code, 0])[-1])\n", "quit_now(0)"),
 }
 
 

@@ -232,7 +232,8 @@ def test_a_derived_input_two_runs_disagree_on_is_dropped_not_the_function(tmp_pa
     ws = write(
         tmp_path,
         {
-            "ident.py": "def first_or_id(xs):\n    if xs:\n        return xs[0] * 2\n    return id(xs)\n",
+            # sorted(xs)[0]: a rule's shape, so there is something to try (else the answer comes before any run)
+            "ident.py": "def first_or_id(xs):\n    if xs:\n        return sorted(xs)[0] * 2\n    return id(xs)\n",
             "test_ident.py": "from ident import first_or_id\n\n\ndef test_f():\n    assert first_or_id([3, 4]) == 6\n",
         },
     )
