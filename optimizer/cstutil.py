@@ -251,12 +251,22 @@ def merge_pairs(
 
 def fresh(fn: cst.CSTNode, base: str) -> str:
     """A local name based on ``base`` that ``fn`` does not use yet."""
-    used = names_in(fn)
+    return fresh_name(base, names_in(fn))
+
+
+def fresh_name(base: str, used: set[str]) -> str:
+    """``base``, or ``base2``, ``base3``... : the first that is not in ``used``."""
     name, k = base, 1
     while name in used:
         k += 1
         name = f"{base}{k}"
     return name
+
+
+def used_outside(fn: cst.CSTNode, name: str, stmts: Sequence[cst.CSTNode]) -> bool:
+    """Does ``fn`` read or bind ``name`` anywhere but in ``stmts``? (A loop variable a rewrite would leave
+    unset must not be read after the loop, in this block or any enclosing one.)"""
+    return len(name_nodes(fn, name)) != sum(len(name_nodes(s, name)) for s in stmts)
 
 
 def parens(expr: cst.BaseExpression) -> cst.BaseExpression:

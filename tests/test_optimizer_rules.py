@@ -331,6 +331,11 @@ NEGATIVE += [
         "sum-products",
         "def f(a, b):\n    s = 0\n    for x, y in zip(a, b):\n        s += x * y\n    return s, x\n",
     ),  # x read after the loop
+    (
+        "sum-products",
+        "def f(a, b):\n    s = 0\n    if a:\n        s = 0\n        for x, y in zip(a, b):\n            s += x * y\n"
+        "    return s, x\n",
+    ),  # x read after the block that holds the loop
     ("sum-products", "def f(a, b):\n    return sum(x * y for x, y in zip(a, b) if x)\n"),  # a condition
     ("sum-products", "def f(a, b, c):\n    return sum(x * y for x, y, z in zip(a, b, c))\n"),
     ("sum-products", "def f(a, b):\n    return sum(a[i] * b[i + 1] for i in range(len(a)))\n"),  # another index

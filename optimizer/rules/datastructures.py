@@ -28,6 +28,7 @@ from slipstream.optimizer.cstutil import (
     single,
     small,
     statement,
+    used_outside,
 )
 from slipstream.optimizer.purity import MUTATORS
 
@@ -242,7 +243,7 @@ def _join(fn: cst.FunctionDef, outer: cst.BaseStatement) -> list[cst.BaseStateme
     big = inner.iter.value
     if big in bound_names(outer) | mutated_names(outer) or big in (a, b):
         return None
-    if len(name_nodes(fn, b)) != len(name_nodes(outer, b)):
+    if used_outside(fn, b, [outer]):
         return None  # b is read or bound elsewhere: its value after the loops would differ
     idx = fresh(fn, f"_{big}_by_key")
     pre = [

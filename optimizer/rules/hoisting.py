@@ -21,6 +21,7 @@ from slipstream.optimizer.cstutil import (
     expand_blocks,
     free_module_name,
     fresh,
+    fresh_name,
     mutated_names,
     names_in,
     statement,
@@ -247,12 +248,8 @@ def compile_regex(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef | 
                 return updated
             pat = code(original.args[0].value)
             if pat not in patterns:
-                name, k = base, 1
-                while name in taken:
-                    k += 1
-                    name = f"{base}{k}"
-                taken.add(name)
-                patterns[pat] = name
+                patterns[pat] = fresh_name(base, taken)
+                taken.add(patterns[pat])
             return updated.with_changes(
                 func=cst.Attribute(cst.Name(patterns[pat]), updated.func.attr),
                 args=[a.with_changes() for a in updated.args[1:]],

@@ -31,6 +31,7 @@ from slipstream.optimizer.cstutil import (
     single,
     small,
     statement,
+    used_outside,
 )
 
 # ── hand-written binary search → bisect ───────────────────────────────────────────────────────────────────
@@ -138,7 +139,7 @@ def _bisect(
     names = [lo, hi, mid, seq, x.value, *([key] if key and not items else [])]
     if len(set(names)) != len(names):
         return None
-    if len(name_nodes(fn, mid)) != len(name_nodes(loop, mid)) or not _bounds(before, lo, hi, seq):
+    if used_outside(fn, mid, [loop]) or not _bounds(before, lo, hi, seq):
         return None
     keyword = f", key={key}" if key else ""
     return statement(f"{lo} = {hi} = bisect.{kind}({seq}, {x.value}, {lo}, {hi}{keyword})\n", loop)
@@ -243,9 +244,8 @@ def _pairs(fn: cst.FunctionDef, outer: cst.BaseStatement, sizes: dict[str, str])
         return None
     if {i, j, xs, *sizes} & (bound_names(body) | mutated_names(body)):
         return None
-    for name in (i, j):
-        if len(name_nodes(fn, name)) != len(name_nodes(outer, name)):
-            return None
+    if used_outside(fn, i, [outer]) or used_outside(fn, j, [outer]):
+        return None
 
     def read(index: str) -> m.Subscript:
         return m.Subscript(value=m.Name(xs), slice=[m.SubscriptElement(m.Index(m.Name(index)))])
@@ -297,7 +297,7 @@ def sum_products(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
         return fn
 
     def pair(body: list[cst.BaseStatement], i: int) -> cst.BaseStatement | None:
-        return _sum_products_loop(body, i)
+        return _sum_products_loop(fn, body, i)
 
     new = merge_pairs(fn, pair)
     return new.visit(_SumProductsCall(new))
@@ -336,7 +336,7 @@ def _mapped(a: cst.BaseExpression, b: cst.BaseExpression, start: str) -> str:
     return f"sum(map(operator.mul, {code(a)}, {code(b)}){start})"
 
 
-def _sum_products_loop(body: list[cst.BaseStatement], i: int) -> cst.BaseStatement | None:
+def _sum_products_loop(fn: cst.FunctionDef, body: list[cst.BaseStatement], i: int) -> cst.BaseStatement | None:
     init, loop = small(body[i]), body[i + 1]
     if not (m.matches(init, m.Assign(targets=[m.AssignTarget(m.Name())])) and isinstance(loop, cst.For)):
         return None
@@ -351,7 +351,7 @@ def _sum_products_loop(body: list[cst.BaseStatement], i: int) -> cst.BaseStateme
         return None
     a, b, indexed = found
     loop_names = names_in(loop.target)
-    if acc in names_in(a) | names_in(b) | loop_names or any(loop_names & names_in(s) for s in body[i + 2 :]):
+    if acc in names_in(a) | names_in(b) | loop_names or any(used_outside(fn, n, [loop]) for n in loop_names):
         return None
     start = "" if code(init.value) == "0" else f", {code(init.value)}"
     fast = f"{acc} = {_mapped(a, b, start)}\n"
@@ -465,17 +465,13 @@ def _running(fn: cst.FunctionDef, body: list[cst.BaseStatement], i: int) -> list
     if not isinstance(inits[acc], (cst.Integer, cst.Float)) or not m.matches(inits[lst], m.List(elements=[])):
         return None
     three = body[i : i + 3]
-
-    def elsewhere(name: str) -> bool:
-        return len(name_nodes(fn, name)) != sum(len(name_nodes(s, name)) for s in three)
-
-    if elsewhere(x):
+    if used_outside(fn, x, three):
         return None
     start = code(inits[acc])
     new = [
         statement(f"{lst} = list(itertools.accumulate({code(loop.iter)}, initial={start}))\n", body[i]),
         statement(f"del {lst}[0]\n"),
     ]
-    if elsewhere(acc):
+    if used_outside(fn, acc, three):
         new.append(statement(f"{acc} = {lst}[-1] if {lst} else {start}\n"))
     return new
