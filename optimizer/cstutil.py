@@ -331,11 +331,12 @@ def one_comparison(expr: cst.BaseExpression, operator: type[cst.BaseCompOp]) -> 
     return None
 
 
-def acc_pair(body: list[cst.BaseStatement], i: int):
+def acc_pair(fn: cst.FunctionDef, body: list[cst.BaseStatement], i: int):
     """``acc = INIT`` followed by a ``for`` whose body is one statement: (assign, acc, loop, stmt) or None.
 
-    The loop has no ``else``, is not ``async``, its target is a plain name that no later statement of the
-    block reads: a comprehension or builtin taking its place would not leave the loop variable set."""
+    The loop has no ``else``, is not ``async``, its target is a plain name that ``fn`` uses nowhere else (in
+    no later statement of this block or of an enclosing one): a comprehension or builtin taking its place
+    would not leave the loop variable set."""
     if i + 1 >= len(body):
         return None
     init, loop = small(body[i]), body[i + 1]
@@ -346,7 +347,7 @@ def acc_pair(body: list[cst.BaseStatement], i: int):
     if not isinstance(loop.target, cst.Name):
         return None
     stmt = single(loop.body)
-    if stmt is None or any(loop.target.value in names_in(s) for s in body[i + 2 :]):
+    if stmt is None or used_outside(fn, loop.target.value, [loop]):
         return None
     return init, init.targets[0].target.value, loop, stmt
 

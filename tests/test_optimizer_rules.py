@@ -361,6 +361,10 @@ NEGATIVE += [
         "import itertools as itertools\nitertools = None\ndef f(xs):\n    t = 0\n    out = []\n    for x in xs:\n"
         "        t += x\n        out.append(t)\n    return out\n",
     ),  # itertools is not the module
+    (
+        "sum-loop",
+        "def f(xs):\n    t = 1\n    if xs:\n        t = 0\n        for x in xs:\n            t += x\n    return t, x\n",
+    ),  # x read after the block that holds the loop
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t += t + x\n    return t\n"),  # reads itself
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t -= x\n    return t\n"),
     ("sum-loop", "def f(xs):\n    t = ''\n    for x in xs:\n        t += x\n    return t\n"),  # not a number

@@ -36,17 +36,17 @@ from slipstream.optimizer.cstutil import (
 def append_comprehension(fn: cst.FunctionDef) -> cst.FunctionDef:
     """``acc = []; for x in xs: acc.append(e)`` (optionally under one ``if`` without ``else``) → a list
     comprehension; the accumulator is not read inside the loop."""
-    return merge_pairs(fn, lambda body, i: _builder(body, i, "append"))
+    return merge_pairs(fn, lambda body, i: _builder(fn, body, i, "append"))
 
 
 def concat_join(fn: cst.FunctionDef) -> cst.FunctionDef:
     """``s = ""; for x in xs: s += e`` (optionally under one ``if`` without ``else``) → ``"".join``; the
     accumulator is not read inside the loop."""
-    return merge_pairs(fn, lambda body, i: _builder(body, i, "concat"))
+    return merge_pairs(fn, lambda body, i: _builder(fn, body, i, "concat"))
 
 
-def _builder(body: list[cst.BaseStatement], i: int, kind: str) -> cst.BaseStatement | None:
-    pair = acc_pair(body, i)
+def _builder(fn: cst.FunctionDef, body: list[cst.BaseStatement], i: int, kind: str) -> cst.BaseStatement | None:
+    pair = acc_pair(fn, body, i)
     if pair is None:
         return None
     assign, acc, loop, stmt = pair
@@ -94,7 +94,7 @@ def _pairs(fn: cst.FunctionDef, make) -> cst.FunctionDef:
     """Each ``acc_pair`` for which ``make(assign, acc, loop, stmt)`` gives source → that one statement."""
 
     def merge(body: list[cst.BaseStatement], i: int) -> cst.BaseStatement | None:
-        parts = acc_pair(body, i)
+        parts = acc_pair(fn, body, i)
         new = make(*parts) if parts else None
         return statement(new, body[i]) if new is not None else None
 
