@@ -418,6 +418,7 @@ def _search(init="    lo, hi = 0, len(a)\n", mid="(lo + hi) // 2", test="a[mid] 
     return _SEARCH.format(init=init, mid=mid, test=test, then=then, other="        else:\n" + other, ret=ret)
 
 
+_GUARD = "    if 0 <= lo < hi:\n        lo = hi = bisect.bisect_left(a, x, lo, hi)\n    else:\n        while lo < hi:\n"
 _PAIRS = (
     "def f(xs):\n    t = 0\n    for i in range(len(xs)):\n        for j in range(i + 1, len(xs)):\n{body}    return t\n"
 )
@@ -442,6 +443,23 @@ POSITIVE += [
         "    for x_i, x_j in itertools.combinations(xs, 2):\n        t += x_i * x_j\n",
     ),
     ("bisect-search", _search(test="rank(a[mid]) < x"), "bisect.bisect_left(a, x, lo, hi, key=rank)\n"),
+    # Bounds from elsewhere: bisect only under 0 <= lo < hi (it refuses lo < 0, reads hi == -1 as len(a)).
+    ("bisect-search", _search(init="    lo, hi = 0, len(a) - 1\n"), _GUARD),
+    ("bisect-search", "def f(a, x, lo, hi):\n" + _search(init="").split("\n", 1)[1], _GUARD),
+    ("bisect-search", _search(init="    lo, hi = 0, len(a)\n    a = a[::-1]\n"), _GUARD),
+    # `bisect`/`operator` bound to something else in the module: imported under a fresh name before the def.
+    (
+        "bisect-search",
+        "from bisect import bisect\n" + _search(),
+        "import bisect as _bisect\ndef f(a, x):\n    lo, hi = 0, len(a)\n"
+        "    lo = hi = _bisect.bisect_left(a, x, lo, hi)\n",
+    ),
+    (
+        "bisect-search-item",
+        "operator = None\n" + _search(test="a[mid][0] < x"),
+        "import operator as _operator\ndef f(a, x):\n    lo, hi = 0, len(a)\n"
+        "    lo = hi = bisect.bisect_left(a, x, lo, hi, key=_operator.itemgetter(0))\n",
+    ),
     ("bisect-search-item", _search(test="a[mid][0] < x"), "bisect_left(a, x, lo, hi, key=operator.itemgetter(0))\n"),
     (
         "bisect-search-item",
@@ -497,20 +515,20 @@ NEGATIVE += [
         "def f(i, xs):\n    g = lambda: i\n    return g() if i >= len(xs) else f(i + 1, xs)\n",
     ),
     ("bisect-search", _search(test="a[mid] <= x")),  # other comparisons than bisect's
-    ("bisect-search", "from bisect import bisect\n" + _search()),  # `bisect` is a function here
     ("bisect-search", _search(test="x(a[mid]) < x")),  # the key is the value searched for
     ("bisect-search", _search(test="a[mid][0] < x")),  # a field: the rule with an operator key
     ("bisect-search-item", _search(test="a[mid][i] < x")),  # i is no literal
     ("bisect-search-item", _search(test="a[mid] < x")),  # no field: the rule without a key
-    ("bisect-search-item", "operator = None\n" + _search(test="a[mid][0] < x")),
     (
         "index-pairs-combinations",
         "import more_itertools as itertools\n" + _PAIRS.format(body="            t += xs[i]\n"),
     ),
     ("bisect-search", _search(ret="mid")),  # mid read after the loop
-    ("bisect-search", _search(init="    lo, hi = 0, len(a) - 1\n")),  # other bounds
-    ("bisect-search", "def f(a, x, lo):\n" + _search(init="    hi = len(a)\n").split("\n", 1)[1]),  # lo may be < 0
-    ("bisect-search", _search(init="    lo, hi = 0, len(a)\n    a = a[::-1]\n")),  # a rebound after len(a)
+    ("bisect-search", "def f(a, x, lo, hi):\n" + _search(init="", ret="mid").split("\n", 1)[1]),  # guarded too
+    (  # two searches, mid read between them
+        "bisect-search",
+        _search().replace("    return lo\n", "    print(mid)\n" + _search().split("\n", 1)[1]),
+    ),
     ("bisect-search", _search(test="a[mid] < x.key")),  # x read on every step
     ("bisect-search", _search(mid="(lo + hi) // 2\n        steps = 1")),  # something else in the loop
     ("index-pairs-combinations", _PAIRS.format(body="            if xs[i] == xs[j]:\n                break\n")),

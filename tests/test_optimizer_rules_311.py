@@ -59,6 +59,31 @@ def find_right(a, x):
             lo = mid + 1
     return lo
 """
+# The shape of the standard library's pure-Python bisect.py: bounds from the caller, a search with a key
+# and one without sharing ``mid``, and the module's own ``bisect`` name bound to a function.
+BETWEEN = """
+def find_between(a, x, lo=0, hi=None, *, key=None):
+    if hi is None:
+        hi = len(a)
+    if key is None:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if x < a[mid]:
+                hi = mid
+            else:
+                lo = mid + 1
+    else:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if x < key(a[mid]):
+                hi = mid
+            else:
+                lo = mid + 1
+    return lo
+
+
+bisect = find_between
+"""
 PAIRS = """
 def closest(pts):
     best = None
@@ -217,6 +242,34 @@ def test_bisect_makes_the_same_comparisons_in_the_same_order():
             assert results[0] == results[1] and str(logs[0]) == str(logs[1]), (name, raw, x)
 
 
+def outcome_of(f, *args, **kwargs):
+    try:
+        return f(*args, **kwargs)
+    except Exception as e:  # the exception's type is the outcome
+        return type(e).__name__
+
+
+def test_guarded_bisect_with_the_callers_bounds_makes_the_same_comparisons():
+    new_src = rewrite(BETWEEN, "find_between", "bisect-search")
+    assert "\nimport bisect\n" not in new_src and "import bisect as _bisect\n" in new_src
+    assert new_src.count("if 0 <= lo < hi:") == 2 and "bisect = find_between" in new_src
+    old, new = load(src(BETWEEN))["find_between"], load(new_src)["find_between"]
+    rng = random.Random(4)
+    for _ in range(600):
+        raw = sorted(rng.randint(0, 9) for _ in range(rng.randint(0, 10)))
+        x = rng.randint(-1, 10)
+        lo = rng.choice([0, 0, 1, 2, -1, -3, len(raw), len(raw) + 2])
+        hi = rng.choice([None, None, -1, -2, 0, 1, len(raw), len(raw) + 1, max(0, len(raw) - 1)])
+        keyed = rng.random() < 0.4
+        logs: tuple[list, list] = ([], [])
+        got = []
+        for f, log in ((old, logs[0]), (new, logs[1])):
+            a = [Logged(v, log) for v in raw]
+            kw = {"key": lambda item: item} if keyed else {}
+            got.append(outcome_of(f, a, Logged(x, log), lo, hi, **kw))
+        assert str(got[0]) == str(got[1]) and str(logs[0]) == str(logs[1]), (raw, x, lo, hi, keyed)
+
+
 def test_combinations_visit_the_same_pairs():
     rng = random.Random(5)
     old, new = load(src(PAIRS))["closest"], load(rewrite(PAIRS, "closest", "index-pairs-combinations"))["closest"]
@@ -318,6 +371,14 @@ def test_rewrites_verify_in_the_sandbox_and_verification_rejects_what_preconditi
     code = "def f(xs, n):\n    return n if not xs else f(xs[1:], n) + xs[0]\n"
     verdict = verify(code, rewrite(code, "f", "memo-per-call"), "f", [(([1, 2], 0), {})], fast)
     assert not verdict.ok and "raise" in verdict.reason, verdict.reason
+    # The guard is what makes the callers' bounds safe: without it, hi == -1 (bisect: "the whole list") and
+    # a negative lo (bisect raises; the loop indexes from the end) give other results, and verification says so.
+    guarded = rewrite(BETWEEN, "find_between", "bisect-search")
+    bare = guarded.replace("if 0 <= lo < hi:", "if True:")
+    edges = [(([1, 3, 3, 7], x), {"lo": lo, "hi": hi}) for x in (0, 3, 8) for lo, hi in ((0, -1), (-2, 3), (1, None))]
+    assert verify(src(BETWEEN), guarded, "find_between", edges, fast).ok
+    verdict = verify(src(BETWEEN), bare, "find_between", edges, fast)
+    assert not verdict.ok, verdict.reason
     # A dict indexed by position: the loop reads d[mid], bisect wants a sequence.
     verdict = verify(src(FIND), rewrite(FIND, "find", "bisect-search"), "find", [(({0: 1, 1: 5}, 3), {})], fast)
     assert not verdict.ok and "raise" in verdict.reason, verdict.reason

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import docstring_offset, find_cst_function
+from slipstream.optimizer.cstutil import docstring_offset, find_cst_function, free_module_name
 
 Transform = Callable[[cst.FunctionDef], cst.FunctionDef]
 
@@ -107,7 +107,7 @@ def _with_prelude(old: cst.Module, new: cst.Module, target: cst.FunctionDef, pre
 
 def ensure_import(module: cst.Module, name: str) -> cst.Module:
     """``import name`` after the module's docstring and ``__future__`` imports, unless it is there already."""
-    if re.search(rf"^import {name}\b", module.code, re.MULTILINE):
+    if re.search(rf"^import {name}[ \t]*(#.*)?$", module.code, re.MULTILINE):
         return module
     body = list(module.body)
     pos = docstring_offset(body)
@@ -132,7 +132,8 @@ def _apply(module: cst.Module, qualname: str, rules: Sequence[Rule]) -> tuple[cs
             new = _with_prelude(module, new, replace.target, replace.prelude)
         if replace.changed:
             for name in rule.imports:
-                new = ensure_import(new, name)
+                if free_module_name(new, name):  # else the rule imported it under another name itself
+                    new = ensure_import(new, name)
             module = new
             applied.append(rule.name)
     return module, applied
