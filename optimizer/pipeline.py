@@ -30,7 +30,7 @@ from slipstream.optimizer.generate import generate_inputs, perturb_inputs
 from slipstream.optimizer.measure import Measurement, measure
 from slipstream.optimizer.purity import impurity
 from slipstream.optimizer.reach import out_of_reach
-from slipstream.optimizer.rules import Rewrite, candidates, compose
+from slipstream.optimizer.rules import Rewrite, candidates, compose, helper_candidates
 from slipstream.optimizer.sandbox import Limits, isolation
 from slipstream.optimizer.verify import Reference, Report, budget_for, compare, reference, report, verify_against
 from slipstream.optimizer.workload import module_name
@@ -90,13 +90,16 @@ def input_kinds(total: int, captured: int, hinted: int) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def title_for(m: Measurement, inputs: int, model: bool = False, checks: int = 0, kinds: str = "") -> str:
+def title_for(
+    m: Measurement, inputs: int, model: bool = False, checks: int = 0, kinds: str = "", helper: str = ""
+) -> str:
     """A rule variant is "verified"; a model's is what it is: code that passed checks, to be reviewed.
-    ``kinds``: where the inputs came from (``input_kinds``)."""
+    ``kinds``: where the inputs came from (``input_kinds``); ``helper``: the function the variant rewrites,
+    where it is one the function calls, not the function itself."""
     mem = (1 - m.mem_ratio) * 100
     visible = abs(m.peak_variant - m.peak_original) >= 64 << 10  # small peaks are tracemalloc noise
     mem_text = f", {'−' if mem > 0 else '+'}{abs(mem):.0f} % memory" if abs(mem) >= 5 and visible else ""
-    speed = speed_text(m)
+    speed = speed_text(m) + (f", by rewriting {helper}(), which it calls" if helper else "")
     grown = sum(s.checked for s in m.scaled)
     kinds = f"{kinds} + {grown} grown" if grown and kinds else kinds
     if model:
@@ -316,7 +319,7 @@ class _Run:
         checks += sum(s.checked + s.rounds for s in m.scaled)  # grown inputs compared, their timed rounds
         self.result.variants.append(
             Variant(
-                title_for(m, verdict.inputs, model, checks, self.input_kinds(verdict.inputs)),
+                title_for(m, verdict.inputs, model, checks, self.input_kinds(verdict.inputs), cand.helper),
                 cand.rule,
                 cand.source,
                 speedup,
@@ -365,7 +368,8 @@ def optimize_function(
             "arguments alone and that changes nothing outliving the call"
         )
         return result
-    cands = candidates(source, qualname)
+    # The rules on the function, then on the module-level helpers it calls (its time may be theirs).
+    cands = candidates(source, qualname) + helper_candidates(source, qualname)
     if not cands and (proposer is None or not iso.available):
         # Nothing could be tried: say so now, without running the workload (minutes, for a test suite).
         if proposer is None and no_proposer:

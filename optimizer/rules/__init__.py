@@ -8,7 +8,8 @@
 - ``inlining``: a small pure helper's expression in place of its calls in a loop;
 - ``stdlib``: a hand-written loop replaced by the ``bisect``/``itertools``/``operator`` function doing the same
   steps (binary search, index pairs, dot products, prefix sums);
-- ``engine``: parse → find → apply → imports → compile, the same for ``candidates`` and ``compose``.
+- ``engine``: parse → find → apply → imports → compile, the same for ``candidates`` and ``compose``;
+- ``helpers``: the same rules applied to the module-level functions the target calls.
 
 Each rule has a precise precondition and changes only the target function. ``RULES`` is the registry, in
 the order candidates are offered and composed. A rewrite is a candidate, never an answer: it is offered
@@ -25,6 +26,7 @@ from slipstream.optimizer.rules import (
     datastructures,
     engine,
     expressions,
+    helpers,
     hoisting,
     inlining,
     loops,
@@ -32,7 +34,7 @@ from slipstream.optimizer.rules import (
 )
 from slipstream.optimizer.rules.engine import ReplaceFunction, Rewrite, Rule
 
-__all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose", "offered"]
+__all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose", "helper_candidates", "offered"]
 
 RULES: tuple[Rule, ...] = (
     Rule("keys-membership", "`k in d.keys()` → `k in d`", expressions.keys_membership),
@@ -145,6 +147,11 @@ def candidates(source: str, qualname: str, python: tuple[int, int] | None = None
     """Every rule offered on ``python`` that applies to ``qualname`` (``func`` or ``Class.method``), each as
     a whole module."""
     return engine.candidates(source, qualname, offered(python))
+
+
+def helper_candidates(source: str, qualname: str, python: tuple[int, int] | None = None) -> list[Rewrite]:
+    """The same rules applied to each module-level function ``qualname`` calls (rules/helpers.py)."""
+    return helpers.helper_candidates(source, qualname, offered(python))
 
 
 def compose(source: str, qualname: str, names: Sequence[str], python: tuple[int, int] | None = None) -> Rewrite | None:

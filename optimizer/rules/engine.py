@@ -45,6 +45,7 @@ class Rewrite:
     rule: str
     title: str
     source: str  # the whole module with the function rewritten
+    helper: str = ""  # the module-level function it rewrites instead, one the function calls (rules/helpers.py)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ class _Helper:
         self.params, self.expr, self.free = params, expr, free
 
 
-def _bindings(tree: ast.Module) -> dict[str, int]:
+def bindings(tree: ast.Module) -> dict[str, int]:
     """How often each name is bound anywhere in the module (any scope: a conservative count)."""
     counts: dict[str, int] = {}
 
@@ -83,7 +83,7 @@ def _helpers(module: cst.Module) -> dict[str, _Helper]:
         tree = ast.parse(module.code)
     except SyntaxError:
         return {}
-    counts, aliases = _bindings(tree), import_aliases(tree)
+    counts, aliases = bindings(tree), import_aliases(tree)
     out: dict[str, _Helper] = {}
     for stmt in module.body:
         if not isinstance(stmt, cst.FunctionDef) or counts.get(stmt.name.value) != 1:

@@ -2,9 +2,10 @@
 
 Standalone (no workspace): the module source runs in a fresh namespace. From a workspace: the original
 is the real module imported from the workspace, and a variant's function (with the imports its rewrite
-added and the module-level constants it introduced) is defined in a copy of that module's namespace
-(``in_place``: in the module itself, so the project's own tests call it), so both see the very same
-classes and helpers and captured inputs (pickles the parent never loads) resolve against them.
+added, the module-level constants it introduced and the helpers it rewrote) is defined in a copy of that
+module's namespace (``in_place``: in the module itself, so the project's own tests call it), so both see
+the very same classes and helpers and captured inputs (pickles the parent never loads) resolve against
+them.
 """
 
 from __future__ import annotations
@@ -48,15 +49,33 @@ def _needed(n: ast.stmt, ns: dict[str, Any]) -> bool:
     )
 
 
+def _rewritten_helpers(tree: ast.Module, module: Any, target: str) -> list[ast.stmt]:
+    """The variant's top-level defs, other than the target's, that differ from the module's own: a rule's
+    rewrite of a helper the function calls (optimizer/rules/helpers.py). Model proposals replace the
+    function's def alone (optimizer/proposals.py), so for them this is empty."""
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name != target]
+    if not defs:
+        return []
+    try:
+        with open(module.__file__, encoding="utf-8") as f:
+            own = {n.name: ast.dump(n) for n in ast.parse(f.read()).body if isinstance(n, ast.FunctionDef)}
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return []
+    return [n for n in defs if n.name in own and own[n.name] != ast.dump(n)]
+
+
 def variant_in(module: Any, parts: list[str], source: str, in_place: bool = False) -> Any:
     tree = ast.parse(source)
     ns = vars(module) if in_place and len(parts) == 1 else dict(vars(module))
     needed = [n for n in tree.body if _needed(n, ns)]
-    code = ast.Module(body=[*needed, find(tree, parts)], type_ignores=[])  # type: ignore[list-item]
+    helpers = _rewritten_helpers(tree, module, parts[0])
+    code = ast.Module(body=[*needed, *helpers, find(tree, parts)], type_ignores=[])  # type: ignore[list-item]
     exec(compile(code, "<variant>", "exec"), ns)
     fn = ns[parts[-1]]
     if in_place and len(parts) > 1:
         setattr(resolve(module, parts[:-1]), parts[-1], fn)
+        for h in helpers:  # the project's other callers of the helper get the rewritten one too
+            setattr(module, h.name, ns[h.name])  # type: ignore[attr-defined]
     return fn
 
 
