@@ -253,6 +253,17 @@ POSITIVE += [
         "def f(xs):\n    t = 1.5\n    for x in xs:\n        if x:\n            t += x * x\n    return t\n",
         "t = sum((x * x for x in xs if x), 1.5)\n",
     ),
+    # Follow-ups: consumer-list also tidies what another rule wrote, as a candidate of its own.
+    (
+        "sum-loop+consumer-list",
+        "def f(xs):\n    t = 1.5\n    for x in xs:\n        if x:\n            t += x * x\n    return t\n",
+        "t = sum([x * x for x in xs if x], 1.5)\n",
+    ),
+    (
+        "string-concat-join+consumer-list",
+        "def f(rows):\n    s = ''\n    for r in rows:\n        s += ','.join(str(c) for c in r)\n    return s\n",
+        """s = "".join([','.join([str(c) for c in r]) for r in rows])\n""",
+    ),
     (
         "pairwise-index",
         "def f(orders, users):\n    out = []\n    for o in orders:\n        for u in users:\n"
@@ -367,6 +378,9 @@ NEGATIVE += [
     ),  # x read after the block that holds the loop
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t += t + x\n    return t\n"),  # reads itself
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t -= x\n    return t\n"),
+    # sum(xs) holds no generator: nothing to follow up
+    ("sum-loop+consumer-list", "def f(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n"),
+    ("consumer-list+consumer-list", "def f(xs):\n    return sum(x * x for x in xs)\n"),  # never after itself
     ("sum-loop", "def f(xs):\n    t = ''\n    for x in xs:\n        t += x\n    return t\n"),  # not a number
     (
         "pairwise-index",
@@ -608,7 +622,8 @@ def test_rule_does_not_apply(rule, code):
 
 def test_every_rule_has_positive_and_negative_cases():
     names = {r.name for r in RULES}
-    assert names == {p[0] for p in POSITIVE} == {n[0] for n in NEGATIVE}
+    follow_ups = {f"{a}+{b.name}" for a in names for b in RULES if b.follow_up}  # a rule, then a follow-up
+    assert names == {p[0] for p in POSITIVE} - follow_ups == {n[0] for n in NEGATIVE} - follow_ups
 
 
 def test_only_the_target_function_changes_and_methods_are_found():

@@ -50,6 +50,7 @@ RULES: tuple[Rule, ...] = (
         "consumer-list",
         "`sum(... for ...)` → `sum([... for ...])` where the callee reads it all",
         expressions.consumer_list,
+        follow_up=True,
     ),
     Rule("literal-set-membership", "membership in a literal list → set", datastructures.literal_set_membership),
     Rule("append-loop-comprehension", "append loop → list comprehension", loops.append_comprehension),

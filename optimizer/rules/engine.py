@@ -59,6 +59,9 @@ class Rule:
     # optimizer/sandbox.py): a rewrite that 3.11's specialising interpreter made worthless costs a
     # verification and a measurement per function and never wins.
     until: tuple[int, int] | None = None
+    # Also tried on what each other rule wrote: a rule that tidies another's output (``sum-loop`` writes
+    # ``sum(e for x in xs)``; ``consumer-list`` makes it a list).
+    follow_up: bool = False
 
     def offered_on(self, python: tuple[int, int]) -> bool:
         return self.until is None or python < self.until
@@ -156,15 +159,24 @@ def _parse(source: str) -> cst.Module | None:
 
 
 def candidates(source: str, qualname: str, rules: Sequence[Rule]) -> list[Rewrite]:
-    """Every rule that applies to ``qualname`` on its own, each as a whole module, in ``rules``' order."""
+    """Every rule that applies to ``qualname`` on its own, each as a whole module, in ``rules``' order; after
+    each, the same rewrite with the follow-up rules that apply to it (``"sum-loop+consumer-list"``)."""
     module = _parse(source)
     if module is None:
         return []
     out: list[Rewrite] = []
+    done: list[tuple[Rule, cst.Module]] = []
     for rule in rules:
         new, applied = _apply(module, qualname, [rule])
         if applied and _compiles(new):
-            out.append(Rewrite(rule.name, rule.title, new.code))
+            done.append((rule, new))
+    follow = [r for r in rules if r.follow_up]
+    for rule, new in done:
+        out.append(Rewrite(rule.name, rule.title, new.code))
+        then, applied = _apply(new, qualname, [r for r in follow if r is not rule])
+        if applied and _compiles(then):
+            titles = [r.title for r in follow if r.name in applied]
+            out.append(Rewrite("+".join([rule.name, *applied]), "; then ".join([rule.title, *titles]), then.code))
     return out
 
 

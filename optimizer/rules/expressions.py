@@ -64,8 +64,9 @@ SIMPLE_ARG = m.Name() | m.Lambda() | m.Integer() | m.Float() | m.SimpleString()
 class _ConsumerList(cst.CSTTransformer):
     """``sum(e for x in xs)`` → ``sum([e for x in xs])`` for a callable of ``CONSUMERS`` or a string literal's
     ``join``; ``list(...)``/``set(...)`` become the comprehension itself. Other arguments must be keywords with
-    plain values (evaluated before the items either way). Where the consumer raises part-way (``sum`` of a
-    str), the list has evaluated items the generator had not: verification decides."""
+    plain values (evaluated before the items either way), or ``sum``'s start, positional. Where the consumer
+    raises part-way (``sum`` of a str), the list has evaluated items the generator had not: verification
+    decides."""
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
         func = updated.func
@@ -79,7 +80,9 @@ class _ConsumerList(cst.CSTTransformer):
         first, *rest = updated.args
         if not m.matches(first, m.Arg(value=m.GeneratorExp(), keyword=None, star="")):
             return updated
-        if any(a.keyword is None or a.star or not m.matches(a.value, SIMPLE_ARG) for a in rest):
+        # sum's start may be positional (``sum(gen, 1.5)``): a plain value, evaluated before the items either way.
+        positional_ok = m.matches(func, m.Name("sum"))
+        if any((a.keyword is None and not positional_ok) or a.star or not m.matches(a.value, SIMPLE_ARG) for a in rest):
             return updated
         gen = first.value
         if isinstance(func, cst.Name) and func.value == "list" and not rest:
