@@ -95,11 +95,15 @@ def workload_with_variant(
     variant_source: str,
     baseline: Capture,
     limits: Limits | None = None,
+    original: str | None = None,
 ) -> str:
     """Run the project's workload (its tests) with the variant installed in the real module: "" when it
     ends as it did with the original (same exit status; same output for a script), else why not.
-    ``limits.threads``: only for a variant that is the user's own code transformed (a rule's)."""
-    payload = _payload(workspace, path, qualname, workload, limit=0, module=module, variant=variant_source)
+    ``limits.threads``: only for a variant that is the user's own code transformed (a rule's).
+    ``original``: the module's source the variant was made from (which of its helpers it rewrote)."""
+    payload = _payload(
+        workspace, path, qualname, workload, limit=0, module=module, variant=variant_source, original=original
+    )
     res = run("capture", payload, limits or Limits(seconds=120), workspace=workspace)
     what = "the tests" if workload.kind == "pytest" else "the workload"
     if not res.ok:

@@ -311,7 +311,7 @@ class _Run:
         progress(f"running the project's workload with {label} ({cand.rule})")
         limits = replace(self.limits or Limits(seconds=120), threads=own)
         failed = workload_with_variant(
-            ws, self.path, self.qualname, self.workload, mod, cand.source, self.capture, limits
+            ws, self.path, self.qualname, self.workload, mod, cand.source, self.capture, limits, self.source
         )
         if failed:
             return self.reject(cand, failed)

@@ -5,6 +5,7 @@ helper, never written."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import pytest
@@ -60,6 +61,9 @@ CALLED = [
     ("def g(o):\n    return o.find_between(1)\n" + SEARCH, "g", []),  # a method call
     (SEARCH + "\ndef g(a):\n    global find_between\n    return find_between(a, 1)\n", "g", []),
     ("def g(:\n", "g", []),  # does not parse: no helpers, no exception
+    ("import functools\n@functools.cache\n" + RANKS, "ranks", []),  # decorated: re-running the def re-decorates
+    (RANKS.replace("find_between(a, x, 0, hi)", "(lambda find_between: find_between(a, x))(len)"), "ranks", []),
+    (RANKS + "\ntry:\n    pass\nexcept ValueError as find_between:\n    pass\n", "ranks", []),  # bound twice
 ]
 
 
@@ -75,7 +79,7 @@ def test_a_helpers_rewrite_changes_the_helper_alone_and_says_so():
     assert cand.rule == "bisect-search in find_between" and cand.helper == "find_between"
     assert "which ranks calls" in cand.title
     assert cand.source.split("def ranks", 1)[1] == source.split("def ranks", 1)[1]
-    assert "_bisect" not in source and "bisect.bisect_right(a, x, lo, hi)" in cand.source
+    assert "_bisect" not in cand.source and "bisect.bisect_right(a, x, lo, hi)" in cand.source  # `bisect` is free
 
 
 EDGES = [(([1, 3, 3, 7], [0, 3, 8]), {"hi": hi}) for hi in (None, -1, 2, 9)]
@@ -93,7 +97,8 @@ def test_a_helpers_rewrite_is_verified_through_the_function_from_a_workspace(tmp
     assert verdict.ok, verdict.reason
     # Without its guard bisect reads hi == -1 as "the whole list": a wrong helper is told apart, which it
     # could not be if the workspace's own helper ran.
-    bare = cand.source.replace("if 0 <= lo < hi:", "if True:")
+    bare = cand.source.replace("type(lo) is int and type(hi) is int and 0 <= lo < hi <= sys.maxsize", "True")
+    assert bare != cand.source
     verdict = verify(source, bare, "ranks", EDGES, fast, **ws)
     assert not verdict.ok and "input 1" in verdict.reason, verdict.reason
 
@@ -132,3 +137,50 @@ def test_the_pipeline_tries_a_helpers_rewrite_and_offers_it_as_an_edit_of_the_he
         why = [r["reason"] for r in res.rejected if r["rule"] == rule]
         assert why and why[0].startswith(("not measurably faster", "slower at")), res.rejected  # verified
     assert (tmp_path / "searching.py").read_text() == before  # offered, never written
+
+
+OVERLOADED = """
+from typing import overload
+
+
+@overload
+def conv(x: int) -> int: ...
+@overload
+def conv(x: str) -> str: ...
+def conv(x):
+    return x
+
+
+SCALE = 1
+
+
+def scaled(x):
+    return x * SCALE
+
+
+class Box:
+    def total(self, xs):
+        return sum(scaled(conv(x)) for x in xs)
+"""
+
+
+def test_the_loader_brings_rewritten_helpers_only(tmp_path, monkeypatch):
+    """An ``@overload`` stack is no helper (only its last def is the function); a helper rewritten for a
+    method, installed in the module for the project's tests, reads the module's globals as they are then."""
+    from slipstream.optimizer.sandboxed import loader
+
+    (tmp_path / "boxes.py").write_text(src(OVERLOADED))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import boxes
+
+    source = src(OVERLOADED)
+    tree = ast.parse(source)
+    assert loader._rewritten_helpers(tree, source, boxes, "Box") == []  # the same source: nothing rewritten
+    variant = source.replace("return x * SCALE", "return SCALE * x * 10")
+    (helper,) = loader._rewritten_helpers(ast.parse(variant), source, boxes, "Box")
+    assert helper.name == "scaled"
+    fn = loader.variant_in(boxes, ["Box", "total"], variant)  # a copy of the namespace: the module unchanged
+    assert fn(boxes.Box(), [1, 2]) == 30 and boxes.scaled(2) == 2 and boxes.conv(5) == 5
+    loader.variant_in(boxes, ["Box", "total"], variant, in_place=True, original=source)
+    monkeypatch.setattr(boxes, "SCALE", 3)  # as a test might, after the variant is installed
+    assert boxes.Box().total([1, 2]) == 90 and boxes.scaled(2) == 60 and boxes.conv("s") == "s"

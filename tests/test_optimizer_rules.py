@@ -378,6 +378,14 @@ NEGATIVE += [
     ),  # x read after the block that holds the loop
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t += t + x\n    return t\n"),  # reads itself
     ("sum-loop", "def f(xs):\n    t = 0\n    for x in xs:\n        t -= x\n    return t\n"),
+    # the start is read after a list is built: the comprehension's walrus would have changed it by then
+    ("consumer-list", "def f(xs, t):\n    return sum(((t := x) for x in xs), t)\n"),
+    ("consumer-list", "def f(xs, d):\n    return max(((d := x) for x in xs), default=d)\n"),
+    # the follow-up tidies nothing keys-membership wrote: the two composed, tried by the pipeline when both help
+    (
+        "keys-membership+consumer-list",
+        "def f(d, ks, xs):\n    a = [k for k in ks if k in d.keys()]\n    return sum(x for x in xs), a\n",
+    ),
     # sum(xs) holds no generator: nothing to follow up
     ("sum-loop+consumer-list", "def f(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n"),
     ("consumer-list+consumer-list", "def f(xs):\n    return sum(x * x for x in xs)\n"),  # never after itself
@@ -432,7 +440,10 @@ def _search(init="    lo, hi = 0, len(a)\n", mid="(lo + hi) // 2", test="a[mid] 
     return _SEARCH.format(init=init, mid=mid, test=test, then=then, other="        else:\n" + other, ret=ret)
 
 
-_GUARD = "    if 0 <= lo < hi:\n        lo = hi = bisect.bisect_left(a, x, lo, hi)\n    else:\n        while lo < hi:\n"
+_GUARD = (
+    "    if type(lo) is int and type(hi) is int and 0 <= lo < hi <= sys.maxsize:\n"
+    "        lo = hi = bisect.bisect_left(a, x, lo, hi)\n    else:\n        while lo < hi:\n"
+)
 _PAIRS = (
     "def f(xs):\n    t = 0\n    for i in range(len(xs)):\n        for j in range(i + 1, len(xs)):\n{body}    return t\n"
 )
@@ -461,17 +472,30 @@ POSITIVE += [
     ("bisect-search", _search(init="    lo, hi = 0, len(a) - 1\n"), _GUARD),
     ("bisect-search", "def f(a, x, lo, hi):\n" + _search(init="").split("\n", 1)[1], _GUARD),
     ("bisect-search", _search(init="    lo, hi = 0, len(a)\n    a = a[::-1]\n"), _GUARD),
-    # `bisect`/`operator` bound to something else in the module: imported under a fresh name before the def.
+    (  # the second search reads the first's mid as its x: only the second becomes bisect
+        "bisect-search",
+        _search().replace("    return lo\n", "")
+        + "    lo2, hi2 = 0, len(b)\n    while lo2 < hi2:\n        m = (lo2 + hi2) // 2\n"
+        "        if b[m] < mid:\n            lo2 = m + 1\n        else:\n            hi2 = m\n    return lo2\n",
+        "            hi = mid\n    lo2, hi2 = 0, len(b)\n    lo2 = hi2 = bisect.bisect_left(b, mid, lo2, hi2)\n",
+    ),
+    # A rule's import is added even where another function binds the name locally.
+    (
+        "sorted-slice-heapq",
+        "def g():\n    heapq = []\n    return heapq\n\ndef f(xs):\n    return sorted(xs)[:3]\n",
+        "import heapq\ndef g():",
+    ),
+    # `bisect`/`operator` bound to something else in the module: imported under a fresh name at the top.
     (
         "bisect-search",
         "from bisect import bisect\n" + _search(),
-        "import bisect as _bisect\ndef f(a, x):\n    lo, hi = 0, len(a)\n"
+        "import bisect as _bisect\nfrom bisect import bisect\ndef f(a, x):\n    lo, hi = 0, len(a)\n"
         "    lo = hi = _bisect.bisect_left(a, x, lo, hi)\n",
     ),
     (
         "bisect-search-item",
         "operator = None\n" + _search(test="a[mid][0] < x"),
-        "import operator as _operator\ndef f(a, x):\n    lo, hi = 0, len(a)\n"
+        "import operator as _operator\nimport bisect\noperator = None\ndef f(a, x):\n    lo, hi = 0, len(a)\n"
         "    lo = hi = bisect.bisect_left(a, x, lo, hi, key=_operator.itemgetter(0))\n",
     ),
     ("bisect-search-item", _search(test="a[mid][0] < x"), "bisect_left(a, x, lo, hi, key=operator.itemgetter(0))\n"),
@@ -618,6 +642,14 @@ def test_rule_applies(rule, code, expect):
 @pytest.mark.parametrize(("rule", "code"), NEGATIVE)
 def test_rule_does_not_apply(rule, code):
     assert rule not in applied(code)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("imports", ["import heapq", "import os, heapq", "import heapq  # for nsmallest"])
+def test_an_import_already_there_is_not_added_again(imports, newline):
+    code = f"{imports}\n\ndef f(xs):\n    return sorted(xs)[:3]\n".replace("\n", newline)
+    out = applied(code)["sorted-slice-heapq"]
+    assert out.count("import") == 1 and out.startswith(imports), out
 
 
 def test_every_rule_has_positive_and_negative_cases():

@@ -242,6 +242,11 @@ def test_bisect_makes_the_same_comparisons_in_the_same_order():
             assert results[0] == results[1] and str(logs[0]) == str(logs[1]), (name, raw, x)
 
 
+class Int(int):
+    def __repr__(self) -> str:
+        return f"Int({int(self)})"
+
+
 def outcome_of(f, *args, **kwargs):
     try:
         return f(*args, **kwargs)
@@ -252,14 +257,17 @@ def outcome_of(f, *args, **kwargs):
 def test_guarded_bisect_with_the_callers_bounds_makes_the_same_comparisons():
     new_src = rewrite(BETWEEN, "find_between", "bisect-search")
     assert "\nimport bisect\n" not in new_src and "import bisect as _bisect\n" in new_src
-    assert new_src.count("if 0 <= lo < hi:") == 2 and "bisect = find_between" in new_src
+    guard = "if type(lo) is int and type(hi) is int and 0 <= lo < hi <= sys.maxsize:"
+    assert new_src.count(guard) == 2 and "bisect = find_between" in new_src
     old, new = load(src(BETWEEN))["find_between"], load(new_src)["find_between"]
     rng = random.Random(4)
     for _ in range(600):
         raw = sorted(rng.randint(0, 9) for _ in range(rng.randint(0, 10)))
         x = rng.randint(-1, 10)
-        lo = rng.choice([0, 0, 1, 2, -1, -3, len(raw), len(raw) + 2])
-        hi = rng.choice([None, None, -1, -2, 0, 1, len(raw), len(raw) + 1, max(0, len(raw) - 1)])
+        # Bounds bisect would read otherwise: bool and int-subclass bounds come back as the caller's own
+        # objects from the loop (plain ints from bisect), and 2**63 overflows bisect's C size.
+        lo = rng.choice([0, 0, 1, 2, -1, -3, len(raw), len(raw) + 2, False, Int(0)])
+        hi = rng.choice([None, None, -1, -2, 0, 1, len(raw), len(raw) + 1, max(0, len(raw) - 1), True, Int(3), 2**63])
         keyed = rng.random() < 0.4
         logs: tuple[list, list] = ([], [])
         got = []
@@ -267,7 +275,8 @@ def test_guarded_bisect_with_the_callers_bounds_makes_the_same_comparisons():
             a = [Logged(v, log) for v in raw]
             kw = {"key": lambda item: item} if keyed else {}
             got.append(outcome_of(f, a, Logged(x, log), lo, hi, **kw))
-        assert str(got[0]) == str(got[1]) and str(logs[0]) == str(logs[1]), (raw, x, lo, hi, keyed)
+        assert repr(got[0]) == repr(got[1]) and type(got[0]) is type(got[1]), (raw, x, lo, hi, keyed)
+        assert str(logs[0]) == str(logs[1]), (raw, x, lo, hi, keyed)
 
 
 def test_combinations_visit_the_same_pairs():
@@ -374,7 +383,7 @@ def test_rewrites_verify_in_the_sandbox_and_verification_rejects_what_preconditi
     # The guard is what makes the callers' bounds safe: without it, hi == -1 (bisect: "the whole list") and
     # a negative lo (bisect raises; the loop indexes from the end) give other results, and verification says so.
     guarded = rewrite(BETWEEN, "find_between", "bisect-search")
-    bare = guarded.replace("if 0 <= lo < hi:", "if True:")
+    bare = guarded.replace("if type(lo) is int and type(hi) is int and 0 <= lo < hi <= sys.maxsize:", "if True:")
     edges = [(([1, 3, 3, 7], x), {"lo": lo, "hi": hi}) for x in (0, 3, 8) for lo, hi in ((0, -1), (-2, 3), (1, None))]
     assert verify(src(BETWEEN), guarded, "find_between", edges, fast).ok
     verdict = verify(src(BETWEEN), bare, "find_between", edges, fast)

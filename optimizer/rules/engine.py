@@ -3,9 +3,11 @@
 Guarantees, for ``candidates`` and ``compose`` alike:
 
 - a rewrite changes only the def the qualified name means (optimizer/cstutil.py's ``find_cst_function``,
-  the walk every part of the optimizer shares), plus the ``import`` lines its rules name and the module-level
-  constants a rule hoists out of the def (``WithPrelude``: fresh names, placed just before the top-level
-  statement that holds the def, so they exist before any call);
+  the walk every part of the optimizer shares), plus the ``import`` lines its rules name (at the top, after
+  the docstring and ``__future__`` imports; ``import bisect as _bisect`` where the module binds the name
+  ``bisect`` to something else) and the module-level constants a rule hoists out of the def
+  (``WithPrelude``: fresh names, placed just before the top-level statement that holds the def, so they
+  exist before any call);
 - a rule that leaves the function as it was gives no rewrite;
 - every rewrite compiles: a rule's bug costs a candidate, never produces broken code;
 - source that does not parse, or a name that is no def, gives no rewrite (never an exception).
@@ -16,23 +18,26 @@ measurement (optimizer/pipeline.py).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import docstring_offset, find_cst_function, free_module_name
+from slipstream.optimizer.cstutil import code, docstring_offset, find_cst_function
 
 Transform = Callable[[cst.FunctionDef], cst.FunctionDef]
 
 
 @dataclass(frozen=True)
 class WithPrelude:
-    """A rewritten def and the module-level statements it needs (a constant computed once at import)."""
+    """A rewritten def and the module-level statements it needs (a constant computed once at import), and
+    modules it imports besides its rule's: ``("sys", None)`` for ``import sys``; ``("bisect", "_bisect")``
+    for ``import bisect as _bisect`` where the module binds ``bisect`` to something else (a rule's own
+    import under that name is then this one)."""
 
     fn: cst.FunctionDef
-    prelude: tuple[cst.BaseStatement, ...]
+    prelude: tuple[cst.BaseStatement, ...] = ()
+    imports: tuple[tuple[str, str | None], ...] = ()
 
 
 # A rule that must see the rest of the module (the helpers a function calls, the names already taken) takes
@@ -76,6 +81,7 @@ class ReplaceFunction(cst.CSTTransformer):
         self.module: cst.Module | None = None
         self.changed = False
         self.prelude: tuple[cst.BaseStatement, ...] = ()
+        self.imports: tuple[tuple[str, str | None], ...] = ()
 
     def visit_Module(self, node: cst.Module) -> bool:
         self.target, self.module = find_cst_function(node, self.qualname), node
@@ -92,7 +98,7 @@ class ReplaceFunction(cst.CSTTransformer):
         else:
             new = self.transform(updated)
         if isinstance(new, WithPrelude):
-            new, self.prelude = new.fn, new.prelude
+            new, self.prelude, self.imports = new.fn, new.prelude, new.imports
         self.changed = not new.deep_equals(updated)
         return new
 
@@ -109,9 +115,22 @@ def _with_prelude(old: cst.Module, new: cst.Module, target: cst.FunctionDef, pre
     return new
 
 
-def ensure_import(module: cst.Module, name: str) -> cst.Module:
-    """``import name`` after the module's docstring and ``__future__`` imports, unless it is there already."""
-    if re.search(rf"^import {name}[ \t]*(#.*)?$", module.code, re.MULTILINE):
+def _imports(module: cst.Module, name: str, alias: str | None) -> bool:
+    """Does the module's top level hold ``import name`` (``import name as alias``), alone or in a list?"""
+    for stmt in module.body:
+        for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ():
+            if isinstance(small, cst.Import):
+                for a in small.names:
+                    as_ = a.asname.name.value if a.asname is not None and isinstance(a.asname.name, cst.Name) else None
+                    if code(a.name) == name and as_ == alias:
+                        return True
+    return False
+
+
+def ensure_import(module: cst.Module, name: str, alias: str | None = None) -> cst.Module:
+    """``import name`` (``as alias``) after the module's docstring and ``__future__`` imports, unless it is
+    there already."""
+    if _imports(module, name, alias):
         return module
     body = list(module.body)
     pos = docstring_offset(body)
@@ -119,7 +138,8 @@ def ensure_import(module: cst.Module, name: str) -> cst.Module:
         body[pos], m.SimpleStatementLine(body=[m.ImportFrom(module=m.Name("__future__"))])
     ):
         pos += 1
-    body.insert(pos, cst.parse_statement(f"import {name}\n"))
+    line = f"import {name} as {alias}\n" if alias else f"import {name}\n"
+    body.insert(pos, cst.parse_statement(line, config=module.config_for_parsing))
     return module.with_changes(body=body)
 
 
@@ -132,12 +152,12 @@ def _apply(module: cst.Module, qualname: str, rules: Sequence[Rule]) -> tuple[cs
         else:
             replace = ReplaceFunction(qualname, rule.transform)  # type: ignore[arg-type]
         new = module.visit(replace)
-        if replace.changed and replace.prelude and replace.target is not None:
+        if replace.changed and replace.prelude and replace.target is not None:  # constants before the def
             new = _with_prelude(module, new, replace.target, replace.prelude)
         if replace.changed:
-            for name in rule.imports:
-                if free_module_name(new, name):  # else the rule imported it under another name itself
-                    new = ensure_import(new, name)
+            extra = dict(replace.imports)
+            for name in [*rule.imports, *(n for n in extra if n not in rule.imports)]:
+                new = ensure_import(new, name, extra.get(name))
             module = new
             applied.append(rule.name)
     return module, applied
@@ -160,7 +180,7 @@ def _parse(source: str) -> cst.Module | None:
 
 def candidates(source: str, qualname: str, rules: Sequence[Rule]) -> list[Rewrite]:
     """Every rule that applies to ``qualname`` on its own, each as a whole module, in ``rules``' order; after
-    each, the same rewrite with the follow-up rules that apply to it (``"sum-loop+consumer-list"``)."""
+    each, the same rewrite with the follow-up rules that tidy what it wrote (``"sum-loop+consumer-list"``)."""
     module = _parse(source)
     if module is None:
         return []
@@ -174,9 +194,15 @@ def candidates(source: str, qualname: str, rules: Sequence[Rule]) -> list[Rewrit
     for rule, new in done:
         out.append(Rewrite(rule.name, rule.title, new.code))
         then, applied = _apply(new, qualname, [r for r in follow if r is not rule])
-        if applied and _compiles(then):
-            titles = [r.title for r in follow if r.name in applied]
-            out.append(Rewrite("+".join([rule.name, *applied]), "; then ".join([rule.title, *titles]), then.code))
+        if not applied or not _compiles(then):
+            continue
+        # Kept only where the follow-up tidied what the rule wrote: otherwise it is the two composed in the
+        # other order, which the pipeline tries when both help on their own.
+        first, _ = _apply(module, qualname, [r for r in follow if r.name in applied])
+        if _apply(first, qualname, [rule])[0].code == then.code:
+            continue
+        titles = [r.title for r in follow if r.name in applied]
+        out.append(Rewrite("+".join([rule.name, *applied]), "; then ".join([rule.title, *titles]), then.code))
     return out
 
 

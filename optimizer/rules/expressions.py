@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import code, over_whole_def
+from slipstream.optimizer.cstutil import code, names_in, over_whole_def
 
 
 class _KeysMembership(cst.CSTTransformer):
@@ -63,10 +63,10 @@ SIMPLE_ARG = m.Name() | m.Lambda() | m.Integer() | m.Float() | m.SimpleString()
 
 class _ConsumerList(cst.CSTTransformer):
     """``sum(e for x in xs)`` → ``sum([e for x in xs])`` for a callable of ``CONSUMERS`` or a string literal's
-    ``join``; ``list(...)``/``set(...)`` become the comprehension itself. Other arguments must be keywords with
-    plain values (evaluated before the items either way), or ``sum``'s start, positional. Where the consumer
-    raises part-way (``sum`` of a str), the list has evaluated items the generator had not: verification
-    decides."""
+    ``join``; ``list(...)``/``set(...)`` become the comprehension itself. Other arguments must be keywords
+    with plain values the comprehension does not rebind (then they are evaluated before the items either
+    way), or ``sum``'s start, positional. Where the consumer raises part-way (``sum`` of a str), the list has
+    evaluated items the generator had not: verification decides."""
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
         func = updated.func
@@ -85,6 +85,11 @@ class _ConsumerList(cst.CSTTransformer):
         if any((a.keyword is None and not positional_ok) or a.star or not m.matches(a.value, SIMPLE_ARG) for a in rest):
             return updated
         gen = first.value
+        # The other arguments are read before a generator runs but after a list is built: a name the
+        # comprehension rebinds (``sum(((t := x) for x in xs), t)``) would be read after its last item.
+        rebound = {n.target.value for n in m.findall(gen, m.NamedExpr(target=m.Name()))}
+        if rebound and any(rebound & names_in(a.value) for a in rest):
+            return updated
         if isinstance(func, cst.Name) and func.value == "list" and not rest:
             return cst.ListComp(elt=gen.elt, for_in=gen.for_in)
         if isinstance(func, cst.Name) and func.value == "set" and not rest:

@@ -9,10 +9,12 @@ with its workload, like any candidate. (Measured on ``insort_right`` over 1,500 
 
 Guarantees:
 
-- a helper is a plain ``def`` (not ``async``) at the module's top level that the function calls by its
-  plain name, not the function itself, and whose name the module binds exactly once (no other def,
-  class, assignment, import or ``global`` of it, and the function does not bind it), so the call means
-  that def; one level deep, the first ``HELPERS`` in call order;
+- a helper is a plain ``def`` (not ``async``, no decorators: a rewrite installed for the project's tests
+  re-runs the def, and a decorator may register or wrap it) at the module's top level that the function
+  calls by its plain name, not the function itself, and whose name the module binds exactly once (no other
+  def, class, assignment, import, ``except ... as`` or ``global`` of it; the function, its lambdas and
+  nested defs do not bind it), so the call means that def; one level deep, the first ``HELPERS`` in call
+  order;
 - a helper's rewrite is one of the rules' own rewrites of that def, with the same guarantees (only that
   def changes, plus the imports and constants the rule adds); ``Rewrite.helper`` names it, so the result
   can say which function the variant changes;
@@ -40,10 +42,16 @@ def called_helpers(source: str, qualname: str) -> list[str]:
     target = find_function(tree, qualname)
     if target is None:
         return []
-    top = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    top = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.decorator_list}
     counts = bindings(tree)
-    local = {a.arg for a in ast.walk(target.args) if isinstance(a, ast.arg)}
-    local |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    local: set[str] = set()  # anything the function, its lambdas or its nested defs bind
+    for n in ast.walk(target):
+        if isinstance(n, ast.arg):
+            local.add(n.arg)
+        elif isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            local.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n is not target:
+            local.add(n.name)
     found: list[str] = []
     calls = [n for n in ast.walk(target) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
     for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset)):

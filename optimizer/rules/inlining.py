@@ -71,6 +71,12 @@ def bindings(tree: ast.Module) -> dict[str, int]:
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
             for a in n.names:
                 add(a.asname or a.name.split(".")[0])
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            add(n.name)
+        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            add(n.name)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            add(n.rest)
         elif isinstance(n, (ast.Global, ast.Nonlocal)):
             for name in n.names:
                 counts[name] = counts.get(name, 0) + 2  # rebinding from inside a function: never inline

@@ -29,7 +29,7 @@ WATCHED_CALLS = 100_000
 def main(p: dict[str, Any]) -> dict[str, Any]:
     if p.get("variant"):
         module = importlib.import_module(p["module"])
-        loader.variant_in(module, p["qualname"].split("."), p["variant"], in_place=True)
+        loader.variant_in(module, p["qualname"].split("."), p["variant"], in_place=True, original=p.get("original"))
     target = os.path.realpath(p["path"])
     qualname = p["qualname"]
     blobs: list[bytes] = []

@@ -49,33 +49,62 @@ def _needed(n: ast.stmt, ns: dict[str, Any]) -> bool:
     )
 
 
-def _rewritten_helpers(tree: ast.Module, module: Any, target: str) -> list[ast.stmt]:
-    """The variant's top-level defs, other than the target's, that differ from the module's own: a rule's
-    rewrite of a helper the function calls (optimizer/rules/helpers.py). Model proposals replace the
-    function's def alone (optimizer/proposals.py), so for them this is empty."""
-    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name != target]
-    if not defs:
+def _single_defs(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    """The module's top-level plain defs without decorators whose name nothing else at the top level binds
+    (an ``@overload`` stack, a def redefined or reassigned later, is never one)."""
+    count: dict[str, int] = {}
+    defs: dict[str, ast.FunctionDef] = {}
+    for n in tree.body:
+        names = [t.id for t in ast.walk(n) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)]
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [n.name]
+            if isinstance(n, ast.FunctionDef) and not n.decorator_list:
+                defs[n.name] = n
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names = [a.asname or a.name.split(".")[0] for a in n.names]
+        for name in names:
+            count[name] = count.get(name, 0) + 1
+    return {name: d for name, d in defs.items() if count[name] == 1}
+
+
+def _rewritten_helpers(tree: ast.Module, original: str | None, module: Any, target: str) -> list[ast.stmt]:
+    """The variant's top-level defs, other than the target's, that differ from the original's: a rule's
+    rewrite of a helper the function calls (optimizer/rules/helpers.py). Only plain, undecorated defs
+    that are the one binding of their name in both. Model proposals replace the function's def alone
+    (optimizer/proposals.py), so for them this is empty."""
+    mine = {name: d for name, d in _single_defs(tree).items() if name != target}
+    if not mine:
         return []
+    if original is None:
+        try:
+            with open(module.__file__, encoding="utf-8") as f:
+                original = f.read()
+        except (OSError, TypeError, ValueError):
+            return []
     try:
-        with open(module.__file__, encoding="utf-8") as f:
-            own = {n.name: ast.dump(n) for n in ast.parse(f.read()).body if isinstance(n, ast.FunctionDef)}
-    except (OSError, TypeError, SyntaxError, ValueError):
+        own = _single_defs(ast.parse(original))
+    except SyntaxError:
         return []
-    return [n for n in defs if n.name in own and own[n.name] != ast.dump(n)]
+    return [d for name, d in mine.items() if name in own and ast.dump(own[name]) != ast.dump(d)]
 
 
-def variant_in(module: Any, parts: list[str], source: str, in_place: bool = False) -> Any:
+def variant_in(module: Any, parts: list[str], source: str, in_place: bool = False, original: str | None = None) -> Any:
+    """The variant's function, defined over the module's namespace (``original``: the module's source the
+    variant was made from, else the module's file). ``in_place``: the module's own namespace, so the
+    project's other code (its tests) sees the variant and the helpers it rewrote."""
     tree = ast.parse(source)
+    helpers = _rewritten_helpers(tree, original, module, parts[0])
+    if in_place and helpers:  # the module's other callers get them too, reading the module's own globals
+        needed = [n for n in tree.body if _needed(n, vars(module))]
+        exec(compile(ast.Module(body=[*needed, *helpers], type_ignores=[]), "<variant>", "exec"), vars(module))
+        helpers = []
     ns = vars(module) if in_place and len(parts) == 1 else dict(vars(module))
     needed = [n for n in tree.body if _needed(n, ns)]
-    helpers = _rewritten_helpers(tree, module, parts[0])
     code = ast.Module(body=[*needed, *helpers, find(tree, parts)], type_ignores=[])  # type: ignore[list-item]
     exec(compile(code, "<variant>", "exec"), ns)
     fn = ns[parts[-1]]
     if in_place and len(parts) > 1:
         setattr(resolve(module, parts[:-1]), parts[-1], fn)
-        for h in helpers:  # the project's other callers of the helper get the rewritten one too
-            setattr(module, h.name, ns[h.name])  # type: ignore[attr-defined]
     return fn
 
 
@@ -84,7 +113,9 @@ def load_function(p: dict[str, Any], source: str | None) -> Any:
     parts = p["name"].split(".")
     if p.get("workspace"):  # on sys.path already (boot)
         module = importlib.import_module(p["module"])
-        return resolve(module, parts) if source is None else variant_in(module, parts, source)
+        return (
+            resolve(module, parts) if source is None else variant_in(module, parts, source, original=p.get("original"))
+        )
     ns: dict[str, Any] = {"__name__": "__slipstream_target__"}
     exec(compile(p["original"] if source is None else source, "<module>", "exec"), ns)
     return resolve(ns, parts)
