@@ -259,6 +259,11 @@ POSITIVE += [
         "def f(xs):\n    t = 1.5\n    for x in xs:\n        if x:\n            t += x * x\n    return t\n",
         "t = sum([x * x for x in xs if x], 1.5)\n",
     ),
+    (  # also where the follow-up applies to the original: the pair, whatever each measures alone
+        "keys-membership+consumer-list",
+        "def f(d, ks, xs):\n    a = [k for k in ks if k in d.keys()]\n    return sum(x for x in xs), a\n",
+        "    a = [k for k in ks if k in d]\n    return sum([x for x in xs]), a\n",
+    ),
     (
         "string-concat-join+consumer-list",
         "def f(rows):\n    s = ''\n    for r in rows:\n        s += ','.join(str(c) for c in r)\n    return s\n",
@@ -381,11 +386,6 @@ NEGATIVE += [
     # the start is read after a list is built: the comprehension's walrus would have changed it by then
     ("consumer-list", "def f(xs, t):\n    return sum(((t := x) for x in xs), t)\n"),
     ("consumer-list", "def f(xs, d):\n    return max(((d := x) for x in xs), default=d)\n"),
-    # the follow-up tidies nothing keys-membership wrote: the two composed, tried by the pipeline when both help
-    (
-        "keys-membership+consumer-list",
-        "def f(d, ks, xs):\n    a = [k for k in ks if k in d.keys()]\n    return sum(x for x in xs), a\n",
-    ),
     # sum(xs) holds no generator: nothing to follow up
     ("sum-loop+consumer-list", "def f(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n"),
     ("consumer-list+consumer-list", "def f(xs):\n    return sum(x * x for x in xs)\n"),  # never after itself
