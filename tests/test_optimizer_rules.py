@@ -216,7 +216,7 @@ POSITIVE += [
     (
         "sum-products",
         "def f(a, b):\n    t = 0.5\n    for x, y in zip(a, b):\n        t += x * y\n    return t\n",
-        "import operator\ndef f(a, b):\n    t = sum(map(operator.mul, a, b), 0.5)\n    return t\n",
+        "import operator\n\n\ndef f(a, b):\n    t = sum(map(operator.mul, a, b), 0.5)\n    return t\n",
     ),
     (
         "sum-products",
@@ -483,7 +483,7 @@ POSITIVE += [
     (
         "sorted-slice-heapq",
         "def g():\n    heapq = []\n    return heapq\n\ndef f(xs):\n    return sorted(xs)[:3]\n",
-        "import heapq\ndef g():",
+        "import heapq\n\n\ndef g():",  # two blank lines before a def that began the file
     ),
     # `bisect`/`operator` bound to something else in the module: imported under a fresh name at the top.
     (

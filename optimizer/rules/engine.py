@@ -139,6 +139,9 @@ def ensure_import(module: cst.Module, name: str, alias: str | None = None) -> cs
     ):
         pos += 1
     line = f"import {name} as {alias}\n" if alias else f"import {name}\n"
+    nxt = body[pos] if pos < len(body) else None
+    if isinstance(nxt, (cst.FunctionDef, cst.ClassDef)) and not nxt.leading_lines:  # a def that began the file
+        body[pos] = nxt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
     body.insert(pos, cst.parse_statement(line, config=module.config_for_parsing))
     return module.with_changes(body=body)
 
