@@ -59,8 +59,9 @@ const TEST_SERIES = 'from series import fib\n\n\ndef test_fib():\n    assert [fi
 const TYPED = '    return sum(';
 const SUGGESTION = 'item.tax for item in cart';
 const ACCEPTED = `${TYPED}${SUGGESTION})`; // the editor auto-closed the paren; the suggestion goes inside it
-// What applying the verified variant makes of series.py (the rule's minimal edit: the import and decorator).
-const SERIES_FAST = `import functools\n@functools.cache\n${SERIES}`;
+// What applying the verified variant makes of series.py (the rule's minimal edit: the import, the two blank
+// lines PEP 8 wants before a top-level def, and the decorator).
+const SERIES_FAST = `import functools\n\n\n@functools.cache\n${SERIES}`;
 const FIB_300 = '222232244629420445529739893461909967206666939096499764990979600';
 if (SHOP.includes(SUGGESTION) || SHOP.includes(ACCEPTED)) throw new Error('the suggestion must not already be in the file');
 
