@@ -630,6 +630,57 @@ NEGATIVE += [
     ("inline-helper", _SQ + _LOOP.format(call="(lambda: sq(x))()")),  # inside a lambda
 ]
 
+_MAX = "def f(xs, m):\n    for x in xs:\n        {}\n    return m\n"
+
+POSITIVE += [
+    ("minmax-compare", _MAX.format("m = max(m, x)  # why"), "        if x > m:\n            m = x  # why\n"),
+    ("minmax-compare", _MAX.format("m = min(m, x)"), "        if x < m:\n            m = x\n"),
+    ("minmax-compare", _MAX.format("m = max(x, m)"), "        if not m > x:\n            m = x\n"),  # keeps x on ties
+    ("minmax-compare", _MAX.format("m = min(-1, m)"), "        if not m < -1:\n            m = -1\n"),
+    (
+        "minmax-compare",  # evaluated once, into a fresh local
+        "def f(ps):\n    best = new_best = 0\n    for p in ps:\n        best = max(best, p.x * p.y)\n    return best\n",
+        "        if (new_best2 := p.x * p.y) > best:\n            best = new_best2\n",
+    ),
+    (
+        "minmax-compare",  # the item of a list, in a nested loop under an if
+        "def f(xs, dp):\n    for i in range(len(xs)):\n        for j in range(i):\n            if xs[j] < xs[i]:\n"
+        "                dp[i] = max(dp[i], dp[j] + 1)\n    return dp\n",
+        "                if (new_dp := dp[j] + 1) > dp[i]:\n                    dp[i] = new_dp\n",
+    ),
+    (
+        "minmax-compare",  # bound at the top level before the loop, by a plain assignment
+        "def f(xs):\n    lo: float = xs[0]\n    i = 0\n    while i < len(xs):\n        lo = min(lo, xs[i])\n"
+        "        i += 1\n    return lo\n",
+        "        if (new_lo := xs[i]) < lo:\n            lo = new_lo\n",
+    ),
+]
+
+NEGATIVE += [
+    ("minmax-compare", "def f(a, b):\n    a = max(a, b)\n    return a\n"),  # not in a loop: paid once
+    ("minmax-compare", "def f(xs):\n    for x in xs:\n        m = max(m, x)\n    return m\n"),  # unbound m
+    ("minmax-compare", "def f(xs, k):\n    if k:\n        m = 0\n    for x in xs:\n        m = max(m, x)\n"),
+    ("minmax-compare", "def f(xs):\n    for x in xs:\n        m = 0\n        m = max(m, x)\n"),  # bound in the loop
+    ("minmax-compare", "max = min\n\n\n" + _MAX.format("m = max(m, x)")),  # not the builtin
+    ("minmax-compare", _MAX.replace("xs, m", "xs, m, max=min").format("m = max(m, x)")),
+    ("minmax-compare", "from helpers import *\n\n\n" + _MAX.format("m = max(m, x)")),
+    ("minmax-compare", "def g():\n    import builtins as max\n\n\n" + _MAX.format("m = max(m, x)")),
+    ("minmax-compare", _MAX.format("m = max(m, x, 0)")),
+    ("minmax-compare", _MAX.format("m = max(m, x, key=abs)")),
+    ("minmax-compare", _MAX.format("m = max(*(m, x))")),
+    ("minmax-compare", _MAX.format("m = max(x, 0)")),  # neither argument is the target
+    ("minmax-compare", _MAX.format("m = max(m, (y := x))")),  # a binding would move
+    ("minmax-compare", _MAX.format("m = max(m, x); y = m")),  # not alone on its line
+    ("minmax-compare", _MAX.format("n = m = max(m, x)")),
+    ("minmax-compare", _MAX.format("m = max(m, x)").replace("    return m", "    del m")),
+    ("minmax-compare", "def f(xs):\n    global m\n    m = 0\n    for x in xs:\n        m = max(m, x)\n"),
+    ("minmax-compare", _MAX.format("m = max(m, x)").replace("for x", "with open(x) as m:\n        pass\n    for x")),
+    ("minmax-compare", _MAX.format("def g(m):\n            m = max(m, x)")),  # a nested def's own statement
+    ("minmax-compare", _MAX.format("m.v = max(m.v, x)")),  # an attribute: a property may run
+    ("minmax-compare", _MAX.format("m[x] = max(m[x], len(x))")),  # an item, and a call that may change it
+    ("minmax-compare", _MAX.format("m[x.k] = max(m[x.k], 1)")),  # an index that is no plain name
+]
+
 
 @pytest.mark.parametrize(("rule", "code", "expect"), POSITIVE)
 def test_rule_applies(rule, code, expect):
@@ -814,6 +865,22 @@ def test_sum_products_keeps_the_short_inputs_error_where_a_bare_map_would_not():
     fast = Limits(seconds=20, memory_bytes=512 << 20)
     assert verify(code, rewrite.source, "f", inputs, fast).ok
     assert not verify(code, bare, "f", inputs, fast).ok  # 9.0 where the original raised IndexError
+
+
+def test_minmax_compare_verifies_and_a_comparison_that_takes_ties_does_not():
+    code = "def f(xs, m):\n    for x in xs:\n        m = max(m, x)\n    return m\n"
+    (rewrite,) = [r for r in candidates(code, "f") if r.rule == "minmax-compare"]
+    ties = code.replace("m = max(m, x)", "if x >= m:\n            m = x")  # takes the later of equal values
+    inputs = [
+        (([1.0, 3, 3.0, 2],), {"m": 0}),
+        (([2.0],), {"m": 2}),
+        (([],), {"m": -1}),
+        (([float("nan"), 1],), {"m": 0}),
+    ]
+    fast = Limits(seconds=20, memory_bytes=512 << 20)
+    assert verify(code, rewrite.source, "f", inputs, fast).ok
+    rejected = verify(code, ties, "f", inputs, fast)
+    assert not rejected.ok and "returns 3.0 instead of 3" in rejected.reason, rejected.reason
 
 
 def test_a_compiled_pattern_goes_before_the_class_and_verifies_on_a_method(tmp_path):

@@ -30,6 +30,7 @@ from slipstream.optimizer.rules import (
     hoisting,
     inlining,
     loops,
+    minmax,
     stdlib,
 )
 from slipstream.optimizer.rules.engine import ReplaceFunction, Rewrite, Rule
@@ -101,6 +102,12 @@ RULES: tuple[Rule, ...] = (
     Rule("pairwise-index", "nested-loop equality match → a dict index", datastructures.pairwise_index),
     Rule("range-len-index", "`for i in range(len(xs))` → direct iteration", loops.range_len_index),
     Rule("square-multiply", "`x ** 2` → `x * x`", expressions.square_multiply),
+    Rule(
+        "minmax-compare",
+        "`t = max(t, e)` in a loop → `if e > t: t = e`",
+        minmax.compare_in_loop,
+        reads_module=True,
+    ),
     Rule("seen-set-dedupe", "`not in` a growing list → a companion set", datastructures.seen_set),
     Rule(
         "sorted-slice-heapq",
