@@ -867,6 +867,66 @@ def test_sum_products_keeps_the_short_inputs_error_where_a_bare_map_would_not():
     assert not verify(code, bare, "f", inputs, fast).ok  # 9.0 where the original raised IndexError
 
 
+_CAT = "def f(xs):\n    acc = []\n    for x in xs:\n        {}\n    return acc\n"
+
+POSITIVE += [
+    ("list-concat-append", _CAT.format("acc = acc + [x * 2]  # why"), "        acc.append(x * 2)  # why\n"),
+    ("list-concat-append", _CAT.format("acc = acc + [x, -x]"), "        acc += [x, -x]\n"),
+    ("list-concat-append", _CAT.format("acc = acc + [*x]"), "        acc += [*x]\n"),
+    ("list-concat-append", _CAT.format("acc = acc + [y for y in x]; n = len(acc)"), "acc += [y for y in x]; n = len"),
+    (
+        "list-concat-append",  # looked at, sorted, searched, indexed, iterated elsewhere: one object is enough
+        "def f(rows):\n    acc = [0]\n    i = 0\n    while i < len(rows):\n        acc = acc + [rows[i]]\n"
+        "        if rows[i] in acc[1:] or len(acc) > 9:\n            acc.sort()\n            acc[0] = 1\n"
+        "        i += 1\n"
+        "    n = sum(a for a in acc)\n    for a in acc:\n        n += a\n    acc += [n]\n    return acc\n",
+        "        acc.append(rows[i])\n",
+    ),
+]
+
+NEGATIVE += [
+    ("list-concat-append", "def f(xs):\n    acc = []\n    acc = acc + [xs]\n    return acc\n"),  # not in a loop
+    ("list-concat-append", "def f(xs, acc):\n    for x in xs:\n        acc = acc + [x]\n    return acc\n"),  # caller's
+    (
+        "list-concat-append",
+        "def f(xs, keep):\n    acc = []\n    for x in xs:\n        keep.append(acc)\n"
+        "        acc = acc + [x]\n    return acc\n",
+    ),  # the old list escapes
+    ("list-concat-append", _CAT.format("acc = acc + [x]\n        old = acc")),  # an alias
+    ("list-concat-append", _CAT.replace("acc = []", "acc = other = []").format("acc = acc + [x]")),
+    ("list-concat-append", _CAT.replace("acc = []", "acc = list(xs)").format("acc = acc + [x]")),  # maybe no list
+    ("list-concat-append", _CAT.format("acc = acc + xs")),  # a tuple there raised TypeError; += would extend
+    ("list-concat-append", _CAT.format("acc = acc + [acc]")),  # the item is the old list
+    ("list-concat-append", _CAT.format("acc = [x] + acc")),
+    ("list-concat-append", "def f(xs):\n    acc = []\n    for x in acc:\n        acc = acc + [x]\n    return acc\n"),
+    ("list-concat-append", _CAT.format("acc = acc + [x]\n        yield acc")),  # a generator hands it out
+    ("list-concat-append", _CAT.format("acc = acc + [x]\n        g = lambda: acc")),  # a closure
+    ("list-concat-append", _CAT.format("acc = acc + [x]\n        print(acc)")),  # a call may keep it
+    ("list-concat-append", _CAT.format("acc = acc + [x]").replace("    return acc", "    del acc")),
+    ("list-concat-append", "len = max\n\n\n" + _CAT.format("acc = acc + [x]\n        n = len(acc)")),
+    (
+        "list-concat-append",  # the finally concatenates after the return read the list
+        _CAT.format("acc = acc + [x]").replace(
+            "    return acc", "    try:\n        return acc\n    finally:\n        acc = acc + [0]"
+        ),
+    ),
+]
+
+
+def test_list_concat_append_verifies_and_appending_to_the_callers_list_does_not():
+    fresh = "def f(xs, start):\n    acc = []\n    for x in xs + start:\n        acc = acc + [x]\n    return acc\n"
+    (rewrite,) = [r for r in candidates(fresh, "f") if r.rule == "list-concat-append"]
+    fast = Limits(seconds=20, memory_bytes=512 << 20)
+    inputs = [(([1, 2, 3], [9]), {}), (([], [9]), {}), ((["a"], []), {})]
+    assert verify(fresh, rewrite.source, "f", inputs, fast).ok
+    # Where the list is the caller's (the rule refuses: acc = start is no fresh list), appending changes it.
+    callers = fresh.replace("acc = []", "acc = start").replace("xs + start", "xs")
+    assert "list-concat-append" not in applied(callers)
+    shared = callers.replace("acc = acc + [x]", "acc.append(x)")
+    rejected = verify(callers, shared, "f", inputs, fast)
+    assert not rejected.ok and "argument" in rejected.reason, rejected.reason  # the caller's list grew
+
+
 def test_minmax_compare_verifies_and_a_comparison_that_takes_ties_does_not():
     code = "def f(xs, m):\n    for x in xs:\n        m = max(m, x)\n    return m\n"
     (rewrite,) = [r for r in candidates(code, "f") if r.rule == "minmax-compare"]
