@@ -902,6 +902,8 @@ NEGATIVE += [
     ("list-concat-append", _CAT.format("acc = acc + [x]\n        yield acc")),  # a generator hands it out
     ("list-concat-append", _CAT.format("acc = acc + [x]\n        g = lambda: acc")),  # a closure
     ("list-concat-append", _CAT.format("acc = acc + [x]\n        print(acc)")),  # a call may keep it
+    ("list-concat-append", _CAT.format("push = acc.append\n        acc = acc + [x]\n        push(x)")),  # old list
+    ("list-concat-append", _CAT.format("it = acc.__iter__()\n        acc = acc + [x]")),
     ("list-concat-append", _CAT.format("acc = acc + [x]").replace("    return acc", "    del acc")),
     ("list-concat-append", "len = max\n\n\n" + _CAT.format("acc = acc + [x]\n        n = len(acc)")),
     (

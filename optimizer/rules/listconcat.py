@@ -14,7 +14,8 @@ only where nothing else holds the old object. The preconditions make sure of tha
   work on the current object in the original too); never a parameter, loop target, ``with``/``except``
   alias, walrus, ``global``/``nonlocal`` or ``del``;
 - every other use only looks at the current object and keeps no reference to it: ``acc[i]`` (read,
-  written or deleted), ``acc.method(…)`` (a list's methods keep no reference to the list), ``len(acc)``
+  written or deleted), ``acc.append(…)`` and the other list methods called at once (none keeps a reference
+  to the list; a bound method kept for later, ``push = acc.append``, would reach the old list), ``len(acc)``
   where ``len`` is the builtin, ``x in acc`` / ``not in``, iterating it (a comprehension, or a ``for`` whose
   body concatenates nothing onto it: the original iterated the old object), and ``return acc`` (where no
   ``finally`` mentions it: one that concatenates after the return would change the returned list);
@@ -33,6 +34,10 @@ import libcst.matchers as m
 from slipstream.optimizer.cstutil import LoopDepth, bound_names, docstring_offset, name_nodes, names_in
 
 _FRESH = m.List() | m.ListComp()
+# list methods that keep no reference to the list and return none to it (``copy`` returns a new list)
+_METHODS = frozenset(
+    {"append", "extend", "insert", "pop", "remove", "sort", "reverse", "clear", "index", "count", "copy"}
+)
 
 
 def _concat_value(value: cst.BaseExpression, acc: str) -> cst.BaseExpression | None:
@@ -78,8 +83,12 @@ class _Uses(LoopDepth, cst.CSTVisitor):
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         self.allowed += self._is_acc(node.target)
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self.allowed += self._is_acc(node.value)
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.len_is_builtin and m.matches(node, m.Call(func=m.Name("len"), args=[m.Arg(keyword=None, star="")])):
+            self.allowed += self._is_acc(node.args[0].value)
+        # A method called at once (a bound method kept for later would reach the old list after a concatenation).
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in _METHODS:
+            self.allowed += self._is_acc(node.func.value)
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         self.allowed += self._is_acc(node.value)
@@ -87,10 +96,6 @@ class _Uses(LoopDepth, cst.CSTVisitor):
     def visit_ComparisonTarget(self, node: cst.ComparisonTarget) -> None:
         if isinstance(node.operator, (cst.In, cst.NotIn)):
             self.allowed += self._is_acc(node.comparator)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if self.len_is_builtin and m.matches(node, m.Call(func=m.Name("len"), args=[m.Arg(keyword=None, star="")])):
-            self.allowed += self._is_acc(node.args[0].value)
 
     def visit_Return(self, node: cst.Return) -> None:
         self.allowed += self._is_acc(node.value)
