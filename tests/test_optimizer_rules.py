@@ -637,6 +637,12 @@ POSITIVE += [
     ("minmax-compare", _MAX.format("m = min(m, x)"), "        if x < m:\n            m = x\n"),
     ("minmax-compare", _MAX.format("m = max(x, m)"), "        if not m > x:\n            m = x\n"),  # keeps x on ties
     ("minmax-compare", _MAX.format("m = min(-1, m)"), "        if not m < -1:\n            m = -1\n"),
+    ("minmax-compare", _MAX.format("m = max(m, not x)"), "        if (new_m := not x) > m:\n            m = new_m\n"),
+    (
+        "minmax-compare",  # an item, e first: evaluated first, then the item read, then stored
+        _MAX.format("m[x] = min(len(x), m[x])  # why"),
+        "        new_m = len(x)\n        old_m = m[x]\n        m[x] = old_m if old_m < new_m else new_m  # why\n",
+    ),
     (
         "minmax-compare",  # evaluated once, into a fresh local
         "def f(ps):\n    best = new_best = 0\n    for p in ps:\n        best = max(best, p.x * p.y)\n    return best\n",
@@ -646,7 +652,8 @@ POSITIVE += [
         "minmax-compare",  # the item of a list, in a nested loop under an if
         "def f(xs, dp):\n    for i in range(len(xs)):\n        for j in range(i):\n            if xs[j] < xs[i]:\n"
         "                dp[i] = max(dp[i], dp[j] + 1)\n    return dp\n",
-        "                if (new_dp := dp[j] + 1) > dp[i]:\n                    dp[i] = new_dp\n",
+        "                old_dp = dp[i]\n                new_dp = dp[j] + 1\n"
+        "                dp[i] = new_dp if new_dp > old_dp else old_dp\n",
     ),
     (
         "minmax-compare",  # bound at the top level before the loop, by a plain assignment
@@ -677,7 +684,6 @@ NEGATIVE += [
     ("minmax-compare", _MAX.format("m = max(m, x)").replace("for x", "with open(x) as m:\n        pass\n    for x")),
     ("minmax-compare", _MAX.format("def g(m):\n            m = max(m, x)")),  # a nested def's own statement
     ("minmax-compare", _MAX.format("m.v = max(m.v, x)")),  # an attribute: a property may run
-    ("minmax-compare", _MAX.format("m[x] = max(m[x], len(x))")),  # an item, and a call that may change it
     ("minmax-compare", _MAX.format("m[x.k] = max(m[x.k], 1)")),  # an index that is no plain name
 ]
 

@@ -22,14 +22,18 @@ rewrite moves:
 - the statement is inside a ``for`` or ``while`` of the function's own body (not a nested def, class or
   lambda): that is where the call is paid once per item; the line holds only that assignment;
 - ``e`` binds and suspends nothing (no walrus, ``await``, ``yield``); where it is more than a plain name
-  or literal it is evaluated once, into a fresh local;
+  or number it is evaluated once, into a fresh local (a rewrite adds locals: ``locals()`` shows them, and
+  the last value stays referenced until the function returns);
 - the target ``t`` is a plain local name that is bound when the loop runs: a parameter, or assigned by a
   plain statement at the function's top level before the statement that holds the loop; never declared
   ``global``/``nonlocal``, deleted, or an ``except``/``with``/``import`` alias. The variant evaluates ``e``
   before it reads ``t`` (the original after): the same wherever reading ``t`` cannot fail;
-- or the target is ``d[k]`` with ``d`` and ``k`` plain names (or ``k`` a literal) read the same on both
-  sides, and ``e`` calls nothing: the item is read after ``e`` instead of before, and stored only where it
-  changes (the same for lists and dicts; the judge compares the rest on real inputs).
+- or the target is an item ``d[k]`` (``d`` a plain name, ``k`` a plain name or a literal), where skipping
+  the store would show (a ``defaultdict``'s key order, a ``Counter`` that never stores its missing keys, a
+  tuple that cannot store) and reading the item after ``e`` could too: there the rewrite keeps the
+  original's steps and drops only the call, ``old = d[k]``, ``new = e`` (the other way round for
+  ``max(e, d[k])``), ``d[k] = new if new > old else old`` (1.9–2.0× on a longest-increasing-subsequence
+  loop, where the conditional store measured 2.3–2.4×).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import ast
 
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import LoopDepth, fresh_name, has_unsafe, is_simple_literal, names_in, small
+from slipstream.optimizer.cstutil import LoopDepth, code, fresh_name, has_unsafe, is_simple_literal, names_in, small
 from slipstream.optimizer.rules.inlining import bindings
 
 _FLIP = {"max": cst.GreaterThan, "min": cst.LessThan}
@@ -115,9 +119,16 @@ def _split(one: cst.BaseSmallStatement, ready: set[str]):
     if isinstance(target, cst.Name):
         if target.value not in ready:
             return None
-    elif not (_item_target(target) and not m.findall(e, m.Call())):
+    elif not _item_target(target):
         return None
     return target, e, call.func.value, first
+
+
+def _plain(e: cst.BaseExpression) -> bool:
+    """A name or a number: read twice as well as once, and safe bare on either side of a comparison."""
+    if isinstance(e, cst.UnaryOperation) and isinstance(e.operator, cst.Minus) and not e.lpar:
+        e = e.expression
+    return isinstance(e, (cst.Name, cst.Integer, cst.Float)) and not e.lpar
 
 
 def _compare(target: cst.BaseExpression, e: cst.BaseExpression, fn_name: str, first: bool) -> cst.BaseExpression:
@@ -127,6 +138,33 @@ def _compare(target: cst.BaseExpression, e: cst.BaseExpression, fn_name: str, fi
     # max(e, t) keeps e unless t > e
     test = cst.Comparison(left=target, comparisons=[cst.ComparisonTarget(operator=op, comparator=e)])
     return cst.UnaryOperation(operator=cst.Not(), expression=test)
+
+
+def _item_statements(
+    line: cst.SimpleStatementLine,
+    target: cst.Subscript,
+    e: cst.BaseExpression,
+    fn_name: str,
+    first: bool,
+    taken: set[str],
+) -> cst.FlattenSentinel:
+    """``d[k] = max(d[k], e)`` → ``old = d[k]``, ``new = e``, ``d[k] = new if new > old else old``: the item
+    read, ``e`` evaluated and the item stored in the original's order (``max(e, d[k])``: ``e`` first), always
+    stored, the builtin's comparison and choice."""
+    base = target.value.value
+    old, new = fresh_name(f"old_{base}", taken), fresh_name(f"new_{base}", taken | {f"old_{base}"})
+    taken |= {old, new}
+    reads = [f"{old} = {code(target)}", f"{new} = {code(e)}"]
+    op = ">" if fn_name == "max" else "<"
+    if first:  # max(item, e) takes e where e > item
+        choice = f"{new} if {new} {op} {old} else {old}"
+    else:  # max(e, item) keeps e unless item > e
+        reads.reverse()
+        choice = f"{old} if {old} {op} {new} else {new}"
+    lines = [cst.parse_statement(text) for text in [*reads, f"{code(target)} = {choice}"]]
+    lines[0] = lines[0].with_changes(leading_lines=line.leading_lines)
+    lines[-1] = lines[-1].with_changes(trailing_whitespace=line.trailing_whitespace)
+    return cst.FlattenSentinel(lines)
 
 
 def compare_in_loop(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
@@ -154,10 +192,11 @@ def compare_in_loop(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
             if parts is None or parts[2] not in usable:
                 return updated
             target, e, fn_name, first = parts
+            if not isinstance(target, cst.Name):
+                return _item_statements(updated, target, e, fn_name, first, taken)
             value = e
-            if not (isinstance(e, cst.Name) or is_simple_literal(e)):
-                base = f"new_{(target if isinstance(target, cst.Name) else target.value).value}"
-                name = fresh_name(base, taken)
+            if not _plain(e):
+                name = fresh_name(f"new_{target.value}", taken)
                 taken.add(name)  # a second site gets a name of its own
                 value = cst.Name(name)
                 e = cst.NamedExpr(target=cst.Name(name), value=e, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
