@@ -935,6 +935,110 @@ def test_list_concat_append_verifies_and_appending_to_the_callers_list_does_not(
     assert not rejected.ok and "argument" in rejected.reason, rejected.reason  # the caller's list grew
 
 
+_FMT = "def f(a, b):\n    return {}\n"
+
+POSITIVE += [
+    ("format-fstring", _FMT.format('"{}: {!r}".format(a, b)'), 'return f"{a}: {b!r}"\n'),
+    ("format-fstring", _FMT.format("'{1} {0} {1}'.format(a, b)"), 'return f"{b} {a} {b}"\n'),
+    ("format-fstring", _FMT.format('"{k}={}".format(a, k=b)'), 'return f"{b}={a}"\n'),
+    ("format-fstring", _FMT.format('"{{{}}}\\n{!s}".format(a, b)'), 'return f"{{{a}}}\\n{b!s}"\n'),  # braces, escapes
+    ("format-fstring", _FMT.format("r'\\d{}'.format(a) + b"), 'return f"\\\\d{a}" + b\n'),  # a raw string
+    ("format-fstring", _FMT.format("'{}\\'s'.format(a)"), 'return f"{a}\'s"\n'),
+]
+
+NEGATIVE += [
+    ("format-fstring", _FMT.format('"{:>3}".format(a)')),  # a format spec: measured slower as an f-string
+    ("format-fstring", _FMT.format('"{}".format(a, b)')),  # b unused: it would no longer be read
+    ("format-fstring", _FMT.format('"{}{1}".format(a, b)')),  # automatic and manual numbering: ValueError
+    ("format-fstring", _FMT.format('"{0.real}".format(a)')),
+    ("format-fstring", _FMT.format('"{0[1]}".format(a)')),
+    ("format-fstring", _FMT.format('"{2}".format(a, b)')),  # IndexError
+    ("format-fstring", _FMT.format('"{k}".format(a)')),  # KeyError
+    ("format-fstring", _FMT.format('"{}".format(a + 1)')),  # an expression: evaluated earlier than before
+    ("format-fstring", _FMT.format('"{}".format(*a)')),
+    ("format-fstring", _FMT.format('"{}".format(None)')),
+    ("format-fstring", _FMT.format('b"{}".format(a)')),
+    ("format-fstring", _FMT.format('"{".format(a)')),  # does not parse as a format
+    ("format-fstring", _FMT.format("a.format(b)")),  # not a literal
+    ("format-fstring", _FMT.format('"%s" % a')),  # already as fast as an f-string
+]
+
+
+def test_format_fstring_verifies_and_a_str_conversion_where_format_differs_does_not():
+    code = src("""
+        class Money:
+            def __init__(self, c):
+                self.c = c
+
+            def __format__(self, spec):
+                return f"${self.c / 100:.2f}"
+
+            def __str__(self):
+                return f"{self.c} cents"
+
+
+        def f(items):
+            return ["{}: {!r}".format(Money(c), n) for n, c in items]
+    """)
+    assert "format-fstring" not in applied(code)  # Money(c) is no plain name: left alone
+    code = code.replace('"{}: {!r}".format(Money(c), n)', '"{}: {!r}".format(m, n)').replace(
+        "for n, c in items]", "for n, c in items for m in [Money(c)]]"
+    )
+    (rewrite,) = [r for r in candidates(code, "f") if r.rule == "format-fstring"]
+    assert 'f"{m}: {n!r}"' in rewrite.source
+    fast = Limits(seconds=20, memory_bytes=512 << 20)
+    inputs = [(([("a", 150), ("b", 7)],), {}), (([],), {})]
+    assert verify(code, rewrite.source, "f", inputs, fast).ok
+    as_str = rewrite.source.replace('f"{m}: {n!r}"', 'f"{m!s}: {n!r}"')  # str() where format() was called
+    rejected = verify(code, as_str, "f", inputs, fast)
+    assert not rejected.ok and "cents" in rejected.reason, rejected.reason
+
+
+def test_format_fstring_gives_the_same_text_on_random_formats_and_values():
+    import random
+
+    from slipstream.optimizer.rules.expressions import _fstring
+
+    class Fmt:
+        def __format__(self, spec):
+            return "F" + spec
+
+        def __repr__(self):
+            return "R"
+
+        def __str__(self):
+            return "S"
+
+    class Sub(str):
+        pass
+
+    rng = random.Random(5)
+    pieces = ["a", " ", "{{", "}}", "'", '"', "\\", "\n", "\t", "é", "\x00", "%s", "\u2028"]
+    made = 0
+    for _ in range(400):
+        n = rng.randint(1, 3)
+        names = [f"v{i}" for i in range(n)]
+        manual = rng.random() < 0.5
+        order = list(range(n))  # automatic numbering: each argument once, in order
+        if manual:  # {0}, {1}...: any order, some twice
+            order += [rng.randrange(n) for _ in range(rng.randint(0, 2))]
+            rng.shuffle(order)
+        text = ""
+        for i in order:
+            conv = rng.choice(["", "!r", "!s", "!a"])
+            text += "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3)))
+            text += "{" + (str(i) if manual else "") + conv + "}"
+        text += rng.choice(pieces)
+        source = _fstring(text, names, {})
+        assert source is not None, text
+        compile(source, "<f>", "eval")
+        for _ in range(3):
+            values = {v: rng.choice([1, -2.5, "x'y", Sub("s"), Fmt(), None, b"b", ("t",)]) for v in names}
+            assert eval(source, {}, values) == text.format(*(values[v] for v in names)), (text, source)
+        made += 1
+    assert made == 400
+
+
 def test_minmax_compare_verifies_and_a_comparison_that_takes_ties_does_not():
     code = "def f(xs, m):\n    for x in xs:\n        m = max(m, x)\n    return m\n"
     (rewrite,) = [r for r in candidates(code, "f") if r.rule == "minmax-compare"]

@@ -40,6 +40,7 @@ __all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose
 
 RULES: tuple[Rule, ...] = (
     Rule("keys-membership", "`k in d.keys()` → `k in d`", expressions.keys_membership),
+    Rule("format-fstring", '`"{}".format(x)` → `f"{x}"`', expressions.format_fstring),
     Rule("sorted-index", "`sorted(x)[0]`/`[-1]` → `min`/`max`", expressions.sorted_index),
     Rule(
         "sum-products",

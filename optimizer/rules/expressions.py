@@ -7,6 +7,8 @@ is not a dict's, a ``sorted`` that is not the builtin) is left to verification o
 
 from __future__ import annotations
 
+import string
+
 import libcst as cst
 import libcst.matchers as m
 from slipstream.optimizer.cstutil import code, names_in, over_whole_def
@@ -135,8 +137,91 @@ class _SortedSliceHeapq(cst.CSTTransformer):
         return cst.parse_expression(f"heapq.{fn_name}({s.upper.value}, {code(pos[0].value)}{key})")
 
 
+class _FormatFString(cst.CSTTransformer):
+    """``"{}: {!r}".format(a, b)`` → ``f"{a}: {b!r}"``: the string's ``format`` method is a call per use, the
+    f-string builds the text in place (3.11, timeit: 137 → 72 ns for two fields; ``%`` formatting is already
+    as fast as an f-string and is left alone).
+
+    The same text for any values: a field without a format spec formats its value with ``format(v, "")``
+    in both (``!r``/``!s``/``!a`` convert first in both). Only where that is all there is to it: a plain
+    ``str`` literal (no bytes, no f-string); fields ``{}``, ``{0}`` or ``{name}`` (not mixed automatic and
+    manual numbering, no ``.attr`` or ``[key]``, no format spec — one measured slower as an f-string);
+    arguments that are plain names, none starred, each used (a name read once or twice, early or late,
+    reads the same). The new literal is checked against the old one on stand-in values before it is used.
+    """
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        func = updated.func
+        if not (m.matches(func, m.Attribute(value=m.SimpleString(), attr=m.Name("format"))) and updated.args):
+            return updated
+        literal = func.value
+        if set(literal.prefix.lower()) - {"r", "u"} or func.value.lpar:
+            return updated
+        if any(a.star or not isinstance(a.value, cst.Name) for a in updated.args):
+            return updated
+        positional = [a.value.value for a in updated.args if a.keyword is None]
+        keywords = {a.keyword.value: a.value.value for a in updated.args if a.keyword is not None}
+        new = _fstring(literal.evaluated_value, positional, keywords)
+        if new is None:
+            return updated
+        return cst.parse_expression(new).with_changes(lpar=updated.lpar, rpar=updated.rpar)
+
+
+def _fstring(text: str, positional: list[str], keywords: dict[str, str]) -> str | None:
+    """The f-string source that gives ``text.format(*positional, **keywords)`` (the names' values), or None."""
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError:
+        return None
+    body: list[str] = []
+    used: set[str] = set()
+    auto = manual = 0
+    for literal, field, spec, conversion in fields:
+        body.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        if spec:
+            return None
+        if field == "":
+            index: int | str = auto
+            auto += 1
+        elif field.isdigit():
+            index, manual = int(field), manual + 1
+        elif field.isidentifier():
+            index = field
+        else:
+            return None  # ``{0.attr}``, ``{0[key]}``
+        if isinstance(index, int):
+            if index >= len(positional):
+                return None
+            name, key = positional[index], f"#{index}"
+        elif index in keywords:
+            name, key = keywords[index], index
+        else:
+            return None
+        used.add(key)
+        body.append("{" + name + (f"!{conversion}" if conversion else "") + "}")
+    if auto and manual:
+        return None
+    if used != {f"#{i}" for i in range(len(positional))} | set(keywords):
+        return None
+    joined = "".join(body)
+    source = "f" + repr(joined)
+    if "'" not in joined and '"' not in joined:
+        source = 'f"' + repr(joined)[1:-1] + '"'
+    # The check: stand-in values, formatted the old way and the new way.
+    stand_in = {name: f"<{i}:{name}>" for i, name in enumerate({*positional, *keywords.values()})}
+    try:
+        old = text.format(*(stand_in[n] for n in positional), **{k: stand_in[v] for k, v in keywords.items()})
+        same = eval(compile(source, "<format>", "eval"), {"__builtins__": {}}, stand_in) == old
+    except Exception:
+        return None
+    return source if same else None
+
+
 keys_membership = over_whole_def(_KeysMembership)
 sorted_index = over_whole_def(_SortedIndex)
 consumer_list = over_whole_def(_ConsumerList)
 square_multiply = over_whole_def(_SquareMultiply)
 sorted_slice_heapq = over_whole_def(_SortedSliceHeapq)
+format_fstring = over_whole_def(_FormatFString)
