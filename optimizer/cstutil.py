@@ -395,3 +395,32 @@ def free_module_name(module: cst.Module, name: str) -> bool:
             if not any(a.name == name and a.asname is None for a in n.names):
                 return False
     return True
+
+
+def builtin_free(module: cst.Module, name: str) -> bool:
+    """Does ``name`` mean the builtin everywhere in the module: bound nowhere (no def, class, assignment,
+    parameter or import of it in any scope) and no ``import *``?"""
+    try:
+        tree = ast.parse(module.code)
+    except SyntaxError:
+        return False
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load):
+            return False
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name:
+            return False
+        if isinstance(n, ast.arg) and n.arg == name:
+            return False
+        if isinstance(n, (ast.Global, ast.Nonlocal)) and name in n.names:
+            return False
+        if isinstance(n, (ast.Import, ast.ImportFrom)) and any(
+            (a.asname or a.name.split(".")[0]) in (name, "*") for a in n.names
+        ):
+            return False
+        if isinstance(n, ast.ExceptHandler) and n.name == name:
+            return False
+        if isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name == name:
+            return False
+        if isinstance(n, ast.MatchMapping) and n.rest == name:
+            return False
+    return True

@@ -38,25 +38,20 @@ rewrite moves:
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import LoopDepth, code, fresh_name, has_unsafe, is_simple_literal, names_in, small
-from slipstream.optimizer.rules.inlining import bindings
+from slipstream.optimizer.cstutil import (
+    LoopDepth,
+    builtin_free,
+    code,
+    fresh_name,
+    has_unsafe,
+    is_simple_literal,
+    names_in,
+    small,
+)
 
 _FLIP = {"max": cst.GreaterThan, "min": cst.LessThan}
-
-
-def _builtin_free(module: cst.Module, name: str) -> bool:
-    """Does ``name`` mean the builtin everywhere in the module?"""
-    try:
-        tree = ast.parse(module.code)
-    except SyntaxError:
-        return False
-    if bindings(tree).get(name, 0) or bindings(tree).get("*", 0):
-        return False
-    return not any(isinstance(n, ast.arg) and n.arg == name for n in ast.walk(tree))
 
 
 def _unsure_names(fn: cst.FunctionDef) -> set[str]:
@@ -169,7 +164,7 @@ def _item_statements(
 
 def compare_in_loop(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
     """Each qualifying ``t = max(t, e)`` / ``min`` statement in a loop of ``fn`` → an ``if`` (module doc)."""
-    usable = {name for name in _FLIP if _builtin_free(module, name)}
+    usable = {name for name in _FLIP if builtin_free(module, name)}
     if not usable or not isinstance(fn.body, cst.IndentedBlock):
         return fn
     unsure = _unsure_names(fn)
