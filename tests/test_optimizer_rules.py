@@ -885,7 +885,7 @@ POSITIVE += [
         "def f(rows):\n    acc = [0]\n    i = 0\n    while i < len(rows):\n        acc = acc + [rows[i]]\n"
         "        if rows[i] in acc[1:] or len(acc) > 9:\n            acc.sort()\n            acc[0] = 1\n"
         "        i += 1\n"
-        "    n = sum(a for a in acc)\n    for a in acc:\n        n += a\n    acc += [n]\n    return acc\n",
+        "    n = sum([a for a in acc])\n    for a in acc:\n        n += a\n    acc += [n]\n    return acc\n",
         "        acc.append(rows[i])\n",
     ),
 ]
@@ -918,6 +918,23 @@ NEGATIVE += [
             "    return acc", "    try:\n        return acc\n    finally:\n        acc = acc + [0]"
         ),
     ),
+]
+
+NEGATIVE += [  # found in review: each reached the old list after a concatenation
+    (
+        "list-concat-append",
+        _CAT.replace("    for x", "    g = (y for y in acc)\n    for x").format("acc = acc + [x]"),
+    ),  # a lazy iterator
+    ("list-concat-append", _CAT.replace("    for x", "    snap = locals()\n    for x").format("acc = acc + [x]")),
+    ("list-concat-append", _CAT.replace("    for x", "    old = eval('acc')\n    for x").format("acc = acc + [x]")),
+    (
+        "list-concat-append",
+        _CAT.replace("    for x", "    old = sys._getframe(0).f_locals\n    for x").format("acc = acc + [x]"),
+    ),
+    ("list-concat-append", _CAT.format("acc = acc + [x]\n        acc *= x")),  # x.__rmul__ would get the list
+    ("list-concat-append", _CAT.format("acc = acc + [x]\n        acc += x")),  # x.__radd__ too
+    ("list-concat-append", _CAT.format("acc = acc + [x]\n        if 0 in acc in x:\n            pass")),
+    ("list-concat-append", "from lenlib import *\n\n\n" + _CAT.format("acc = acc + [x]\n        n = len(acc)")),
 ]
 
 

@@ -10,15 +10,19 @@ only where nothing else holds the old object. The preconditions make sure of tha
 
 - every binding of ``acc`` in the function is ``acc = <list display or list comprehension>`` (a fresh
   ``list``, never an alias: one target only), a concatenation ``acc = acc + <list display or list
-  comprehension>`` whose items do not mention ``acc``, or ``acc += …`` / another in-place operator (which
-  work on the current object in the original too); never a parameter, loop target, ``with``/``except``
+  comprehension>`` whose items do not mention ``acc``, ``acc += <list display or comprehension>`` or
+  ``acc *= <integer>`` (in place on the current object in the original too; another right side may have
+  a reflected operator that is handed the list); never a parameter, loop target, ``with``/``except``
   alias, walrus, ``global``/``nonlocal`` or ``del``;
 - every other use only looks at the current object and keeps no reference to it: ``acc[i]`` (read,
   written or deleted), ``acc.append(…)`` and the other list methods called at once (none keeps a reference
   to the list; a bound method kept for later, ``push = acc.append``, would reach the old list), ``len(acc)``
-  where ``len`` is the builtin, ``x in acc`` / ``not in``, iterating it (a comprehension, or a ``for`` whose
-  body concatenates nothing onto it: the original iterated the old object), and ``return acc`` (where no
+  where ``len`` is the builtin, ``x in acc`` / ``not in`` (the last link of a chain), iterating it (a list,
+  set or dict comprehension, or a ``for`` whose body concatenates nothing onto it: the original iterated
+  the old object; not a generator expression, which keeps an iterator on it), and ``return acc`` (where no
   ``finally`` mentions it: one that concatenates after the return would change the returned list);
+- the function reads no frame (``locals()``, ``vars()``, ``eval``, ``exec``, ``sys._getframe``…): they
+  reach the old list by name;
 - no nested def, class or lambda mentions it (a closure could keep the object);
 - at least one concatenation is inside a ``for`` or ``while`` (where it costs per item).
 
@@ -31,9 +35,12 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import LoopDepth, bound_names, docstring_offset, name_nodes, names_in
+from slipstream.optimizer.cstutil import LoopDepth, builtin_free, docstring_offset, name_nodes, names_in
 
 _FRESH = m.List() | m.ListComp()
+# What reads a function's local variables by name, from inside or through its frame: the old list would be
+# reachable there.
+_FRAMES = frozenset({"locals", "vars", "eval", "exec", "_getframe", "currentframe", "f_locals"})
 # list methods that keep no reference to the list and return none to it (``copy`` returns a new list)
 _METHODS = frozenset(
     {"append", "extend", "insert", "pop", "remove", "sort", "reverse", "clear", "index", "count", "copy"}
@@ -81,7 +88,12 @@ class _Uses(LoopDepth, cst.CSTVisitor):
             self.in_loop = self.in_loop or self.depth > 0
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.allowed += self._is_acc(node.target)
+        # ``acc += <list>`` extends in place in both; any other right side may have a reflected operator
+        # (``__radd__``, ``__rmul__``) that is handed the list itself, or rebind ``acc`` to what it returns.
+        if isinstance(node.operator, cst.AddAssign) and m.matches(node.value, _FRESH):
+            self.allowed += self._is_acc(node.target) and self.acc not in names_in(node.value)
+        elif isinstance(node.operator, cst.MultiplyAssign) and isinstance(node.value, cst.Integer):
+            self.allowed += self._is_acc(node.target)
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.len_is_builtin and m.matches(node, m.Call(func=m.Name("len"), args=[m.Arg(keyword=None, star="")])):
@@ -93,15 +105,24 @@ class _Uses(LoopDepth, cst.CSTVisitor):
     def visit_Subscript(self, node: cst.Subscript) -> None:
         self.allowed += self._is_acc(node.value)
 
-    def visit_ComparisonTarget(self, node: cst.ComparisonTarget) -> None:
-        if isinstance(node.operator, (cst.In, cst.NotIn)):
-            self.allowed += self._is_acc(node.comparator)
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        last = node.comparisons[-1]  # in a chain, an earlier right side is also the next link's left side
+        if isinstance(last.operator, (cst.In, cst.NotIn)):
+            self.allowed += self._is_acc(last.comparator)
 
     def visit_Return(self, node: cst.Return) -> None:
         self.allowed += self._is_acc(node.value)
 
-    def visit_CompFor(self, node: cst.CompFor) -> None:
-        self.allowed += self._is_acc(node.iter)
+    def visit_ListComp(self, node: cst.ListComp | cst.SetComp | cst.DictComp) -> None:
+        """Iterated by a comprehension that runs at once (a generator expression keeps an iterator on the
+        list it started with, the old one after a concatenation)."""
+        self.enter_loop(node)
+        clause: cst.CompFor | None = node.for_in
+        while clause is not None:
+            self.allowed += self._is_acc(clause.iter)
+            clause = clause.inner_for_in
+
+    visit_SetComp = visit_DictComp = visit_ListComp
 
     def visit_For(self, node: cst.For) -> None:
         self.enter_loop(node)
@@ -112,16 +133,14 @@ class _Uses(LoopDepth, cst.CSTVisitor):
             self.allowed += 1
 
 
-def _names_bound_in_module(module: cst.Module) -> set[str]:
-    return bound_names(module) | {n.name.value for n in m.findall(module, m.FunctionDef() | m.ClassDef())}
-
-
 def append_not_concat(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
     """Each list the function grows by ``acc = acc + [...]`` in a loop, where no other reference to it can
     exist (module docstring) → ``acc.append(x)`` / ``acc += [...]``."""
     if not isinstance(fn.body, cst.IndentedBlock):
         return fn
-    len_is_builtin = "len" not in _names_bound_in_module(module) and not m.findall(module, m.Param(name=m.Name("len")))
+    if names_in(fn) & _FRAMES:
+        return fn
+    len_is_builtin = builtin_free(module, "len")
     body = fn.body.body[docstring_offset(list(fn.body.body)) :]
     inits = {
         one.targets[0].target.value
