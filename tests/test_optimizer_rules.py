@@ -1056,6 +1056,51 @@ def test_format_fstring_gives_the_same_text_on_random_formats_and_values():
     assert made == 400
 
 
+_POP = "def f(b):\n    c = 0\n    while b:\n        c += b & 1\n        b >>= 1\n    return c\n"
+
+POSITIVE += [
+    ("small-int-table", _POP, "        if hit is None:\n            hit = _f_table[b] = (_f_computed(b),)\n"),
+    (
+        "small-int-table",
+        'def f(n: int) -> int:\n    """Sum of the digits."""\n    s = 0\n    while n:\n        s += n % 10\n'
+        "        n //= 10\n    return s\n",
+        'def f(n: int) -> int:\n    """Sum of the digits."""\n    if type(n) is int and 0 <= n < 256:\n',
+    ),
+    ("small-int-table", "def f(k):\n    return ''.join(chr(65 + i) for i in range(k))\n", "return _f_computed(k)\n"),
+]
+
+NEGATIVE += [
+    ("small-int-table", "class C:\n    def f(self, b):\n        return sum(b >> i & 1 for i in range(8))\n"),
+    ("small-int-table", _POP.replace("(b)", "(b, k)")),  # two parameters
+    ("small-int-table", _POP.replace("(b)", "(b=0)")),
+    ("small-int-table", _POP.replace("(b)", "(*b)")),
+    ("small-int-table", "import functools\n\n\n@functools.cache\n" + _POP),
+    (
+        "small-int-table",
+        "def f(b):\n    return sum(1 for _ in range(b & 1)) + (f(b >> 1) if b > 1 else 0)\n",
+    ),  # recursive
+    ("small-int-table", "def f(b):\n    return b & 255\n"),  # no loop: cheaper than the lookup
+    ("small-int-table", "def f(b):\n    return [b >> i & 1 for i in range(8)]\n"),  # a list: callers could change it
+    ("small-int-table", _POP.replace("    return c", "    print(c)\n    return c")),  # impure
+    ("small-int-table", "def f(s):\n    n = 0\n    for ch in s:\n        n += ch == 'a'\n    return n\n"),  # no int use
+    ("small-int-table", "type = print\n\n\n" + _POP),
+    ("small-int-table", "def int(x):\n    return x\n\n\n" + _POP),
+    ("small-int-table", "async " + _POP),
+]
+
+
+def test_small_int_table_verifies_and_a_table_that_takes_bools_for_ints_does_not():
+    code = "def f(n):\n    out = ()\n    for i in range(n % 3 + 1):\n        out += (str(n),)\n    return out\n"
+    (rewrite,) = [r for r in candidates(code, "f") if r.rule == "small-int-table"]
+    fast = Limits(seconds=20, memory_bytes=512 << 20)
+    inputs = [((1,), {}), ((True,), {}), ((300,), {}), ((-1,), {}), ((1.0,), {}), ((1,), {})]
+    assert verify(code, rewrite.source, "f", inputs, fast).ok
+    loose = rewrite.source.replace("type(n) is int", "isinstance(n, int)")  # True would find 1's entry
+    assert loose != rewrite.source
+    rejected = verify(code, loose, "f", inputs, fast)
+    assert not rejected.ok and "True" in rejected.reason, rejected.reason
+
+
 def test_minmax_compare_verifies_and_a_comparison_that_takes_ties_does_not():
     code = "def f(xs, m):\n    for x in xs:\n        m = max(m, x)\n    return m\n"
     (rewrite,) = [r for r in candidates(code, "f") if r.rule == "minmax-compare"]

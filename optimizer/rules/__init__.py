@@ -33,6 +33,7 @@ from slipstream.optimizer.rules import (
     loops,
     minmax,
     stdlib,
+    tables,
 )
 from slipstream.optimizer.rules.engine import ReplaceFunction, Rewrite, Rule
 
@@ -60,6 +61,12 @@ RULES: tuple[Rule, ...] = (
     Rule("string-concat-join", 'string `+=` loop → `"".join`', loops.concat_join),
     Rule(
         "cache-pure-recursion", "pure recursive function → `functools.cache`", caching.cache_recursion, ("functools",)
+    ),
+    Rule(
+        "small-int-table",
+        "pure function of one small integer → results kept in a table",
+        tables.small_int_table,
+        reads_module=True,
     ),
     Rule(
         "memo-per-call",

@@ -35,11 +35,14 @@ def find(tree: ast.Module, parts: list[str]) -> ast.AST:
 
 
 def _needed(n: ast.stmt, ns: dict[str, Any]) -> bool:
-    """A top-level statement of the variant that its function needs: an import, or a constant under a name
-    the module does not have (a rule's prelude, e.g. a pattern compiled at import), in source order. Only
-    rule rewrites add such constants: a model's proposal replaces the def alone (optimizer/proposals.py),
-    and optimizer/reach.py refuses a model-written def that reads a module name the original does not."""
+    """A top-level statement of the variant that its function needs: an import, or a constant or def under
+    a name the module does not have (a rule's prelude, e.g. a pattern compiled at import, or the function
+    kept under a new name behind a lookup table), in source order. Only rule rewrites add such statements:
+    a model's proposal replaces the def alone (optimizer/proposals.py), and optimizer/reach.py refuses a
+    model-written def that reads a module name the original does not."""
     if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and n.module != "__future__"):
+        return True
+    if isinstance(n, ast.FunctionDef) and n.name not in ns:  # a rule's kept copy (rules/tables.py)
         return True
     return (
         isinstance(n, ast.Assign)
