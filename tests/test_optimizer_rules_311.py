@@ -638,7 +638,7 @@ def test_the_pipeline_verifies_each_and_offers_the_big_wins(tmp_path):
     for name, text in WORKSPACE.items():
         (tmp_path / name).write_text(src(text))
     source = (tmp_path / "solver.py").read_text()
-    # The memo (6x here), the compare in the longest-subsequence loop (2.3x), append for a quadratic
+    # The memo (6x here), the compare in the longest-subsequence loop (1.9x), append for a quadratic
     # concatenation (5x at 300 items) and the table for bytes (6.6x) clear the 1.1x bar whatever the load
     # (the table's kept function is a def the loader must bring from the workspace: without, NameError).
     # The others must verify and are offered only when measurement says they are faster: bisect (2.3x; 1.6x
