@@ -175,12 +175,56 @@ def test_the_loader_brings_rewritten_helpers_only(tmp_path, monkeypatch):
 
     source = src(OVERLOADED)
     tree = ast.parse(source)
-    assert loader._rewritten_helpers(tree, source, boxes, "Box") == []  # the same source: nothing rewritten
+    assert loader._rewritten_helpers(tree, tree, "Box") == []  # the same source: nothing rewritten
     variant = source.replace("return x * SCALE", "return SCALE * x * 10")
-    (helper,) = loader._rewritten_helpers(ast.parse(variant), source, boxes, "Box")
+    (helper,) = loader._rewritten_helpers(ast.parse(variant), tree, "Box")
     assert helper.name == "scaled"
     fn = loader.variant_in(boxes, ["Box", "total"], variant)  # a copy of the namespace: the module unchanged
     assert fn(boxes.Box(), [1, 2]) == 30 and boxes.scaled(2) == 2 and boxes.conv(5) == 5
     loader.variant_in(boxes, ["Box", "total"], variant, in_place=True, original=source)
     monkeypatch.setattr(boxes, "SCALE", 3)  # as a test might, after the variant is installed
     assert boxes.Box().total([1, 2]) == 90 and boxes.scaled(2) == 60 and boxes.conv("s") == "s"
+
+
+HOOKED = """
+REGISTRY = []
+
+
+def register(fn):
+    REGISTRY.append(fn.__name__)
+    return fn
+
+
+@register
+def _on_load():
+    pass
+
+
+del _on_load
+
+
+def popcount(b):
+    c = 0
+    while b:
+        c += b & 1
+        b >>= 1
+    return c
+"""
+
+
+def test_the_loader_runs_only_what_a_rule_added_not_what_the_module_deleted(tmp_path, monkeypatch):
+    """Found in review: a variant brought every top-level def the module lacked, so a hook the module
+    registered and deleted was registered again; only names the original never binds are a rule's."""
+    from slipstream.optimizer.sandboxed import loader
+
+    (tmp_path / "hooked.py").write_text(src(HOOKED))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import hooked
+
+    (table,) = [r for r in candidates(src(HOOKED), "popcount") if r.rule == "small-int-table"]
+    fn = loader.variant_in(hooked, ["popcount"], table.source)
+    assert [fn(b) for b in (0, 7, 255, 256)] == [0, 3, 8, 1]  # the kept copy came along
+    assert hooked.REGISTRY == ["_on_load"]  # and the deleted hook was not registered again
+    fn = loader.variant_in(hooked, ["popcount"], table.source, original="def (")  # no original: no new def
+    with pytest.raises(NameError):
+        fn(3)

@@ -1088,6 +1088,32 @@ NEGATIVE += [
     ("small-int-table", "async " + _POP),
 ]
 
+NEGATIVE += [  # found in review: each gave a stale or shared answer from the table
+    (
+        "small-int-table",
+        "W = [1, 2]\n\n\ndef f(n):\n    t = 0\n    for i in range(n):\n        t += int(W[i % 2])\n    return t\n",
+    ),
+    (
+        "small-int-table",
+        "import random as rnd\n\n\n" + _POP.replace("    return c", "    return c + int(rnd.randrange(9))"),
+    ),
+    (
+        "small-int-table",
+        "def g(x):\n    return x\n\n\n" + _POP.replace("    return c", "    return c + int(g(c))"),
+    ),  # a helper
+    ("small-int-table", _POP.replace("    return c", "    return c + int(len(LOG))")),
+    ("small-int-table", "g = None\n\n\n" + _POP.replace("    return c", "    return c + int(g(c - 1))")),
+    ("small-int-table", _POP.replace("(b):\n", "(b):\n    import math\n")),
+]
+
+POSITIVE += [
+    (
+        "small-int-table",
+        _POP.replace("(b):\n", '(b):\n    "Bits " "set."\n'),
+        '(b):\n    "Bits " "set."\n    if type(b)',
+    ),
+]
+
 
 def test_small_int_table_verifies_and_a_table_that_takes_bools_for_ints_does_not():
     code = "def f(n):\n    out = ()\n    for i in range(n % 3 + 1):\n        out += (str(n),)\n    return out\n"

@@ -34,22 +34,32 @@ def find(tree: ast.Module, parts: list[str]) -> ast.AST:
     return node
 
 
-def _needed(n: ast.stmt, ns: dict[str, Any]) -> bool:
-    """A top-level statement of the variant that its function needs: an import, or a constant or def under
-    a name the module does not have (a rule's prelude, e.g. a pattern compiled at import, or the function
-    kept under a new name behind a lookup table), in source order. Only rule rewrites add such statements:
-    a model's proposal replaces the def alone (optimizer/proposals.py), and optimizer/reach.py refuses a
-    model-written def that reads a module name the original does not."""
+def _needed(n: ast.stmt, ns: dict[str, Any], original: set[str] | None) -> bool:
+    """A top-level statement of the variant that its function needs: an import, or a constant or def that
+    a rule added (a pattern compiled at import, the function kept under a new name behind a lookup table):
+    a name the module does not have now and the original source never binds at its top level (a name the
+    module's own code bound and deleted, ``@register def _hook(): …; del _hook``, is not run again; nor
+    is anything when the original source cannot be read), in source order. Only rule rewrites add such
+    statements: a model's proposal replaces the def alone (optimizer/proposals.py), and optimizer/reach.py
+    refuses a model-written def that reads a module name the original does not."""
     if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and n.module != "__future__"):
         return True
-    if isinstance(n, ast.FunctionDef) and n.name not in ns:  # a rule's kept copy (rules/tables.py)
-        return True
-    return (
-        isinstance(n, ast.Assign)
-        and len(n.targets) == 1
-        and isinstance(n.targets[0], ast.Name)
-        and n.targets[0].id not in ns
-    )
+    if isinstance(n, ast.FunctionDef):
+        name = n.name
+    elif isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+        name = n.targets[0].id
+    else:
+        return False
+    return name not in ns and original is not None and name not in original
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        names |= {t.id for t in ast.walk(n) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+    return names
 
 
 def _single_defs(tree: ast.Module) -> dict[str, ast.FunctionDef]:
@@ -70,24 +80,29 @@ def _single_defs(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return {name: d for name, d in defs.items() if count[name] == 1}
 
 
-def _rewritten_helpers(tree: ast.Module, original: str | None, module: Any, target: str) -> list[ast.stmt]:
-    """The variant's top-level defs, other than the target's, that differ from the original's: a rule's
-    rewrite of a helper the function calls (optimizer/rules/helpers.py). Only plain, undecorated defs
-    that are the one binding of their name in both. Model proposals replace the function's def alone
-    (optimizer/proposals.py), so for them this is empty."""
-    mine = {name: d for name, d in _single_defs(tree).items() if name != target}
-    if not mine:
-        return []
+def _original_tree(original: str | None, module: Any) -> ast.Module | None:
+    """The module's source the variant was made from (``original``, else the module's file), parsed."""
     if original is None:
         try:
             with open(module.__file__, encoding="utf-8") as f:
                 original = f.read()
         except (OSError, TypeError, ValueError):
-            return []
+            return None
     try:
-        own = _single_defs(ast.parse(original))
+        return ast.parse(original)
     except SyntaxError:
+        return None
+
+
+def _rewritten_helpers(tree: ast.Module, own_tree: ast.Module | None, target: str) -> list[ast.stmt]:
+    """The variant's top-level defs, other than the target's, that differ from the original's: a rule's
+    rewrite of a helper the function calls (optimizer/rules/helpers.py). Only plain, undecorated defs
+    that are the one binding of their name in both. Model proposals replace the function's def alone
+    (optimizer/proposals.py), so for them this is empty."""
+    mine = {name: d for name, d in _single_defs(tree).items() if name != target}
+    if not mine or own_tree is None:
         return []
+    own = _single_defs(own_tree)
     return [d for name, d in mine.items() if name in own and ast.dump(own[name]) != ast.dump(d)]
 
 
@@ -96,13 +111,15 @@ def variant_in(module: Any, parts: list[str], source: str, in_place: bool = Fals
     variant was made from, else the module's file). ``in_place``: the module's own namespace, so the
     project's other code (its tests) sees the variant and the helpers it rewrote."""
     tree = ast.parse(source)
-    helpers = _rewritten_helpers(tree, original, module, parts[0])
+    own_tree = _original_tree(original, module)
+    own_names = _top_level_names(own_tree) if own_tree is not None else None
+    helpers = _rewritten_helpers(tree, own_tree, parts[0])
     if in_place and helpers:  # the module's other callers get them too, reading the module's own globals
-        needed = [n for n in tree.body if _needed(n, vars(module))]
+        needed = [n for n in tree.body if _needed(n, vars(module), own_names)]
         exec(compile(ast.Module(body=[*needed, *helpers], type_ignores=[]), "<variant>", "exec"), vars(module))
         helpers = []
     ns = vars(module) if in_place and len(parts) == 1 else dict(vars(module))
-    needed = [n for n in tree.body if _needed(n, ns)]
+    needed = [n for n in tree.body if _needed(n, ns, own_names)]
     code = ast.Module(body=[*needed, *helpers, find(tree, parts)], type_ignores=[])  # type: ignore[list-item]
     exec(compile(code, "<variant>", "exec"), ns)
     fn = ns[parts[-1]]
