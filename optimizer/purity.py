@@ -214,6 +214,11 @@ def _under(dotted: str, names: frozenset[str] | Mapping[str, object]) -> str | N
     return None
 
 
+def listed_pure(dotted: str) -> bool:
+    """Is ``dotted`` (``os.path.join``) one of ``PURE``'s names, or under one?"""
+    return _under(dotted, PURE) is not None
+
+
 def classify(dotted: str, call: ast.Call | None) -> tuple[Impure, str] | None:
     """The table's entry for a resolved name (``numpy.random.rand``), and a note; None when it is pure."""
     if _under(dotted, PURE) is not None:

@@ -1102,7 +1102,7 @@ NEGATIVE += [  # found in review: each gave a stale or shared answer from the ta
         "def g(x):\n    return x\n\n\n" + _POP.replace("    return c", "    return c + int(g(c))"),
     ),  # a helper
     ("small-int-table", _POP.replace("    return c", "    return c + int(len(LOG))")),
-    ("small-int-table", "g = None\n\n\n" + _POP.replace("    return c", "    return c + int(g(c - 1))")),
+    ("small-int-table", _POP.replace("    return c", "    return c + int(g(c - 1))") + "\n\ng = f\n"),
     ("small-int-table", _POP.replace("(b):\n", "(b):\n    import math\n")),
 ]
 
@@ -1111,6 +1111,31 @@ POSITIVE += [
         "small-int-table",
         _POP.replace("(b):\n", '(b):\n    "Bits " "set."\n'),
         '(b):\n    "Bits " "set."\n    if type(b)',
+    ),
+]
+
+NEGATIVE += [  # found in review of the table rule: a remembered result must not depend on module state
+    (
+        "cache-pure-recursion",  # a module list another function may change between calls
+        "W = [1, 2, 3]\n\n\ndef f(n):\n    return 0 if n < 1 else int(W[n % 3]) + f(n - 1)\n",
+    ),
+    (
+        "cache-pure-recursion",  # a setting another function rebinds
+        "S = 2\n\n\ndef set_s(v):\n    global S\n    S = v\n\n\n"
+        "def f(n):\n    return 0 if n < 1 else f(n - 1) + int(S)\n",
+    ),
+    (
+        "cache-pure-recursion",  # randomness under another name
+        "import random as rnd\n\n\ndef f(n):\n    return 0 if n < 1 else f(n - 1) + int(rnd.randrange(3))\n",
+    ),
+]
+
+POSITIVE += [
+    (
+        "cache-pure-recursion",  # a constant and a pure module read the same on every call
+        "import math\n\nLIMIT = 2 * 1\n\n\n"
+        "def f(n):\n    return int(math.sqrt(n)) if n < LIMIT else f(n - 1) + f(n - 2)\n",
+        "@functools.cache\ndef f(n):",
     ),
 ]
 

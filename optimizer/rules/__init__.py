@@ -60,7 +60,11 @@ RULES: tuple[Rule, ...] = (
     Rule("append-loop-comprehension", "append loop → list comprehension", loops.append_comprehension),
     Rule("string-concat-join", 'string `+=` loop → `"".join`', loops.concat_join),
     Rule(
-        "cache-pure-recursion", "pure recursive function → `functools.cache`", caching.cache_recursion, ("functools",)
+        "cache-pure-recursion",
+        "pure recursive function → `functools.cache`",
+        caching.cache_recursion,
+        ("functools",),
+        reads_module=True,
     ),
     Rule(
         "small-int-table",

@@ -11,19 +11,130 @@ verification on the real inputs checks.
 from __future__ import annotations
 
 import ast
+import builtins
 
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import READ_ONLY_CALLS, code, docstring_offset, fresh, is_simple_literal, statement
-from slipstream.optimizer.purity import why_impure
+from slipstream.optimizer.cstutil import (
+    READ_ONLY_CALLS,
+    builtin_free,
+    code,
+    docstring_offset,
+    fresh,
+    is_simple_literal,
+    statement,
+)
+from slipstream.optimizer.purity import import_aliases, listed_pure, why_impure
+from slipstream.optimizer.rules.inlining import bindings
+
+# The only names from outside a remembered function it may read, besides constants (``reads_only_constants``):
+# builtins that compute from their arguments alone, and the exception classes. A module global may change
+# between calls (a list, a setting another function rebinds), an imported function may draw randomness or read
+# the clock under another name, and a helper may do what no vocabulary lists (log, append to a module list):
+# a remembered result would be the first call's answer again.
+PURE_BUILTINS = frozenset(
+    {"abs", "all", "any", "bin", "bool", "chr", "dict", "divmod", "enumerate", "float", "format", "frozenset"}
+    | {"hex", "int", "isinstance", "len", "list", "max", "min", "oct", "ord", "pow", "range", "repr"}
+    | {"reversed", "round", "set", "sorted", "str", "sum", "tuple", "type", "zip"}
+    | {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
+)
 
 
-def cache_recursion(fn: cst.FunctionDef) -> cst.FunctionDef:
+def free_names(fn: ast.FunctionDef) -> set[str]:
+    """The names ``fn`` reads that it does not bind (a nested scope's own names count as bound: an
+    over-approximation of what is local, which only matters for names that are also read from outside).
+    An import, ``global`` or ``nonlocal`` inside it gives a name no module binds."""
+    if any(isinstance(n, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)) for n in ast.walk(fn)):
+        return {"<import or global>"}
+    bound = {a.arg for a in ast.walk(fn) if isinstance(a, ast.arg)}
+    bound |= {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {n.name for n in ast.walk(fn) if isinstance(n, ast.ExceptHandler) and n.name}
+    return {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
+
+
+def _literal(e: ast.expr) -> bool:
+    if isinstance(e, ast.Constant):
+        return True
+    if isinstance(e, ast.Tuple):
+        return all(map(_literal, e.elts))
+    if isinstance(e, ast.UnaryOp):
+        return _literal(e.operand)
+    return isinstance(e, ast.BinOp) and _literal(e.left) and _literal(e.right)
+
+
+def module_constants(module: cst.Module) -> set[str]:
+    """Top-level names bound once in the whole module (no other assignment, ``global`` or import of them
+    anywhere), to a literal: a number, a string, a tuple of such, or arithmetic on them (``10 ** 9 + 7``)."""
+    try:
+        tree = ast.parse(module.code)
+    except SyntaxError:
+        return set()
+    counts, out = bindings(tree), set()
+    for stmt in tree.body:
+        target, value = None, None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        if isinstance(target, ast.Name) and counts.get(target.id) == 1 and value is not None and _literal(value):
+            out.add(target.id)
+    return out
+
+
+# Standard modules whose functions compute from their arguments alone and that keep no settings a caller
+# could change (``decimal`` has a context, ``random`` a state: not here); os.path's and the like are in
+# optimizer/purity.py's PURE.
+PURE_MODULES = frozenset({"math", "cmath", "operator", "string", "unicodedata", "bisect", "heapq", "itertools"})
+
+
+def _pure_import_use(fn: ast.FunctionDef, name: str, dotted: str) -> bool:
+    """Is every read of ``name`` (an import of ``dotted``) the root of ``name.attr…`` that resolves into a
+    pure module or to a pure name (``math.sqrt``, ``os.path.join``)? A bare use could hand the module on."""
+    parents = {id(c): p for p in ast.walk(fn) for c in ast.iter_child_nodes(p)}
+    for n in ast.walk(fn):
+        if not (isinstance(n, ast.Name) and n.id == name):
+            continue
+        node: ast.AST = n
+        parts = [dotted]
+        while isinstance(parents.get(id(node)), ast.Attribute):
+            node = parents[id(node)]
+            parts.append(node.attr)  # type: ignore[attr-defined]
+        full = ".".join(parts)
+        if len(parts) == 1 or not (full.split(".")[0] in PURE_MODULES or listed_pure(full)):
+            return False
+    return True
+
+
+def reads_only_constants(fn: ast.FunctionDef, module: cst.Module, own: set[str] = frozenset()) -> bool:
+    """Does ``fn`` read, from outside itself, only ``PURE_BUILTINS`` (as the builtins), the module's
+    constants, pure functions of imported modules (``PURE_MODULES``, purity's ``PURE``) and ``own`` (its
+    own name)?"""
+    outside = free_names(fn) - set(own)
+    if not outside:
+        return True
+    constants = module_constants(module)
+    try:
+        tree = ast.parse(module.code)
+    except SyntaxError:
+        return False
+    aliases, counts = import_aliases(tree), bindings(tree)
+    for n in outside:
+        if n in constants or (n in PURE_BUILTINS and builtin_free(module, n)):
+            continue
+        if n in aliases and counts.get(n) == 1 and _pure_import_use(fn, n, aliases[n]):
+            continue
+        return False
+    return True
+
+
+def cache_recursion(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
     """``@functools.cache`` on a pure function that calls itself, has positional parameters only (no
     ``*args``/``**kwargs``), literal defaults (a mutable default could be changed between calls), no
-    decorators already, and returns only immutable values (``returns_immutable``): every caller of a cached
-    function gets the same result object, so a list one caller appends to would be what the next one
-    gets."""
+    decorators already, reads nothing from outside but itself, builtins that compute from their arguments
+    and the module's constants (``reads_only_constants``: a module list it reads could change between calls,
+    which a run on the captured inputs never sees), and returns only immutable values
+    (``returns_immutable``): every caller of a cached function gets the same result object, so a list one
+    caller appends to would be what the next one gets."""
     if fn.decorators or fn.params.star_kwarg is not None or isinstance(fn.params.star_arg, cst.Param):
         return fn
     if any(p.default is not None and not is_simple_literal(p.default) for p in fn.params.params):
@@ -38,6 +149,8 @@ def cache_recursion(fn: cst.FunctionDef) -> cst.FunctionDef:
         isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name for n in ast.walk(node)
     )
     if not calls_self or why_impure(node, None, effects=True) or not returns_immutable(node):
+        return fn
+    if not reads_only_constants(node, module, {name}):
         return fn
     deco = cst.Decorator(decorator=cst.Attribute(value=cst.Name("functools"), attr=cst.Name("cache")))
     return fn.with_changes(decorators=[deco])

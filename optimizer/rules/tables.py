@@ -14,9 +14,10 @@ Exact where a cached result is as good as a new one, which the preconditions mak
   positional, without a default;
 - a function of its argument and nothing else, so an equal argument gives an equal result: pure by the
   optimizer's one vocabulary (optimizer/purity.py, effects included), and reading nothing from outside
-  but builtins that compute from their arguments alone (``range``, ``len``, ``chr``, ``str``, ``sorted``…)
-  and exception classes: no module global (it may change between calls), no imported or module-level
-  function (under another name it may draw randomness, read the clock, log or append to a list);
+  but builtins that compute from their arguments alone (``range``, ``len``, ``chr``, ``str``, ``sorted``…),
+  exception classes and the module's constants (``caching.reads_only_constants``): no other module global
+  (it may change between calls), no imported or module-level function (under another name it may draw
+  randomness, read the clock, log or append to a list);
 - it returns only immutable values (``caching.returns_immutable``): every caller of a remembered result
   gets the same object;
 - it does not call itself (a recursive function is ``cache-pure-recursion``'s), it runs a loop or a
@@ -29,26 +30,15 @@ Exact where a cached result is as good as a new one, which the preconditions mak
 from __future__ import annotations
 
 import ast
-import builtins
 
 import libcst as cst
 import libcst.matchers as m
 from slipstream.optimizer.cstutil import builtin_free, code, fresh_name, names_in
 from slipstream.optimizer.purity import why_impure
-from slipstream.optimizer.rules.caching import returns_immutable
+from slipstream.optimizer.rules.caching import reads_only_constants, returns_immutable
 from slipstream.optimizer.rules.engine import WithPrelude
 
 SIZE = 256
-# The only names from outside the function it may read: builtins that compute from their arguments alone
-# (and the exception classes). A module global may change between calls (a list, a setting another function
-# rebinds), an imported function may draw randomness or read the clock under another name, and a helper may
-# do what no vocabulary lists (log, append to a module list): a table would serve the first call's answer.
-_PURE_BUILTINS = frozenset(
-    {"abs", "all", "any", "bin", "bool", "chr", "dict", "divmod", "enumerate", "float", "format", "frozenset"}
-    | {"hex", "int", "isinstance", "len", "list", "max", "min", "oct", "ord", "pow", "range", "repr"}
-    | {"reversed", "round", "set", "sorted", "str", "sum", "tuple", "type", "zip"}
-    | {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
-)
 _INT_OPS = (ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift, ast.RShift, ast.Mod, ast.FloorDiv)
 
 
@@ -77,17 +67,6 @@ def _used_as_int(node: ast.FunctionDef, name: str) -> bool:
     return False
 
 
-def _free_names(fn: ast.FunctionDef) -> set[str]:
-    """The names ``fn`` reads that it does not bind (a nested scope's own names count as bound: an
-    over-approximation of what is local, which only matters for names that are also read from outside)."""
-    bound = {a.arg for a in ast.walk(fn) if isinstance(a, ast.arg)}
-    bound |= {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-    bound |= {n.name for n in ast.walk(fn) if isinstance(n, ast.ExceptHandler) and n.name}
-    if any(isinstance(n, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)) for n in ast.walk(fn)):
-        return {"<import or global>"}
-    return {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
-
-
 def small_int_table(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef | WithPrelude:
     """A qualifying function (module docstring) → its kept copy and table before it, and the wrapper."""
     if fn.decorators or fn.asynchronous is not None or not isinstance(fn.body, cst.IndentedBlock):
@@ -109,8 +88,7 @@ def small_int_table(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef 
         return fn
     if why_impure(node, None, effects=True) or not returns_immutable(node) or not _used_as_int(node, param):
         return fn
-    outside = _free_names(node)
-    if not outside <= _PURE_BUILTINS or not all(builtin_free(module, n) for n in outside):
+    if not reads_only_constants(node, module):
         return fn
     taken = names_in(module)
     kept = fresh_name(f"_{name}_computed", taken)
