@@ -980,6 +980,17 @@ NEGATIVE += [
     ("format-fstring", _FMT.format('"%s" % a')),  # already as fast as an f-string
 ]
 
+NEGATIVE += [  # found in review
+    ("format-fstring", _FMT.format('"{ﬁ}".format(ﬁ=a)')),  # the parser reads the keyword as "fi": KeyError
+    ("format-fstring", _FMT.format('"{²}".format(a)')),  # "²".isdigit(): int("²") used to raise here
+    ("format-fstring", "G = 1\n\n\n" + _FMT.format('"{}{}".format(a, G)')),  # a global a __format__ may rebind
+    ("format-fstring", _FMT.format('"{}{}".format(a, b)').replace("    return", "    def g():\n        b\n    return")),
+    ("format-fstring", _FMT.format('"{}{}".format(a, b)').replace("    return", "    del b\n    return")),
+    ("format-fstring", _FMT.format("f\"{'{}'.format(a)}\"")),  # inside another f-string: quotes before 3.12
+    ("format-fstring", _FMT.format('"{}: {}".format(\n        a,  # the key\n        b,\n    )')),  # a comment
+    ("format-fstring", "def f(a) -> '{}'.format(a):\n    return a\n"),  # an annotation
+]
+
 
 def test_format_fstring_verifies_and_a_str_conversion_where_format_differs_does_not():
     code = src("""

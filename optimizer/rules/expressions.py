@@ -11,7 +11,7 @@ import string
 
 import libcst as cst
 import libcst.matchers as m
-from slipstream.optimizer.cstutil import code, names_in, over_whole_def
+from slipstream.optimizer.cstutil import bound_names, code, names_in, over_whole_def
 
 
 class _KeysMembership(cst.CSTTransformer):
@@ -144,27 +144,79 @@ class _FormatFString(cst.CSTTransformer):
 
     The same text for any values: a field without a format spec formats its value with ``format(v, "")``
     in both (``!r``/``!s``/``!a`` convert first in both). Only where that is all there is to it: a plain
-    ``str`` literal (no bytes, no f-string); fields ``{}``, ``{0}`` or ``{name}`` (not mixed automatic and
-    manual numbering, no ``.attr`` or ``[key]``, no format spec — one measured slower as an f-string);
-    arguments that are plain names, none starred, each used (a name read once or twice, early or late,
-    reads the same). The new literal is checked against the old one on stand-in values before it is used.
+    ``str`` literal (no bytes, no f-string); fields ``{}``, ``{0}`` or ``{name}`` with ASCII names (the
+    parser folds a keyword's ``ﬁ`` to ``fi``, a field keeps it; not mixed automatic and manual numbering,
+    no ``.attr`` or ``[key]``, no format spec — one measured slower as an f-string); arguments that are
+    plain names, none starred, each used. ``format`` reads every argument before it formats any, the
+    f-string each at its field, so the names must be ones nothing can rebind while a value formats itself:
+    ``safe`` locals of the function (no ``global``/``nonlocal``/``del`` of them, no nested def, class or
+    lambda that could reach them). What stays different: where an argument is unbound and an earlier
+    field's ``__format__`` raises, that error comes first (the original's was the NameError). Not inside
+    another f-string's expression (its quotes and backslashes are not allowed there before 3.12), not in
+    annotations, not where a comment inside the call would be lost. The new literal is checked against the
+    old one on stand-in values before it is used.
     """
+
+    def __init__(self, safe: set[str]) -> None:
+        super().__init__()
+        self.safe = safe
+        self.inside_fstring = 0
+
+    def visit_FormattedStringExpression(self, node: cst.FormattedStringExpression) -> None:
+        self.inside_fstring += 1
+
+    def leave_FormattedStringExpression(self, original, updated):
+        self.inside_fstring -= 1
+        return updated
+
+    def visit_Annotation(self, node: cst.Annotation) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False  # its own scope
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # visited from the function's body: any def met is a nested one
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         func = updated.func
         if not (m.matches(func, m.Attribute(value=m.SimpleString(), attr=m.Name("format"))) and updated.args):
             return updated
         literal = func.value
-        if set(literal.prefix.lower()) - {"r", "u"} or func.value.lpar:
+        if set(literal.prefix.lower()) - {"r", "u"} or func.value.lpar or self.inside_fstring:
             return updated
-        if any(a.star or not isinstance(a.value, cst.Name) for a in updated.args):
+        if any(a.star or not isinstance(a.value, cst.Name) or a.value.value not in self.safe for a in updated.args):
+            return updated
+        if m.findall(updated, m.Comment()):
             return updated
         positional = [a.value.value for a in updated.args if a.keyword is None]
         keywords = {a.keyword.value: a.value.value for a in updated.args if a.keyword is not None}
+        if not all(k.isascii() for k in keywords):
+            return updated
         new = _fstring(literal.evaluated_value, positional, keywords)
         if new is None:
             return updated
         return cst.parse_expression(new).with_changes(lpar=updated.lpar, rpar=updated.rpar)
+
+
+def format_fstring(fn: cst.FunctionDef) -> cst.FunctionDef:
+    """``_FormatFString`` over the function's own body (nested defs keep their calls: their locals are
+    theirs), with the function's locals that nothing else can rebind."""
+    params = fn.params
+    names = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    names |= {p.name.value for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)}
+    names |= bound_names(fn.body)
+    unsafe: set[str] = set()
+    for node in m.findall(fn.body, m.Global() | m.Nonlocal()):
+        unsafe |= {n.name.value for n in node.names}
+    for node in m.findall(fn.body, m.Del()):
+        unsafe |= names_in(node.target)
+    for node in m.findall(fn.body, m.FunctionDef() | m.Lambda() | m.ClassDef()):
+        unsafe |= names_in(node)
+    return fn.with_changes(body=fn.body.visit(_FormatFString(names - unsafe)))
 
 
 def _fstring(text: str, positional: list[str], keywords: dict[str, str]) -> str | None:
@@ -185,9 +237,9 @@ def _fstring(text: str, positional: list[str], keywords: dict[str, str]) -> str 
         if field == "":
             index: int | str = auto
             auto += 1
-        elif field.isdigit():
+        elif field.isascii() and field.isdigit():  # "²".isdigit() too, and int("²") raises
             index, manual = int(field), manual + 1
-        elif field.isidentifier():
+        elif field.isascii() and field.isidentifier():  # a keyword's "ﬁ" reaches format as "fi"
             index = field
         else:
             return None  # ``{0.attr}``, ``{0[key]}``
@@ -224,4 +276,3 @@ sorted_index = over_whole_def(_SortedIndex)
 consumer_list = over_whole_def(_ConsumerList)
 square_multiply = over_whole_def(_SquareMultiply)
 sorted_slice_heapq = over_whole_def(_SortedSliceHeapq)
-format_fstring = over_whole_def(_FormatFString)
