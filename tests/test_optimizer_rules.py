@@ -1327,3 +1327,20 @@ def test_nested_defs_are_never_rewritten():
     code = "def f(xs):\n    def g(ys):\n        return sorted(ys)[0]\n    return g(xs)\n"
     assert candidates(code, "f.g") == [] and mutants(code, "f.g", "i") == []
     assert parse_proposal(code, "f.g", "        return ys[0]\n") is None
+
+
+def test_a_rule_that_raises_costs_only_its_own_candidate(caplog):
+    """Found in review: a rule's exception (format-fstring's int("²")) escaped candidates(), and the
+    function lost every other rewrite with it."""
+    from slipstream.optimizer.rules import engine
+    from slipstream.optimizer.rules.engine import Rule
+
+    def boom(fn):
+        raise ValueError("a rule's bug")
+
+    keys = next(r for r in RULES if r.name == "keys-membership")
+    code = "def f(d, k):\n    return k in d.keys()\n"
+    out = engine.candidates(code, "f", [Rule("boom", "", boom), keys])
+    assert [r.rule for r in out] == ["keys-membership"]
+    assert "rule boom failed" in caplog.text
+    assert engine.compose(code, "f", ["boom", "keys-membership"], [Rule("boom", "", boom), keys]) is None

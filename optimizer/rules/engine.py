@@ -9,7 +9,8 @@ Guarantees, for ``candidates`` and ``compose`` alike:
   (``WithPrelude``: fresh names, placed just before the top-level statement that holds the def, so they
   exist before any call);
 - a rule that leaves the function as it was gives no rewrite;
-- every rewrite compiles: a rule's bug costs a candidate, never produces broken code;
+- every rewrite compiles: a rule's bug costs a candidate, never produces broken code, and a rule that raises
+  costs its own candidate only (logged), never the function's other rewrites;
 - source that does not parse, or a name that is no def, gives no rewrite (never an exception).
 
 A rewrite is a candidate, never an answer: it is offered only after verification on real inputs and
@@ -18,12 +19,15 @@ measurement (optimizer/pipeline.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
 import libcst.matchers as m
 from slipstream.optimizer.cstutil import code, docstring_offset, find_cst_function
+
+log = logging.getLogger(__name__)
 
 Transform = Callable[[cst.FunctionDef], cst.FunctionDef]
 
@@ -154,7 +158,11 @@ def _apply(module: cst.Module, qualname: str, rules: Sequence[Rule]) -> tuple[cs
             replace = ReplaceFunction(qualname, lambda fn: fn, rule.transform)  # type: ignore[arg-type]
         else:
             replace = ReplaceFunction(qualname, rule.transform)  # type: ignore[arg-type]
-        new = module.visit(replace)
+        try:
+            new = module.visit(replace)
+        except Exception:  # a rule's bug costs its candidate, never the function's other rewrites
+            log.exception("rule %s failed on %s", rule.name, qualname)
+            continue
         if replace.changed and replace.prelude and replace.target is not None:  # constants before the def
             new = _with_prelude(module, new, replace.target, replace.prelude)
         if replace.changed:
