@@ -678,6 +678,7 @@ NEGATIVE += [
     ("minmax-compare", _MAX.format("m = max(x, 0)")),  # neither argument is the target
     ("minmax-compare", _MAX.format("m = max(m, (y := x))")),  # a binding would move
     ("minmax-compare", _MAX.format("m = max(m, x); y = m")),  # not alone on its line
+    ("minmax-compare", _MAX.format("m = max(  # the best so far\n            m,\n            x,\n        )")),
     ("minmax-compare", _MAX.format("n = m = max(m, x)")),
     ("minmax-compare", _MAX.format("m = max(m, x)").replace("    return m", "    del m")),
     ("minmax-compare", "def f(xs):\n    global m\n    m = 0\n    for x in xs:\n        m = max(m, x)\n"),
@@ -903,6 +904,7 @@ NEGATIVE += [
     ("list-concat-append", _CAT.replace("acc = []", "acc = list(xs)").format("acc = acc + [x]")),  # maybe no list
     ("list-concat-append", _CAT.format("acc = acc + xs")),  # a tuple there raised TypeError; += would extend
     ("list-concat-append", _CAT.format("acc = acc + [acc]")),  # the item is the old list
+    ("list-concat-append", _CAT.format("acc = acc + [  # why\n            x,\n        ]")),  # a comment
     ("list-concat-append", _CAT.format("acc = [x] + acc")),
     ("list-concat-append", "def f(xs):\n    acc = []\n    for x in acc:\n        acc = acc + [x]\n    return acc\n"),
     ("list-concat-append", _CAT.format("acc = acc + [x]\n        yield acc")),  # a generator hands it out

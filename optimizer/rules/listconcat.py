@@ -51,8 +51,8 @@ def _concat_value(value: cst.BaseExpression, acc: str) -> cst.BaseExpression | N
     """``acc + <list>`` → the list, when its items do not mention ``acc``."""
     if not m.matches(value, m.BinaryOperation(left=m.Name(acc), operator=m.Add(), right=_FRESH)):
         return None
-    if value.lpar or acc in names_in(value.right):
-        return None
+    if value.lpar or acc in names_in(value.right) or m.findall(value, m.Comment()):
+        return None  # a comment inside would be lost with the brackets
     return value.right
 
 

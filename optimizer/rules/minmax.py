@@ -102,6 +102,8 @@ def _split(one: cst.BaseSmallStatement, ready: set[str]):
         return None
     if len(call.args) != 2 or any(a.keyword is not None or a.star for a in call.args):
         return None
+    if m.findall(call, m.Comment()):
+        return None  # the rewrite would lose it
     a, b = (arg.value for arg in call.args)
     if a.deep_equals(target):
         first, e = True, b
