@@ -54,6 +54,8 @@ def _needed(n: ast.stmt, ns: dict[str, Any], original: set[str] | None) -> bool:
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:
+    """Every name the module's top-level statements bind, and the names stored inside them too (more than
+    the top level: a rule's fresh names avoid every name in the source anyway)."""
     names: set[str] = set()
     for n in tree.body:
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
