@@ -138,8 +138,9 @@ def append_not_concat(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDe
     exist (module docstring) → ``acc.append(x)`` / ``acc += [...]``."""
     if not isinstance(fn.body, cst.IndentedBlock):
         return fn
-    if names_in(fn) & _FRAMES:
-        return fn
+    concat = m.Assign(value=m.BinaryOperation(left=m.Name(), operator=m.Add(), right=_FRESH))
+    if not m.findall(fn.body, concat) or names_in(fn) & _FRAMES:
+        return fn  # the common case, before reading the whole module
     len_is_builtin = builtin_free(module, "len")
     body = fn.body.body[docstring_offset(list(fn.body.body)) :]
     inits = {

@@ -166,8 +166,13 @@ def _item_statements(
 
 def compare_in_loop(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef:
     """Each qualifying ``t = max(t, e)`` / ``min`` statement in a loop of ``fn`` → an ``if`` (module doc)."""
-    usable = {name for name in _FLIP if builtin_free(module, name)}
-    if not usable or not isinstance(fn.body, cst.IndentedBlock):
+    if not isinstance(fn.body, cst.IndentedBlock):
+        return fn
+    called = {c.func.value for c in m.findall(fn.body, m.Call(func=m.Name("max") | m.Name("min")))}
+    if not called:
+        return fn  # the common case, before reading the whole module (~0.2 s on a 100 KB one)
+    usable = {name for name in called if builtin_free(module, name)}
+    if not usable:
         return fn
     unsure = _unsure_names(fn)
     taken = names_in(module)

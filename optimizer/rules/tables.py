@@ -74,7 +74,7 @@ def small_int_table(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef 
     if not any(stmt is fn for stmt in module.body):  # module level only: a method's self is no small int
         return fn
     param = _param(fn)
-    if param is None or not (builtin_free(module, "type") and builtin_free(module, "int")):
+    if param is None:
         return fn
     try:
         node = ast.parse(code(fn)).body[0]
@@ -88,8 +88,8 @@ def small_int_table(fn: cst.FunctionDef, module: cst.Module) -> cst.FunctionDef 
         return fn
     if why_impure(node, None, effects=True) or not returns_immutable(node) or not _used_as_int(node, param):
         return fn
-    if not reads_only_constants(node, module):
-        return fn
+    if not (builtin_free(module, "type") and builtin_free(module, "int") and reads_only_constants(node, module)):
+        return fn  # the whole module is read last: most functions were refused by then
     taken = names_in(module)
     kept = fresh_name(f"_{name}_computed", taken)
     table = fresh_name(f"_{name}_table", taken | {kept})
