@@ -68,9 +68,10 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-# TESTS' calls, repeated so that scalene's samples see both (~90 ms of fib, ~30 ms of scale: TESTS' ~1 ms
-# of fib went unseen in a run under load); a repeated call adds no captured input, and capture watches a
-# bounded number of calls, so this costs no more than TESTS (15 s vs 21 s).
+# TESTS' calls, repeated so that scalene's samples see both (~90 ms of fib, ~90 ms of scale: TESTS' ~1 ms
+# of fib went unseen in a run under load, and so did ~30 ms of scale once, in a clean clone's full run while
+# the machine was busy); a repeated call adds no captured input, and capture watches a bounded number of
+# calls, so this costs no more than TESTS.
 REPEATED = textwrap.dedent("""
     from shop import fib, scale
 
@@ -81,7 +82,7 @@ REPEATED = textwrap.dedent("""
 
 
     def test_scale():
-        for _ in range(150):
+        for _ in range(450):
             assert scale(list(range(3000)), 3)[5] == 16
 """).lstrip()
 
