@@ -373,21 +373,38 @@ def over_whole_def(transformer: type[cst.CSTTransformer]) -> Callable[[cst.Funct
     return lambda fn: fn.visit(transformer())
 
 
+def _nodes(module: cst.Module) -> list[ast.AST] | None:
+    """Every node of the module's tree; None for source that does not parse."""
+    try:
+        return list(ast.walk(ast.parse(module.code)))
+    except SyntaxError:
+        return None
+
+
+def _binds(n: ast.AST, name: str) -> bool:
+    """Does ``n`` bind ``name`` other than by an import: an assignment or deletion, a def or class, a
+    parameter, ``global``/``nonlocal``, an ``except … as``, a ``match`` capture?"""
+    if isinstance(n, ast.Name):
+        return n.id == name and not isinstance(n.ctx, ast.Load)
+    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return n.name == name
+    if isinstance(n, ast.arg):
+        return n.arg == name
+    if isinstance(n, (ast.Global, ast.Nonlocal)):
+        return name in n.names
+    if isinstance(n, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        return n.name == name
+    return isinstance(n, ast.MatchMapping) and n.rest == name
+
+
 def free_module_name(module: cst.Module, name: str) -> bool:
     """Does ``name`` mean the module of that name wherever the rewrite uses it: bound nowhere in the source
     (no def, class, assignment, parameter or other import of it) except by ``import name``?"""
-    try:
-        tree = ast.parse(module.code)
-    except SyntaxError:
+    nodes = _nodes(module)
+    if nodes is None:
         return False
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load):
-            return False
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name:
-            return False
-        if isinstance(n, ast.arg) and n.arg == name:
-            return False
-        if isinstance(n, (ast.Global, ast.Nonlocal)) and name in n.names:
+    for n in nodes:
+        if _binds(n, name):
             return False
         if isinstance(n, ast.ImportFrom) and any((a.asname or a.name) == name for a in n.names):
             return False
@@ -400,27 +417,14 @@ def free_module_name(module: cst.Module, name: str) -> bool:
 def builtin_free(module: cst.Module, name: str) -> bool:
     """Does ``name`` mean the builtin everywhere in the module: bound nowhere (no def, class, assignment,
     parameter or import of it in any scope) and no ``import *``?"""
-    try:
-        tree = ast.parse(module.code)
-    except SyntaxError:
+    nodes = _nodes(module)
+    if nodes is None:
         return False
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load):
-            return False
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name:
-            return False
-        if isinstance(n, ast.arg) and n.arg == name:
-            return False
-        if isinstance(n, (ast.Global, ast.Nonlocal)) and name in n.names:
+    for n in nodes:
+        if _binds(n, name):
             return False
         if isinstance(n, (ast.Import, ast.ImportFrom)) and any(
             (a.asname or a.name.split(".")[0]) in (name, "*") for a in n.names
         ):
-            return False
-        if isinstance(n, ast.ExceptHandler) and n.name == name:
-            return False
-        if isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name == name:
-            return False
-        if isinstance(n, ast.MatchMapping) and n.rest == name:
             return False
     return True
