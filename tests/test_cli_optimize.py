@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -102,7 +103,8 @@ def test_optimize_writes_a_patch_of_the_verified_variant_and_nothing_else(projec
     assert "cache-pure-recursion" not in rows["shop:scale"]
     assert f"patch: {patch} (1 function(s): shop:fib)" in run.stdout
     # Progress went to stderr, never into the table.
-    assert "[1/2] shop:fib: verifying" in run.stderr and "verifying" not in run.stdout
+    # (fib and scale each take ~90 ms of the workload: either may be the hotter one and come first.)
+    assert re.search(r"\[[12]/2\] shop:fib: verifying", run.stderr) and "verifying" not in run.stdout
     # The patch applies with git and with patch(1), and gives the variant.
     text = patch.read_text()
     assert text.startswith("--- a/shop.py\n+++ b/shop.py\n") and "+@functools.cache" in text, text
