@@ -150,7 +150,7 @@ if [ -n "${LLAMA_SDIST:-}" ]; then
   cp "$LLAMA_SDIST" "$WORK/"
 else
   say "downloading the llama-cpp-python $LLAMA_VERSION sdist"
-  "$PY" -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_VERSION" -d "$WORK"
+  "$PY" -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_VERSION" -d "$WORK" >&2
 fi
 tar -xzf "$WORK"/llama_cpp_python-"$LLAMA_VERSION".tar.gz -C "$WORK"
 SRC="$WORK/llama_cpp_python-$LLAMA_VERSION"
@@ -205,9 +205,11 @@ say "building llama-cpp-python $LLAMA_VERSION+$LOCAL_LABEL ($NAME) from source o
 build_dir=()
 [ -n "${SLIPSTREAM_LLAMA_BUILD_DIR:-}" ] && build_dir=(--config-settings "build-dir=$SLIPSTREAM_LLAMA_BUILD_DIR")
 start=$(date +%s)
-# --no-cache-dir: pip's own wheel cache would hand back a build made with other flags.
+# --no-cache-dir: pip's own wheel cache would hand back a build made with other flags. Its progress goes to
+# stderr: this script's stdout is the wheel's path alone (setup.sh reads it; pip's "Looking in indexes …"
+# there made a first setup on a machine without the cached wheel try to install that text as a file).
 CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
-  "$PY" -m pip wheel --no-cache-dir --no-deps "${build_dir[@]}" "$SRC" -w "$CACHE.partial"
+  "$PY" -m pip wheel --no-cache-dir --no-deps "${build_dir[@]}" "$SRC" -w "$CACHE.partial" >&2
 took=$(( $(date +%s) - start ))
 wheel=$(wheel_in "$CACHE.partial")
 [ -n "$wheel" ] || { say "no wheel was built"; exit 1; }
