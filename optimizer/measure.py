@@ -15,6 +15,15 @@ a function that does nothing (``seconds_empty``), so a variant that runs in abou
 call can be recognised. Peak memory of one pass of each comes from tracemalloc in each process (reported
 by the process itself: an estimate, not a verdict).
 
+Both processes run on one CPU (``timing_cpu``; they never run at once: this process asks one, then the
+other). On this 2-core VM one core at a time is slower for seconds on end (1.7×: the same 29-call pass of
+json's ``py_scanstring`` took 101–110 µs or 160–186 µs, in separate processes and within one), and a
+process stays on its core: unpinned, the original measured against itself gave 0.61× to 1.14× with
+narrow intervals, and a rewrite of two error messages that no timed call reached was offered in three
+benchmark runs (1.64×, 95 % CI 1.53–1.70; 1.62× and 1.58× at 10× size); pinned, the same A/A and A/B
+measurements fell within 0.89–1.09× (24 of them, half with this process pinned too). Alternating rounds
+then meet the same core's slow and fast spells alike.
+
 Cheap inputs per pass: a first untimed pass in each process says which parts of each input its function
 changes (an argument, or one attribute or key of it); only those parts are fresh in each timed pass,
 loaded from a pickle taken once (the rest, a large read-only table, is shared: no call changes it).
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import random
 import statistics
 import time
@@ -88,6 +98,11 @@ class Measurement:
     @property
     def mem_ratio(self) -> float:
         return self.peak_variant / self.peak_original if self.peak_original else 1.0
+
+
+def timing_cpu() -> int:
+    """The CPU both sides of a measurement run on: the last this process may use."""
+    return max(os.sched_getaffinity(0))
 
 
 def bootstrap_ci(ratios: list[float], n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -305,7 +320,8 @@ def measure(
     t0 = time.perf_counter()
     deadline = t0 + 0.85 * limits.seconds  # both sessions' own deadlines start later
     try:
-        for source, lim in ((None, replace(limits, threads=True)), (variant_source, limits)):
+        pinned = replace(limits, cpu=timing_cpu())
+        for source, lim in ((None, replace(pinned, threads=True)), (variant_source, pinned)):
             sessions.append(Session("timing", {**base, "function": source, "budget": budget}, lim, workspace))
         overhead = time.perf_counter() - t0
         fns = [_Timed(sessions[0], "original"), _Timed(sessions[1], "variant")]

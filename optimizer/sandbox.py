@@ -59,6 +59,7 @@ class Limits:
     cpu_limit: bool = True  # RLIMIT_CPU as well as the wall clock (scalene's own signals clash with it)
     cancel: threading.Event | None = field(default=None, compare=False)  # set: stop the run now
     threads: bool = False  # may start threads: the user's own code; never code a model wrote
+    cpu: int | None = None  # run on this CPU alone (optimizer/measure.py: both sides of a timing on one CPU)
 
 
 @dataclass
@@ -203,6 +204,8 @@ def _limit(limits: Limits) -> None:  # runs in the child before exec
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))  # bounds what pipes and socket pairs can buffer
+    if limits.cpu is not None:  # inherited by bubblewrap's children; the seccomp filter keeps it fixed
+        os.sched_setaffinity(0, {limits.cpu})
 
 
 # -- one run --------------------------------------------------------------------------------------

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import textwrap
+from dataclasses import replace
 
 import pytest
-from slipstream.optimizer.measure import bootstrap_ci, measure
+from slipstream.optimizer import judge
+from slipstream.optimizer.measure import Measurement, bootstrap_ci, measure, timing_cpu
 from slipstream.optimizer.sandbox import Limits, run
+from slipstream.optimizer.sandboxed import canonical
 from slipstream.optimizer.verify import verify
 
 FAST = Limits(seconds=10, memory_bytes=512 << 20)
@@ -128,6 +132,44 @@ def test_measure_finds_a_real_speedup_with_an_interval():
     assert m.rounds >= 7 and m.seconds_variant < m.seconds_original
     same = measure(MODULE, MODULE, "has_dupes", inputs, rounds=7, min_round_s=0.02)
     assert not isinstance(same, str) and 0.6 < same.speedup < 1.6
+
+
+WHERE = "import os\n\n\ndef where(n):\n    return sorted(os.sched_getaffinity(0))\n"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: every process is on it anyway")
+def test_both_sides_of_a_measurement_run_on_one_cpu():
+    """On this 2-core VM one core at a time is slower for seconds: a process left on it was measured
+    0.61-1.74x against the same code on the other (optimizer/measure.py). The timed function reports the
+    CPUs it may run on; each batch's outcomes must match the digest given, so a process on any other set
+    of CPUs fails the measurement."""
+    cpu = timing_cpu()
+    assert cpu in os.sched_getaffinity(0)
+    pinned = judge.outcome_digest([{"k": "return", "v": canonical.encode([cpu])}])
+    m = measure(WHERE, WHERE, "where", [((1,), {})], expected=(pinned, pinned), rounds=5, min_round_s=0.01)
+    assert isinstance(m, Measurement), m
+    everywhere = judge.outcome_digest([{"k": "return", "v": canonical.encode(sorted(os.sched_getaffinity(0)))}])
+    refused = measure(WHERE, WHERE, "where", [((1,), {})], expected=(everywhere, everywhere), rounds=5)
+    assert isinstance(refused, str) and "returned something else" in refused, refused
+
+
+def test_a_pinned_process_cannot_move_itself_to_another_cpu():
+    """A variant that moved to a quieter CPU would forge its speedup: the seccomp filter refuses."""
+    code = """
+import os
+where = sorted(os.sched_getaffinity(0))
+try:
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    moved = "moved"
+except PermissionError:
+    moved = "refused"
+RESULT = [where, moved, sorted(os.sched_getaffinity(0))]
+"""
+    cpu = timing_cpu()
+    res = run_code(code, limits=replace(FAST, cpu=cpu))
+    assert res.ok and res.value == [[cpu], "refused", [cpu]], res
+    free = run_code(code)  # not pinned: every CPU this process has, and still no moving
+    assert free.ok and free.value[0] == sorted(os.sched_getaffinity(0)) and free.value[1] == "refused", free
 
 
 def test_bootstrap_interval_brackets_the_median():

@@ -4,7 +4,9 @@ Written as a classic BPF program with ctypes (no libseccomp needed). Always deni
 family (no network, and no connecting to a path socket in a visible folder), ``memfd_create`` and SysV
 shared memory, semaphores and message queues (memory outside the address-space limit), ptrace and cross-process
 memory access, mount/unshare/setns/pivot_root/chroot, keyrings, bpf, perf events, userfaultfd,
-io_uring, kernel modules, and ``prctl(PR_SET_PDEATHSIG)`` (the process may not outlive its parent).
+io_uring, kernel modules, ``prctl(PR_SET_PDEATHSIG)`` (the process may not outlive its parent), and
+``sched_setaffinity`` (a timed process stays on the CPU it was measured on: optimizer/measure.py pins both
+sides to one, and a variant that moved itself to a quieter CPU would forge its speedup).
 Unless ``processes``: no new processes and no exec (clone without CLONE_THREAD, fork, vfork, execve,
 execveat; clone3 answers ENOSYS so glibc falls back to clone): a fork bomb gets EPERM on its first fork.
 Unless ``threads`` as well: no clone at all (code a model wrote runs single-threaded, so it cannot
@@ -64,6 +66,7 @@ _NR = {
     "init_module": (175, 105),
     "finit_module": (313, 273),
     "delete_module": (176, 106),
+    "sched_setaffinity": (203, 122),
 }
 _ALWAYS = [n for n in _NR if n not in ("fork", "vfork", "execve", "execveat", "clone", "clone3", "prctl", "socketpair")]
 _PR_SET_PDEATHSIG = 1
