@@ -205,21 +205,6 @@ class LlamaServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_idle(self, timeout: float = 120.0) -> None:
-        """Return once the server has answered a one-token completion. It serves one request at a time, and
-        an earlier test's generation whose client went away may still be running: a test that watches the
-        access log for its own request would otherwise see that request only after it."""
-        import json
-        import urllib.request
-
-        body = json.dumps({"prompt": "x", "max_tokens": 1}).encode()
-        req = urllib.request.Request(f"{self.url}/v1/completions", data=body, method="POST")
-        req.add_header("Content-Type", "application/json")
-        if self.api_key:
-            req.add_header("Authorization", f"Bearer {self.api_key}")
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            resp.read()
-
 
 LLAMA_API_KEY = "sk-test-" + hashlib.sha256(os.urandom(16)).hexdigest()[:24]
 
