@@ -1,15 +1,16 @@
 """Run code in a sandboxed child process; read back only bounded, schema-checked JSON.
 
-Every child is ``python -I optimizer/sandboxed/boot.py JOB`` in a fresh temporary directory, with a
-fixed hash seed, a minimal environment and rlimits (address space, CPU time, written file size, 256
-descriptors, no core dumps). Where bubblewrap works (Linux with user namespaces) the child also runs in
-its own user, mount, PID, IPC, UTS and network namespaces: no network at all (not even loopback to the
-host's listeners); a read-only view of only ``/usr``, ``/etc``, the Python installation, the harness and
-the workspace (``$HOME``, ``/run`` and everything else are not there); writable only its work directory
-(a size-capped tmpfs) and a small ``/tmp`` of its own; ``/dev`` read-only. The sandboxed python is PID 1
-of its namespace and is killed by pidfd when the run ends, which ends everything inside; bubblewrap dies
-with this process. In the child, before any user code, seccomp refuses new processes, exec, sockets,
-shared memory, ptrace and more (``optimizer/sandboxed/seccomp.py``); code a model wrote gets no threads.
+Every child is ``python -I optimizer/sandboxed/boot.py JOB`` in a fresh temporary directory, with a fixed
+hash seed, a minimal environment (numeric libraries at one thread) and rlimits (address space, CPU time,
+written file size, 256 descriptors, no core dumps). Where bubblewrap works (Linux with user namespaces)
+the child also runs in its own user, mount, PID, IPC, UTS and network namespaces: no network at all (not
+even loopback to the host's listeners); a read-only view of only ``/usr``, ``/etc``, the Python
+installation, the harness and the workspace (``$HOME``, ``/run`` and everything else are not there);
+writable only its work directory (a size-capped tmpfs) and a small ``/tmp`` of its own; ``/dev``
+read-only. The sandboxed python is PID 1 of its namespace and is killed by pidfd when the run ends, which
+ends everything inside; bubblewrap dies with this process. In the child, before any user code, seccomp
+refuses new processes, exec, sockets, shared memory, ptrace and more (``optimizer/sandboxed/seccomp.py``);
+code a model wrote gets no threads.
 
 Nothing a child writes is ever unpickled here: a one-shot child's result is JSON on a pipe after a
 marker, read in linear time with a cap; a persistent child answers JSON lines. ``isolation()`` says
@@ -178,6 +179,21 @@ def _bwrap_argv(
     return argv
 
 
+# The numeric libraries' thread pools, one thread each. Timing runs on one CPU (optimizer/measure.py), where
+# OpenBLAS starts one thread; elsewhere it started one per CPU, and a reduction split over two threads ends in
+# other bits (numpy's dot of 2M floats: ...6293 with two, ...6297 with one), so the original's timed calls
+# disagreed with what verification saw and the function was refused. And code a model wrote may not start
+# threads: OpenBLAS's pool failed at ``import numpy`` there, so every variant of a module using numpy crashed.
+ONE_THREAD = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
 def _env(work: Path) -> dict[str, str]:
     return {
         "PYTHONHASHSEED": "0",
@@ -186,6 +202,7 @@ def _env(work: Path) -> dict[str, str]:
         "HOME": str(work),
         "TMPDIR": str(work),  # temp files (pytest's tmp_path too) stay inside the sandbox
         "LANG": "C.UTF-8",
+        **{name: "1" for name in ONE_THREAD},
     }
 
 

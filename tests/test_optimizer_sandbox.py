@@ -172,6 +172,19 @@ RESULT = [where, moved, sorted(os.sched_getaffinity(0))]
     assert free.ok and free.value[0] == sorted(os.sched_getaffinity(0)) and free.value[1] == "refused", free
 
 
+def test_numeric_libraries_compute_the_same_bits_pinned_or_not_and_load_without_threads():
+    """Verification runs on every CPU, timing on one: with a thread per CPU, OpenBLAS split numpy's dot over
+    two threads in one and not the other (last bits differed, so the original's timed calls were refused).
+    Code a model wrote may not start threads: OpenBLAS's pool made ``import numpy`` crash there."""
+    pytest.importorskip("numpy")
+    code = "import numpy\na = numpy.random.default_rng(0).random(2_000_000)\nRESULT = repr(float(a @ a))"
+    free = run_code(code, limits=replace(FAST, threads=True))
+    pinned = run_code(code, limits=replace(FAST, threads=True, cpu=timing_cpu()))
+    model = run_code(code)
+    assert free.ok and pinned.ok and model.ok, (free, pinned, model)
+    assert free.value == pinned.value == model.value
+
+
 def test_bootstrap_interval_brackets_the_median():
     lo, hi = bootstrap_ci([1.9, 2.0, 2.1, 2.05, 1.95, 2.2, 1.8])
     assert lo <= 2.0 <= hi and hi - lo < 0.5
