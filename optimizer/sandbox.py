@@ -281,18 +281,25 @@ def _prepared(
                     os.close(fd)
 
 
+class StartError(Exception):
+    """The child could not be started (its limits could not be set, or the interpreter not run)."""
+
+
 def _popen(prep: _Prepared, limits: Limits, stdin: bool) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        prep.cmd,
-        cwd=prep.work,
-        env=prep.env,
-        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group: killed whole (and bwrap takes its namespace along)
-        preexec_fn=lambda: _limit(limits),
-        pass_fds=(prep.info[1],) if prep.info else (),
-    )
+    try:
+        proc = subprocess.Popen(
+            prep.cmd,
+            cwd=prep.work,
+            env=prep.env,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: killed whole (and bwrap takes its namespace along)
+            preexec_fn=lambda: _limit(limits),
+            pass_fds=(prep.info[1],) if prep.info else (),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:  # _limit raised (a CPU not ours), or exec failed
+        raise StartError(f"error: the sandbox could not start ({exc})") from None
     if prep.info is not None:
         os.close(prep.info[1])
         prep.info = (prep.info[0], -1)
@@ -438,7 +445,10 @@ def run(
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
     try:
-        proc = _popen(prep, limits, stdin=False)
+        try:
+            proc = _popen(prep, limits, stdin=False)
+        except StartError as exc:
+            return SandboxResult(False, str(exc))
         sandboxed = _Sandboxed(prep)
         out = _Capped(proc.stdout, MAX_RESULT_BYTES, tail=False)
         err = _Capped(proc.stderr, MAX_STDERR, tail=True)
@@ -504,7 +514,11 @@ class Session:
         self._ctx = _prepared(driver, payload, workspace, limits, persistent=True)
         self._prep = self._ctx.__enter__()
         self._deadline = time.monotonic() + limits.seconds
-        self.proc = _popen(self._prep, limits, stdin=True)
+        try:
+            self.proc = _popen(self._prep, limits, stdin=True)
+        except StartError as exc:
+            self._ctx.__exit__(None, None, None)
+            raise SessionError(str(exc)) from None
         self._sandboxed = _Sandboxed(self._prep)
         self._tail = _Capped(self.proc.stderr, MAX_STDERR, tail=True)
         self._buf = bytearray()

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from slipstream.optimizer import judge
 from slipstream.optimizer.measure import Measurement, bootstrap_ci, measure, timing_cpu
-from slipstream.optimizer.sandbox import Limits, run
+from slipstream.optimizer.sandbox import Limits, Session, SessionError, run
 from slipstream.optimizer.sandboxed import canonical
 from slipstream.optimizer.verify import verify
 
@@ -170,6 +170,17 @@ RESULT = [where, moved, sorted(os.sched_getaffinity(0))]
     assert res.ok and res.value == [[cpu], "refused", [cpu]], res
     free = run_code(code)  # not pinned: every CPU this process has, and still no moving
     assert free.ok and free.value[0] == sorted(os.sched_getaffinity(0)) and free.value[1] == "refused", free
+
+
+def test_a_child_whose_limits_cannot_be_set_is_a_clear_error():
+    """A CPU this process may not use (the machine's CPU set changed since it was read) makes the child's
+    set-up fail before exec: one run and a persistent session both say so, and the next run starts."""
+    foreign = max(os.sched_getaffinity(0)) + 4096
+    res = run_code("RESULT = 1", limits=replace(FAST, cpu=foreign))
+    assert not res.ok and res.reason.startswith("error: the sandbox could not start"), res
+    with pytest.raises(SessionError, match="could not start"):
+        Session("snippet", {"code": "RESULT = 1"}, replace(FAST, cpu=foreign))
+    assert run_code("RESULT = 1", limits=replace(FAST, cpu=timing_cpu())).value == 1
 
 
 def test_numeric_libraries_compute_the_same_bits_pinned_or_not_and_load_without_threads():

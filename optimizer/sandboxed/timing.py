@@ -309,8 +309,9 @@ def serve(p: dict[str, Any], channel: Any) -> None:
             kept = last_pass(target, batches[-1])
             channel.send({"ok": True})
         elif op == "digest":  # of the last timed pass: encoding its results is not part of the time
-            channel.send({"digest": digest_of(kept, p["budget"])})
-            kept = []
+            digest = digest_of(kept, p["budget"])
+            kept = []  # freed before the reply: the other process, next on this CPU, would share it with the frees
+            channel.send({"digest": digest})
         elif op == "peak":
             s, idx = sets[req["set"]], [int(i) for i in req["idx"]]
             batch = [s.fresh(i, _normal(paths)).make() for i, paths in zip(idx, req["paths"], strict=True)]
