@@ -232,6 +232,17 @@ def test_a_model_variant_that_passes_is_marked_for_review(tmp_path):
     assert res.isolation.startswith("bubblewrap")
 
 
+def test_a_model_variant_of_a_module_that_imports_numpy_runs(tmp_path):
+    """Code a model wrote gets no threads; OpenBLAS started a pool per CPU at ``import numpy`` and crashed
+    there, so every model variant of such a module was rejected. Its pool is one thread in the sandbox."""
+    pytest.importorskip("numpy")
+    ws = write(tmp_path, {"calc.py": "import numpy\n\n\n" + CALC, "test_calc.py": CALC_TEST})
+    res = optimize_function(
+        str(ws), str(ws / "calc.py"), "total", Workload("pytest", str(ws)), proposer=scripted("    return sum(xs)\n")
+    )
+    assert [v.needs_review for v in res.variants] == [True], (res.rejected, res.error)
+
+
 def test_without_isolation_model_proposals_are_not_run_and_rules_still_work(tmp_path, monkeypatch):
     monkeypatch.setenv("SLIPSTREAM_ISOLATION", "none")
     sandbox.isolation.cache_clear()
