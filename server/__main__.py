@@ -7,8 +7,10 @@ protocol's alone (``protect_stdout``).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
+import signal
 import sys
 
 
@@ -60,6 +62,9 @@ def serve_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP address instead of stdio")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
+    # `kill -USR1` prints where every thread is to stderr (the log): what a server that will not exit is doing.
+    if hasattr(signal, "SIGUSR1"):  # not on Windows
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     from slipstream.server.server import create_server
 

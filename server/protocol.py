@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 class SlipstreamProtocol(LanguageServerProtocol):
     _server: SlipstreamServer
     _received_initialize = False
+    _exited = False  # 'exit' arrived: pygls closes the output, so nothing more can be sent
 
     def _refusal(self, method: Any) -> JsonRpcException | None:
         """Why a message may not be handled now: after ``shutdown`` or before ``initialize``."""
@@ -42,12 +43,22 @@ class SlipstreamProtocol(LanguageServerProtocol):
         msg_id = getattr(message, "id", None)
         if method == types.INITIALIZE:
             self._received_initialize = True
+        elif method == types.EXIT:
+            self._exited = True
         error = self._refusal(method) if method is not None else None
         if error is not None:
             if msg_id is not None:
                 self._send_response(msg_id, error=error.to_response_error())
             return
         super().handle_message(message)
+
+    def _send_data(self, data: Any) -> None:
+        """Nothing is sent after 'exit'. What ends during the exit (an optimization's progress, a model
+        load) used to write to the closed output; pygls logs each failed write, and the log went to the
+        client as one more write: a loop that doubled and kept the server from exiting for over 10 s while
+        a model loaded on a busy machine (tests/test_lsp_optimizer.py)."""
+        if not self._exited:
+            super()._send_data(data)
 
     def structure_message(self, data: dict[str, Any]):
         """pygls drops a request whose params fail to deserialize; answer it with the error instead."""

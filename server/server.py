@@ -15,7 +15,12 @@ from typing import Any
 from lsprotocol import types
 from pygls import server as pygls_server
 from pygls.capabilities import ServerCapabilitiesBuilder
-from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams, JsonRpcRequestCancelled
+from pygls.exceptions import (
+    JsonRpcContentModified,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcRequestCancelled,
+)
 from pygls.lsp.server import LanguageServer
 from slipstream.completion.cache import CompletionCache
 from slipstream.completion.prepare import Options
@@ -51,7 +56,9 @@ class LspLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         loop = self.server.loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or not getattr(record, "to_client", True):
+            return
+        if str(record.msg).startswith(("Error sending data", "Unable to send data")):  # pygls: the output failed
             return
         fallback = types.MessageType.Error if record.levelno > logging.ERROR else types.MessageType.Log
         kind = self.LEVELS.get(record.levelno, fallback)
@@ -134,7 +141,8 @@ class SlipstreamServer(LanguageServer):
         answered with its error, and a flood of pop-ups would be worse than the fault."""
         if isinstance(error, (JsonRpcContentModified, JsonRpcRequestCancelled)):
             return  # superseded or cancelled while typing: the normal flow
-        log.error("%s: %s", getattr(source, "__name__", source), error)
+        sending = source is JsonRpcInternalError  # pygls could not write to the client: tell only stderr
+        log.error("%s: %s", getattr(source, "__name__", source), error, extra={"to_client": not sending})
 
     def status(self, uri: str | None = None) -> methods.Status:
         model = self.host.model

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import queue
+import signal
 import subprocess
 import tempfile
 import threading
@@ -107,8 +108,16 @@ class RawServer:
                 self.notify("exit", None)
             return self.proc.wait(timeout=10)
         except Exception:
+            # Shown by pytest with a failing test: where each of the server's threads was (faulthandler,
+            # registered for SIGUSR1 by server/__main__.py), its stderr, and its last log messages.
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
             self.proc.kill()
-            return self.proc.wait()
+            code = self.proc.wait()
+            logs = [n["params"].get("message", "") for n in self.notifications if n["method"] == "window/logMessage"]
+            err = self.stderr_text()  # the first error's story at the head; the threads' dump at the end
+            print(f"the server did not exit; stderr:\n{err[:3000]}\n…\n{err[-5000:]}\nlog:\n" + "\n".join(logs[-30:]))
+            return code
         finally:
             self.stderr.close()
 

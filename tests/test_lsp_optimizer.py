@@ -214,7 +214,9 @@ def test_impure_and_hostile_functions_are_refused_with_reasons(tmp_path):
         assert server.close() == 0
 
 
-def test_progress_cancel_stops_a_running_optimization(tmp_path):
+def start_slow_optimization(tmp_path: Path) -> tuple[RawServer, str]:
+    """A server optimizing a function whose workload (a 60 s test) is running in the sandbox; the token of
+    its cancellable progress."""
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "shop.py").write_text(MODULE)
@@ -224,33 +226,38 @@ def test_progress_cancel_stops_a_running_optimization(tmp_path):
     (ws / "test_shop.py").write_text(slow_tests)
     uri = (ws / "shop.py").as_uri()
     server = RawServer()
+    server.initialize({"storagePath": str(tmp_path / "storage")})
+    server.send(
+        {
+            "jsonrpc": "2.0",
+            "id": 77,
+            "method": "workspace/executeCommand",
+            "params": {"command": "slipstream.optimizeFunction", "arguments": [uri, 1]},
+        }
+    )
+    token = None
+    deadline = time.monotonic() + 30
+    while token is None and time.monotonic() < deadline:
+        try:
+            server.wait_response("never", timeout=0.2)
+        except (TimeoutError, queue.Empty):
+            pass
+        begun = [
+            n["params"]["token"]
+            for n in server.notifications
+            if n["method"] == "$/progress"
+            and n["params"]["value"].get("kind") == "begin"
+            and "Optimizing" in n["params"]["value"].get("title", "")
+        ]
+        token = begun[0] if begun else None
+    assert token, "the optimizer reported its progress"
+    time.sleep(1.0)  # the workload (a 60 s test) is running in the sandbox
+    return server, token
+
+
+def test_progress_cancel_stops_a_running_optimization(tmp_path):
+    server, token = start_slow_optimization(tmp_path)
     try:
-        server.initialize({"storagePath": str(tmp_path / "storage")})
-        server.send(
-            {
-                "jsonrpc": "2.0",
-                "id": 77,
-                "method": "workspace/executeCommand",
-                "params": {"command": "slipstream.optimizeFunction", "arguments": [uri, 1]},
-            }
-        )
-        token = None
-        deadline = time.monotonic() + 30
-        while token is None and time.monotonic() < deadline:
-            try:
-                server.wait_response("never", timeout=0.2)
-            except (TimeoutError, queue.Empty):
-                pass
-            begun = [
-                n["params"]["token"]
-                for n in server.notifications
-                if n["method"] == "$/progress"
-                and n["params"]["value"].get("kind") == "begin"
-                and "Optimizing" in n["params"]["value"].get("title", "")
-            ]
-            token = begun[0] if begun else None
-        assert token, "the optimizer reported its progress"
-        time.sleep(1.0)  # the workload (a 60 s test) is running in the sandbox
         t0 = time.monotonic()
         server.notify("window/workDoneProgress/cancel", {"token": token})
         result = server.wait_response(77, timeout=30)["result"]
@@ -259,3 +266,18 @@ def test_progress_cancel_stops_a_running_optimization(tmp_path):
         assert server.request("slipstream/getStatus", {})["result"]["state"]
     finally:
         assert server.close() == 0
+
+
+def test_exit_during_an_optimization_ends_it_and_sends_nothing_more(tmp_path):
+    """The editor closes while an optimization runs: its progress ends during the exit, after the output is
+    closed. Each failed write was logged, and the log was sent to the client: a doubling loop of failed
+    writes that, on a busy machine while the model loaded, kept the server from exiting for over 10 s."""
+    server, _ = start_slow_optimization(tmp_path)
+    try:
+        server.request("shutdown", None, timeout=10)
+        server.notify("exit", None)
+        assert server.proc.wait(timeout=30) == 0
+        err = server.stderr_text()
+        assert "write to closed file" not in err and "Error sending data" not in err, err[-3000:]
+    finally:
+        server.close()
