@@ -282,10 +282,12 @@ def _prepared(
 
 
 class StartError(Exception):
-    """The child could not be started (its limits could not be set, or the interpreter not run)."""
+    """The child could not be started (its folder or limits could not be set up, or it could not be run)."""
 
 
 def _popen(prep: _Prepared, limits: Limits, stdin: bool) -> subprocess.Popen:
+    if limits.cpu is not None and limits.cpu not in os.sched_getaffinity(0):  # the child could say only "preexec"
+        raise StartError(f"error: the sandbox could not start (CPU {limits.cpu} is not available to this process)")
     try:
         proc = subprocess.Popen(
             prep.cmd,
@@ -444,6 +446,8 @@ def run(
         prep = ctx.__enter__()
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
+    except OSError as exc:  # no descriptors or disk space left for its folder and pipe
+        return SandboxResult(False, f"error: the sandbox could not start ({exc})")
     try:
         try:
             proc = _popen(prep, limits, stdin=False)
@@ -511,8 +515,13 @@ class Session:
 
     def __init__(self, driver: str, payload: Any, limits: Limits, workspace: str | None = None) -> None:
         self.limits = limits
-        self._ctx = _prepared(driver, payload, workspace, limits, persistent=True)
-        self._prep = self._ctx.__enter__()
+        try:
+            self._ctx = _prepared(driver, payload, workspace, limits, persistent=True)
+            self._prep = self._ctx.__enter__()
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise SessionError(f"error: inputs cannot be sent to the sandbox ({exc})") from None
+        except OSError as exc:
+            raise SessionError(f"error: the sandbox could not start ({exc})") from None
         self._deadline = time.monotonic() + limits.seconds
         try:
             self.proc = _popen(self._prep, limits, stdin=True)

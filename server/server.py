@@ -58,8 +58,9 @@ class LspLogHandler(logging.Handler):
         loop = self.server.loop
         if loop is None or loop.is_closed() or not getattr(record, "to_client", True):
             return
-        if str(record.msg).startswith(("Error sending data", "Unable to send data")):  # pygls: the output failed
-            return
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.name.startswith("pygls") and isinstance(exc, (OSError, ValueError)):
+            return  # pygls could not write to the client (a closed or broken output): sending this would fail too
         fallback = types.MessageType.Error if record.levelno > logging.ERROR else types.MessageType.Log
         kind = self.LEVELS.get(record.levelno, fallback)
         try:
@@ -141,8 +142,10 @@ class SlipstreamServer(LanguageServer):
         answered with its error, and a flood of pop-ups would be worse than the fault."""
         if isinstance(error, (JsonRpcContentModified, JsonRpcRequestCancelled)):
             return  # superseded or cancelled while typing: the normal flow
-        sending = source is JsonRpcInternalError  # pygls could not write to the client: tell only stderr
-        log.error("%s: %s", getattr(source, "__name__", source), error, extra={"to_client": not sending})
+        # pygls could not write to the client (closed or broken output): only stderr can be told. A message it
+        # could not encode (TypeError) still goes to the client's log.
+        output = source is JsonRpcInternalError and isinstance(error, (OSError, ValueError))
+        log.error("%s: %s", getattr(source, "__name__", source), error, extra={"to_client": not output})
 
     def status(self, uri: str | None = None) -> methods.Status:
         model = self.host.model

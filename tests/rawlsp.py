@@ -116,7 +116,8 @@ class RawServer:
             code = self.proc.wait()
             logs = [n["params"].get("message", "") for n in self.notifications if n["method"] == "window/logMessage"]
             err = self.stderr_text()  # the first error's story at the head; the threads' dump at the end
-            print(f"the server did not exit; stderr:\n{err[:3000]}\n…\n{err[-5000:]}\nlog:\n" + "\n".join(logs[-30:]))
+            err = err if len(err) <= 8000 else f"{err[:3000]}\n…\n{err[-5000:]}"
+            print(f"the server did not exit; stderr:\n{err}\nlog:\n" + "\n".join(logs[-30:]))
             return code
         finally:
             self.stderr.close()

@@ -226,6 +226,14 @@ def start_slow_optimization(tmp_path: Path) -> tuple[RawServer, str]:
     (ws / "test_shop.py").write_text(slow_tests)
     uri = (ws / "shop.py").as_uri()
     server = RawServer()
+    try:
+        return server, _begin_slow_optimization(server, tmp_path, uri)
+    except BaseException:
+        server.close()
+        raise
+
+
+def _begin_slow_optimization(server: RawServer, tmp_path: Path, uri: str) -> str:
     server.initialize({"storagePath": str(tmp_path / "storage")})
     server.send(
         {
@@ -252,7 +260,7 @@ def start_slow_optimization(tmp_path: Path) -> tuple[RawServer, str]:
         token = begun[0] if begun else None
     assert token, "the optimizer reported its progress"
     time.sleep(1.0)  # the workload (a 60 s test) is running in the sandbox
-    return server, token
+    return token
 
 
 def test_progress_cancel_stops_a_running_optimization(tmp_path):

@@ -173,11 +173,13 @@ RESULT = [where, moved, sorted(os.sched_getaffinity(0))]
 
 
 def test_a_child_whose_limits_cannot_be_set_is_a_clear_error():
-    """A CPU this process may not use (the machine's CPU set changed since it was read) makes the child's
-    set-up fail before exec: one run and a persistent session both say so, and the next run starts."""
+    """A CPU this process may not use (the machine's CPU set changed since it was read) would make the child's
+    set-up fail before exec, where Python can say only "exception in preexec_fn": one run and a persistent
+    session both say which CPU, and the next run starts."""
     foreign = max(os.sched_getaffinity(0)) + 4096
     res = run_code("RESULT = 1", limits=replace(FAST, cpu=foreign))
     assert not res.ok and res.reason.startswith("error: the sandbox could not start"), res
+    assert f"CPU {foreign} is not available" in res.reason, res
     with pytest.raises(SessionError, match="could not start"):
         Session("snippet", {"code": "RESULT = 1"}, replace(FAST, cpu=foreign))
     assert run_code("RESULT = 1", limits=replace(FAST, cpu=timing_cpu())).value == 1
@@ -186,7 +188,8 @@ def test_a_child_whose_limits_cannot_be_set_is_a_clear_error():
 def test_numeric_libraries_compute_the_same_bits_pinned_or_not_and_load_without_threads():
     """Verification runs on every CPU, timing on one: with a thread per CPU, OpenBLAS split numpy's dot over
     two threads in one and not the other (last bits differed, so the original's timed calls were refused).
-    Code a model wrote may not start threads: OpenBLAS's pool made ``import numpy`` crash there."""
+    Code a model wrote may not start threads: OpenBLAS's pool made ``import numpy`` crash there. (With one
+    CPU OpenBLAS starts no pool: the test can fail only with two or more.)"""
     pytest.importorskip("numpy")
     code = "import numpy\na = numpy.random.default_rng(0).random(2_000_000)\nRESULT = repr(float(a @ a))"
     free = run_code(code, limits=replace(FAST, threads=True))

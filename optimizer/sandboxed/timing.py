@@ -198,19 +198,20 @@ class _Set:
 
 
 def last_pass(fn: Any, batch: list[Input]) -> list[tuple[str, Any]]:
-    """The outcomes of one pass, kept as they are (encoded later, outside the timed request)."""
+    """The outcomes of one pass, kept as they are (encoded later, outside the timed request); an exception by
+    its class only (its traceback would hold this frame in a cycle, freed by the collector in a later pass)."""
     rows: list[tuple[str, Any]] = []
     for args, kwargs in batch:
         try:
             rows.append(("return", fn(*args, **kwargs)))
         except BaseException as exc:
-            rows.append(("raise", exc))
+            rows.append(("raise", type(exc)))
     return rows
 
 
 def digest_of(rows: list[tuple[str, Any]], budget: int) -> str:
     encoded = [
-        ["return", canonical.encode(v, budget)] if kind == "return" else ["raise", canonical.type_name(type(v))]
+        ["return", canonical.encode(v, budget)] if kind == "return" else ["raise", canonical.type_name(v)]
         for kind, v in rows
     ]
     return canonical.digest(encoded)
