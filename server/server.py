@@ -59,7 +59,7 @@ class LspLogHandler(logging.Handler):
         if loop is None or loop.is_closed() or not getattr(record, "to_client", True):
             return
         exc = record.exc_info[1] if record.exc_info else None
-        if record.name.startswith("pygls") and isinstance(exc, (OSError, ValueError)):
+        if str(record.msg).startswith("Error sending data") and isinstance(exc, (OSError, ValueError)):
             return  # pygls could not write to the client (a closed or broken output): sending this would fail too
         fallback = types.MessageType.Error if record.levelno > logging.ERROR else types.MessageType.Log
         kind = self.LEVELS.get(record.levelno, fallback)
