@@ -285,6 +285,16 @@ class StartError(Exception):
     """The child could not be started (its folder or limits could not be set up, or it could not be run)."""
 
 
+def _enter(ctx: Any) -> _Prepared:
+    """Set up a child's folder, job and pipe (``_prepared``'s context)."""
+    try:
+        return ctx.__enter__()
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise StartError(f"error: inputs cannot be sent to the sandbox ({exc})") from None
+    except OSError as exc:  # no descriptors or disk space left for its folder and pipe
+        raise StartError(f"error: the sandbox could not start ({exc})") from None
+
+
 def _popen(prep: _Prepared, limits: Limits, stdin: bool) -> subprocess.Popen:
     if limits.cpu is not None and limits.cpu not in os.sched_getaffinity(0):  # the child could say only "preexec"
         raise StartError(f"error: the sandbox could not start (CPU {limits.cpu} is not available to this process)")
@@ -300,7 +310,7 @@ def _popen(prep: _Prepared, limits: Limits, stdin: bool) -> subprocess.Popen:
             preexec_fn=lambda: _limit(limits),
             pass_fds=(prep.info[1],) if prep.info else (),
         )
-    except (OSError, subprocess.SubprocessError) as exc:  # _limit raised (a CPU not ours), or exec failed
+    except (OSError, subprocess.SubprocessError) as exc:  # _limit raised (an rlimit refused), or exec failed
         raise StartError(f"error: the sandbox could not start ({exc})") from None
     if prep.info is not None:
         os.close(prep.info[1])
@@ -441,13 +451,11 @@ def run(
     ``workspace``: visible read-only and first on ``sys.path``. ``processes``: allow the child to start
     processes (scalene re-executes itself); never for code a model wrote."""
     limits = limits or Limits()
+    ctx = _prepared(driver, payload, workspace, limits, runner, processes, False, bool(collect))
     try:
-        ctx = _prepared(driver, payload, workspace, limits, runner, processes, False, bool(collect))
-        prep = ctx.__enter__()
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        return SandboxResult(False, f"error: inputs cannot be sent to the sandbox ({exc})")
-    except OSError as exc:  # no descriptors or disk space left for its folder and pipe
-        return SandboxResult(False, f"error: the sandbox could not start ({exc})")
+        prep = _enter(ctx)
+    except StartError as exc:
+        return SandboxResult(False, str(exc))
     try:
         try:
             proc = _popen(prep, limits, stdin=False)
@@ -515,18 +523,16 @@ class Session:
 
     def __init__(self, driver: str, payload: Any, limits: Limits, workspace: str | None = None) -> None:
         self.limits = limits
+        self._ctx = _prepared(driver, payload, workspace, limits, persistent=True)
         try:
-            self._ctx = _prepared(driver, payload, workspace, limits, persistent=True)
-            self._prep = self._ctx.__enter__()
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise SessionError(f"error: inputs cannot be sent to the sandbox ({exc})") from None
-        except OSError as exc:
-            raise SessionError(f"error: the sandbox could not start ({exc})") from None
-        self._deadline = time.monotonic() + limits.seconds
-        try:
-            self.proc = _popen(self._prep, limits, stdin=True)
+            self._prep = _enter(self._ctx)
+            self._deadline = time.monotonic() + limits.seconds
+            try:
+                self.proc = _popen(self._prep, limits, stdin=True)
+            except StartError:
+                self._ctx.__exit__(None, None, None)
+                raise
         except StartError as exc:
-            self._ctx.__exit__(None, None, None)
             raise SessionError(str(exc)) from None
         self._sandboxed = _Sandboxed(self._prep)
         self._tail = _Capped(self.proc.stderr, MAX_STDERR, tail=True)

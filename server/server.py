@@ -56,7 +56,7 @@ class LspLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         loop = self.server.loop
-        if loop is None or loop.is_closed() or not getattr(record, "to_client", True):
+        if loop is None or loop.is_closed():
             return
         exc = record.exc_info[1] if record.exc_info else None
         if str(record.msg).startswith("Error sending data") and isinstance(exc, (OSError, ValueError)):
@@ -142,10 +142,9 @@ class SlipstreamServer(LanguageServer):
         answered with its error, and a flood of pop-ups would be worse than the fault."""
         if isinstance(error, (JsonRpcContentModified, JsonRpcRequestCancelled)):
             return  # superseded or cancelled while typing: the normal flow
-        # pygls could not write to the client (closed or broken output): only stderr can be told. A message it
-        # could not encode (TypeError) still goes to the client's log.
-        output = source is JsonRpcInternalError and isinstance(error, (OSError, ValueError))
-        log.error("%s: %s", getattr(source, "__name__", source), error, extra={"to_client": not output})
+        if source is JsonRpcInternalError and isinstance(error, (OSError, ValueError)):
+            return  # pygls could not write to the client (closed or broken output) and told stderr already
+        log.error("%s: %s", getattr(source, "__name__", source), error)
 
     def status(self, uri: str | None = None) -> methods.Status:
         model = self.host.model
