@@ -1,8 +1,8 @@
 """One model, one generation at a time, newest request wins.
 
 A single worker thread owns the model. Submitting a request supersedes every earlier one: a
-queued request is dropped without touching the model and a running one stops at its next token
-(or its next prompt chunk while the prompt is still being evaluated).
+queued request is dropped without touching the model and a running one stops inside the decode it is in
+(inference/interrupt.py; where that cannot be set up, at its next token or prompt chunk).
 
 A token-healed prompt (``Prompt.heal``, see inference/healing.py) is evaluated without its healed tail; the
 first tokens are then chosen here, over the model's logits masked to what ``healing.Constraint`` allows
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from slipstream.inference import interrupt
 from slipstream.inference.healing import Constraint
 from slipstream.inference.model import LoadedModel
 from slipstream.inference.prompt import Prompt
@@ -42,7 +43,7 @@ class GenerationRequest:
     prompt: Prompt
     rules: StopRules
     on_text: Callable[[str], None] | None = None  # receives the whole text so far, after each token
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=interrupt.CancelFlag)  # also stops a running decode
     label: str = ""
     temperature: float = 0.0  # 0: greedy (the first suggestion); >0: sampled alternatives
     seed: int = 0
@@ -85,6 +86,8 @@ class Engine:
         self._pending: Job | None = None
         self._running: Job | None = None
         self._next_logits = LogitsMemo()  # the worker's alone: the logits after the last few prompts
+        # A cancelled request's decode stops at once (a remote engine's model has no llama.cpp context here).
+        self._abort = interrupt.install(model.llama) if hasattr(model, "llama") else None
         self._closed = False
         self._thread = threading.Thread(target=self._worker, name="slipstream-engine", daemon=True)
         self._thread.start()
@@ -159,7 +162,7 @@ class Engine:
                 if job.request.cancel.is_set():  # stale before its turn: never touches the model
                     result = GenerationResult("", "superseded" if job.superseded else "cancelled")
                 else:
-                    result = self._generate(job)
+                    result = self._generate_interruptible(job)
             except BaseException as exc:  # the worker must survive anything a request does
                 log.exception("generation failed")
                 self.model.llama.n_tokens = 0  # the model's memory may be half-written: never reuse it
@@ -174,6 +177,16 @@ class Engine:
                 _resolve(job.future, result)
             if idle:
                 _trim_heap()
+
+    def _generate_interruptible(self, job: Job) -> GenerationResult:
+        cancel = job.request.cancel
+        if self._abort is None or not isinstance(cancel, interrupt.CancelFlag):
+            return self._generate(job)
+        cancel.attach(self._abort)
+        try:
+            return self._generate(job)
+        finally:
+            cancel.detach()
 
     def _generate(self, job: Job) -> GenerationResult:
         req = job.request
@@ -228,49 +241,55 @@ class Engine:
         # its first token is picked from the logits remembered after that prompt, before any decode (and
         # before the prefill of a cold prompt, which comes after it).
         remembered = self._next_logits.get(tokens) if constraint is not None else None
-        if remembered is None and not prefill():
-            return stopped()
-        t_prefill = time.perf_counter() - t0
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""
         n = 0
         first: float | None = None
-        reason = "max_tokens"
-        healed = req.prompt.tokens[len(tokens) :] if remembered is None else []
-        stream = self._tokens(tokens, healed, constraint, sampling, req.seed, remembered, prefill)
         try:
-            for tok, piece in stream:
-                if req.cancel.is_set():
-                    return stopped(text, n, first)
-                now = time.perf_counter()
-                if first is None:
-                    first = now - t0
-                if self.model.is_eog(tok):
-                    reason = "eog"
-                    break
-                n += 1
-                text += decoder.decode(piece)
-                check = check_stop(text, req.rules)
-                text = check.text
-                if req.on_text is not None and text:
-                    req.on_text(text)
-                if check.stop:
-                    reason = check.reason
-                    break
-                if n >= req.rules.max_tokens:
-                    reason = "max_tokens"
-                    break
-                if now - (t0 + first) > req.rules.time_budget_s:
-                    reason = "time"
-                    break
-            else:  # the stream ended by itself: a prefill after a remembered first token was cancelled
-                if req.cancel.is_set():
-                    return stopped(text, n, first)
-        finally:
-            stream.close()
-        return GenerationResult(
-            text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued, t_prefill
-        )
+            if remembered is None and not prefill():
+                return stopped()
+            t_prefill = time.perf_counter() - t0
+            reason = "max_tokens"
+            healed = req.prompt.tokens[len(tokens) :] if remembered is None else []
+            stream = self._tokens(tokens, healed, constraint, sampling, req.seed, remembered, prefill)
+            try:
+                for tok, piece in stream:
+                    if req.cancel.is_set():
+                        return stopped(text, n, first)
+                    now = time.perf_counter()
+                    if first is None:
+                        first = now - t0
+                    if self.model.is_eog(tok):
+                        reason = "eog"
+                        break
+                    n += 1
+                    text += decoder.decode(piece)
+                    check = check_stop(text, req.rules)
+                    text = check.text
+                    if req.on_text is not None and text:
+                        req.on_text(text)
+                    if check.stop:
+                        reason = check.reason
+                        break
+                    if n >= req.rules.max_tokens:
+                        reason = "max_tokens"
+                        break
+                    if now - (t0 + first) > req.rules.time_budget_s:
+                        reason = "time"
+                        break
+                else:  # the stream ended by itself: a prefill after a remembered first token was cancelled
+                    if req.cancel.is_set():
+                        return stopped(text, n, first)
+            finally:
+                stream.close()
+            return GenerationResult(
+                text, reason, n, len(tokens), reused, first, time.perf_counter() - t0, queued, t_prefill
+            )
+        except RuntimeError as exc:  # a decode stopped by its request's cancel (inference/interrupt.py)
+            if not interrupt.interrupted(exc, req.cancel):
+                raise
+            llama._requires_eval = True  # the live logits are not those after the model's last token
+            return stopped(text, n, first)
 
     def _tokens(
         self,

@@ -1,0 +1,119 @@
+"""A cancelled request's decode stops inside llama.cpp (inference/interrupt.py): the flag, and the engine with
+the real default model (the model's memory stays whole, and an old request's cancel never stops a new one)."""
+
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+from slipstream.inference import interrupt
+from slipstream.inference.engine import Engine, GenerationRequest
+from slipstream.inference.model import ModelConfig, load_model
+from slipstream.inference.prompt import build_prompt
+from slipstream.inference.stops import StopRules
+
+TEXT = "def mean(values):\n    total = sum(values)\n    count = len(values)\n    return"
+RULES = StopRules(max_tokens=6, time_budget_s=60)
+
+
+# -- the flag ----------------------------------------------------------------------------------------------
+def test_the_flag_is_raised_only_while_attached():
+    buf = ctypes.create_string_buffer(2)
+    flag = interrupt.CancelFlag()
+    flag.attach(buf)
+    assert buf[0] == b"\x00"
+    flag.set()
+    assert buf[0] == b"\x01" and flag.is_set()
+    flag.detach()
+    assert buf[0] == b"\x00"
+    flag.set()  # after its request ended: the next request's decode must not stop
+    assert buf[0] == b"\x00"
+    already = interrupt.CancelFlag()
+    already.set()
+    already.attach(buf)  # cancelled before its turn came
+    assert buf[0] == b"\x01"
+
+
+@pytest.mark.parametrize(
+    "error, cancelled, expected",
+    [
+        (RuntimeError(interrupt.ABORTED), True, True),
+        (RuntimeError(interrupt.ABORTED), False, False),  # not asked for: a real failure
+        (RuntimeError("llama_decode returned -3"), True, False),  # a compute failure stays an error
+        (ValueError(interrupt.ABORTED), True, False),
+    ],
+)
+def test_only_an_abort_for_a_cancelled_request_is_an_interruption(error, cancelled, expected):
+    flag = interrupt.CancelFlag()
+    if cancelled:
+        flag.set()
+    assert interrupt.interrupted(error, flag) is expected
+
+
+# -- the engine --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gemma(default_model_path: str):
+    return load_model(ModelConfig(path=default_model_path, n_threads=2, n_ctx=1024))
+
+
+@pytest.fixture()
+def engine(gemma):
+    e = Engine(gemma)
+    yield e
+    e.close()
+
+
+def _prompt(gemma):
+    return build_prompt(TEXT, "", gemma.tokenize, None, gemma.bos)
+
+
+def test_a_cancel_stops_the_decode_it_arrives_in(gemma, engine):
+    assert engine._abort is not None, "the abort callback could not be installed here"
+    reference = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
+    assert reference.n_tokens >= 3, reference
+    at_cancel: list[int] = []
+    request = GenerationRequest(_prompt(gemma), RULES)
+
+    def cancel_now(text: str) -> None:  # on the engine's thread, between two tokens
+        if not at_cancel:
+            at_cancel.append(gemma.llama.n_tokens)
+            request.cancel.set()
+
+    request.on_text = cancel_now
+    result = engine.submit(request).result(120)
+    assert result.cancelled
+    # The token just written was being evaluated when the cancel came: that decode stopped and left the
+    # model's memory as it was (between tokens, the decode would have finished: one position more).
+    assert gemma.llama.n_tokens == at_cancel[0]
+    # The memory is whole: the same prompt gives the same suggestion as before.
+    again = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
+    same = (again.text, again.n_tokens, again.stop_reason)
+    assert same == (reference.text, reference.n_tokens, reference.stop_reason)
+
+
+def test_a_late_cancel_of_an_ended_request_does_not_stop_the_next(gemma, engine):
+    first = GenerationRequest(_prompt(gemma), RULES)
+    reference = engine.submit(first).result(120)
+    assert not reference.cancelled
+
+    def cancel_the_old_one(text: str) -> None:
+        first.cancel.set()
+
+    second = GenerationRequest(_prompt(gemma), RULES, cancel_the_old_one)
+    result = engine.submit(second).result(120)
+    assert (result.text, result.stop_reason) == (reference.text, reference.stop_reason)
+
+
+def test_a_superseded_prompt_evaluation_leaves_a_usable_memory(gemma, engine):
+    """A long cold prompt superseded while it is evaluated: the next request answers as a fresh model would."""
+    long_text = "\n".join(f"def f{i}(x):\n    return x * {i}\n" for i in range(40)) + "\ndef g(values):\n    return"
+    long_prompt = build_prompt(long_text, "", gemma.tokenize, None, gemma.bos)
+    assert len(long_prompt.tokens) > 400
+    fresh = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
+    gemma.llama.reset()
+    started: list[bool] = []
+    slow = GenerationRequest(long_prompt, RULES, lambda text: started.append(True))
+    slow_future = engine.submit(slow)
+    result = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)  # supersedes it
+    assert slow_future.result(120).cancelled
+    assert (result.text, result.stop_reason) == (fresh.text, fresh.stop_reason)
