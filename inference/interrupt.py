@@ -40,6 +40,12 @@ class CancelFlag(threading.Event):
             if self._abort is not None:
                 self._abort[0] = 1
 
+    def clear(self) -> None:
+        super().clear()
+        with self._guard:
+            if self._abort is not None:
+                self._abort[0] = 0
+
     def attach(self, abort: Any) -> None:
         with self._guard:
             self._abort = abort
@@ -65,7 +71,33 @@ def install(llama: Any) -> Any:
         log.info("decodes cannot be interrupted (%s); a cancelled request stops at its next token", exc)
         return None
     llama._slipstream_abort = (callback, flag)  # both must live as long as the context
+    _quiet_abort_warnings(llama_cpp)
     return flag
+
+
+_QUIET = b"removing memory module entries"  # llama.cpp's warning after each decode it stopped
+_log_filter: list[Any] = []  # llama.cpp's logger is the process's: one filter, kept alive while it is set
+
+
+def _quiet_abort_warnings(llama_cpp: Any) -> None:
+    """Keep llama.cpp's one-line warning for every stopped decode out of stderr (the server's log): a fast
+    typist stops a decode on most keystrokes. Every other message still goes to llama-cpp-python's logger."""
+    if _log_filter:
+        return
+    try:
+        from llama_cpp import _logger
+
+        forward = _logger.llama_log_callback
+
+        @llama_cpp.llama_log_callback
+        def log_filter(level: int, text: bytes, user_data: Any) -> None:
+            if not (text and _QUIET in text):
+                forward(level, text, user_data)
+
+        llama_cpp.llama_log_set(log_filter, ctypes.c_void_p(0))
+        _log_filter.append(log_filter)
+    except Exception as exc:  # another binding: the warnings stay
+        log.info("llama.cpp's warnings for stopped decodes stay in stderr (%s)", exc)
 
 
 def interrupted(exc: BaseException, cancel: threading.Event) -> bool:

@@ -14,6 +14,8 @@ PROMPTS = [
     "def mean(values):\n    total = sum(values)\n    return ",
     "import os\n\n\ndef list_files(path):\n    for name in os.listdir(",
     "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.",
+    # longer than a batch (64 tokens): evaluated in several decodes
+    "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(12)) + "def f12(x):\n    return",
 ]
 N = 12  # tokens compared per generation
 
@@ -46,7 +48,19 @@ def _exact_stale(llama, prompt: list[int]) -> None:
     _forget_after(llama, len(prompt))
 
 
-STATES: dict[str, Callable] = {"cold": _cold, "prefix": _prefix, "exact-live": _exact_live, "exact-stale": _exact_stale}
+def _after_generation(llama, prompt: list[int]) -> None:
+    """The prompt and a suggestion after it (the state an answered keystroke leaves)."""
+    llama.reset()
+    llama.eval(prompt + llama.tokenize(b" x + 1\n", add_bos=False))
+
+
+STATES: dict[str, Callable] = {
+    "cold": _cold,
+    "prefix": _prefix,
+    "exact-live": _exact_live,
+    "exact-stale": _exact_stale,
+    "after-generation": _after_generation,
+}
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -54,6 +68,7 @@ STATES: dict[str, Callable] = {"cold": _cold, "prefix": _prefix, "exact-live": _
 def test_greedy_gives_the_tokens_generate_gives(gemma, text: str, state: str):
     llama = gemma.llama
     prompt = llama.tokenize(text.encode(), add_bos=True)
+    assert len(prompt) < 1024 - N
     STATES[state](llama, prompt)
     expected = list(
         itertools.islice(
