@@ -4,6 +4,7 @@ the real default model (the model's memory stays whole, and an old request's can
 from __future__ import annotations
 
 import ctypes
+import threading
 import time
 
 import pytest
@@ -107,9 +108,24 @@ def test_a_late_cancel_of_an_ended_request_does_not_stop_the_next(gemma, engine)
     assert (result.text, result.stop_reason) == (reference.text, reference.stop_reason)
 
 
-def test_a_cancel_from_another_thread_stops_the_prompt_chunk_being_evaluated(gemma, engine, capfd):
+def test_a_cancel_from_another_thread_stops_the_suggestion_decode_under_way(gemma, engine, capfd):
+    shown = threading.Event()
+    request = GenerationRequest(_prompt(gemma), StopRules(max_tokens=200, max_lines=50, time_budget_s=60))
+    request.on_text = lambda text: shown.set()
+    future = engine.submit(request)
+    assert shown.wait(60)
+    at_cancel = gemma.llama.n_tokens
+    request.cancel.set()  # the next token is being evaluated (~16 ms a token here)
+    result = future.result(120)
+    assert result.cancelled and result.n_tokens < 200
+    assert gemma.llama.n_tokens == at_cancel, "the decode under way when the cancel came was finished"
+    # llama.cpp's warning for the stopped decode stayed out of stderr (the server's log).
+    assert "removing memory module entries" not in capfd.readouterr().err
+
+
+def test_a_cancel_during_the_prompt_lets_the_chunk_under_way_finish(gemma, engine):
     """A long cold prompt is evaluated in chunks; the cancel comes (from this thread) while one is evaluated:
-    that chunk stops and leaves the memory as it was (without the abort it would finish: one chunk more)."""
+    that chunk is finished and kept (the next keystroke's prompt starts the same way), then the request stops."""
     long_text = "\n".join(f"def f{i}(x):\n    return x * {i}\n" for i in range(40)) + "\ndef g(values):\n    return"
     long_prompt = build_prompt(long_text, "", gemma.tokenize, None, gemma.bos)
     assert len(long_prompt.tokens) > 5 * PREFILL_CHUNK
@@ -126,9 +142,6 @@ def test_a_cancel_from_another_thread_stops_the_prompt_chunk_being_evaluated(gem
     result = future.result(120)
     assert result.cancelled and result.prompt_tokens == len(long_prompt.tokens)
     assert PREFILL_CHUNK <= at_cancel < len(long_prompt.tokens) - PREFILL_CHUNK
-    assert llama.n_tokens == at_cancel, "the chunk under way when the cancel came was finished"
-    # The memory is usable: the next request answers as before, and llama.cpp's warning for the stopped
-    # decode stayed out of stderr (the server's log).
+    assert llama.n_tokens == at_cancel + PREFILL_CHUNK, "the chunk under way was stopped: its work is lost"
     again = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
     assert (again.text, again.stop_reason) == (fresh.text, fresh.stop_reason)
-    assert "removing memory module entries" not in capfd.readouterr().err
