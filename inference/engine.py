@@ -191,8 +191,9 @@ class Engine:
         tokens are stopped, never a prompt chunk: the next keystroke's prompt starts as this one does, so a chunk
         evaluated is a chunk it need not evaluate. Stopping chunks too lost that work on every key of
         bench/latency.py's 30 ms replay of the 113 KB file (each key's chunk stopped by the next key: the prompt
-        never got further, ghost text on 1 key of 238). As here, two runs each against no stopping at all: ghost
-        text 86-88 % vs 80-89 % of keys, first ghost text p95 27-28 vs 31 ms; human pace p95 32-34 vs 36-40 ms."""
+        never got further, ghost text on 1 key of 238). Stopping only a suggestion's tokens, against stopping
+        nothing (the same replay, two runs each, one after the other): ghost text on 86-88 % vs 80-89 % of keys,
+        first ghost text p95 27-28 vs 31 ms; at the human pace p95 32-34 vs 36-40 ms."""
         if self._abort is not None and isinstance(req.cancel, interrupt.CancelFlag):
             req.cancel.attach(self._abort)
 
