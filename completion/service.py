@@ -277,6 +277,9 @@ class CompletionService:
     def _stream(self, anchor: Anchor, req: CompletionRequest, text: str) -> None:
         anchor.texts = [text]
         self._send(req, req.version, req.line, req.character, req.request_id, text, False)
+        self._to_followers(anchor, req, text)
+
+    def _to_followers(self, anchor: Anchor, req: CompletionRequest, text: str) -> None:
         for f in list(anchor.followers):
             if text.startswith(f.typed) and len(text) > len(f.typed):
                 self._send(req, f.version, f.line, f.character, f.request_id, text[len(f.typed) :], False)
@@ -353,12 +356,21 @@ class CompletionService:
             task.add_done_callback(self._background.discard)
 
     async def _speculate(self, req: CompletionRequest, accepted: str) -> None:
-        """While a suggestion is shown, the user has paused and the model is idle: what comes after accepting it."""
+        """While a suggestion is shown and the model is idle: what comes after accepting it.
+
+        The guess streams into an anchor at the suggestion's end, so the keystroke that completes the
+        suggestion (a typist who types it out rather than pressing Tab) follows the guess under way instead of
+        waiting for a fresh decode; typing along the suggestion, and on along the guess, keeps it running.
+        With an engine that stops background work within a decode (the embedded one: about a millisecond) it
+        starts right after the answer: no keystroke waits for it, so there is nothing to wait for. Otherwise (a
+        remote server, shared with others) it starts once the user pauses (``speculation_wait_ms``)."""
         await asyncio.sleep(0)  # after the answer is sent
-        wait = speculation_wait_ms(cadence_from(self._edit_times.get(req.uri, ()), time.monotonic()))
-        if wait:
-            await asyncio.sleep(wait / 1000)
         engine = self.engine
+        if engine is not None and not engine.stops_background_at_once:
+            wait = speculation_wait_ms(cadence_from(self._edit_times.get(req.uri, ()), time.monotonic()))
+            if wait:
+                await asyncio.sleep(wait / 1000)
+            engine = self.engine
         if engine is None or self._stale(req.uri, req.version) or self.cache is None or engine.busy():
             return
         after = req.text[: req.offset] + accepted + req.text[req.offset :]
@@ -377,16 +389,39 @@ class CompletionService:
         key = self.cache_key(engine, prepared)
         if self.cache.get(key) is not None:
             return
-        future = engine.submit_if_idle(
-            request_for(prepared, label=f"speculative {req.uri}@{req.version}", background=True)
-        )
+        loop = asyncio.get_running_loop()
+        ahead = make_anchor(req.uri, after, req.offset + len(accepted), [""], False, prepared.plan.context_class)
+        ahead.finished = asyncio.Event()
+        along = make_anchor(req.uri, req.text, req.offset, [accepted])  # the user typing this keeps it running
+
+        def stream(partial: str) -> None:
+            loop.call_soon_threadsafe(self._stream_ahead, ahead, along, accepted, req, partial)
+
+        request = request_for(prepared, stream, label=f"speculative {req.uri}@{req.version}", background=True)
+        future = engine.submit_if_idle(request)
         if future is None:
             return
+        self.anchors.add(ahead)
+        inflight, fl = next(self._ids), _InFlight(req.uri, req.version, request, along)
+        self._inflight[inflight] = fl
+        future.add_done_callback(lambda f: self._record(f, prepared, fl))
         self.stats["speculations"] += 1
-        result = await shielded(future, asyncio.get_running_loop())
-        if not result.cancelled and result.stop_reason != FAILED:
-            self.cache.put(key, [t for t in [finish(prepared, result)] if t])
-            self.stats["speculations_done"] += 1
+        text = ""
+        try:
+            result = await shielded(future, loop)
+            if not result.cancelled and result.stop_reason != FAILED:
+                text = finish(prepared, result)
+                self.cache.put(key, [text] if text else [])
+                self.stats["speculations_done"] += 1
+        finally:
+            self._inflight.pop(inflight, None)
+            ahead.texts, ahead.done = ([text] if text else []), True
+            ahead.finished.set()
+
+    def _stream_ahead(self, ahead: Anchor, along: Anchor, accepted: str, req: CompletionRequest, text: str) -> None:
+        """A guess's text so far: kept for the keystrokes that will follow it, shown only to those that do."""
+        ahead.texts, along.texts = [text], [accepted + text]
+        self._to_followers(ahead, req, text)
 
     def warm_up(self, uri: str, text: str) -> None:
         """A file was opened: evaluate its prompt while the user reads, so the first request is warm."""

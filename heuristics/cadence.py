@@ -37,10 +37,11 @@ def cadence_from(edit_times: Sequence[float], now: float, window: int = 8) -> Ca
 
 
 def speculation_wait_ms(cadence: Cadence) -> float:
-    """How long to wait after an answer before speculating: ``SPECULATE_AFTER`` of the user's usual key gaps,
-    counted from the answer, not from the last edit (a fast typist waiting for the answer is not pausing:
-    counted from the edit, a slow answer made the wait zero and the guess took the model as the next key
-    came — bench/latency.py's fast pace, queued p50 62-72 ms behind speculation). A typist who goes on
-    typing never finds the model busy with a guess."""
+    """How long to wait after an answer before speculating, with an engine that cannot stop background work
+    inside a decode (a remote server; the embedded engine speculates at once): ``SPECULATE_AFTER`` of the
+    user's usual key gaps, counted from the answer, not from the last edit (a fast typist waiting for the
+    answer is not pausing: counted from the edit, a slow answer made the wait zero and the guess took the
+    model as the next key came — bench/latency.py's fast pace, queued p50 62-72 ms behind speculation). A
+    typist who goes on typing never finds the model busy with a guess."""
     usual = cadence.interval_ms if cadence.interval_ms is not None else SPECULATE_MAX_MS
     return min(SPECULATE_MAX_MS, max(SPECULATE_MIN_MS, SPECULATE_AFTER * usual))

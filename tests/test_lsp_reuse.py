@@ -188,8 +188,64 @@ def test_speculation_answers_the_request_after_accepting(tmp_path):
         insert(server, 2, row + 1, col, suggestion)
         server.request("textDocument/inlineCompletion", params(row + 1, col + len(suggestion)), timeout=60)
         st = wait_idle(server)
-        assert st["stats"]["cache_hits"] >= 1, st["stats"]
+        # From the guess: its text kept at the suggestion's end (typed through), or its empty answer cached.
+        assert st["stats"]["typed_through"] + st["stats"]["cache_hits"] >= 1, st["stats"]
         assert len(st["recent"]) == generations, "no foreground generation: the speculated answer was used"
+    finally:
+        assert server.close() == 0
+
+
+def open_in_stock(server: RawServer) -> tuple[int, int, str]:
+    """``return [`` in ``in_stock``: the document opened and the first suggestion there."""
+    row = line_of(SAMPLE, "    def in_stock(self)") + 1
+    lines = SAMPLE.split("\n")
+    lines[row] = "        return ["
+    text = "\n".join(lines)
+    server.notify(
+        "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
+    )
+    items = server.request("textDocument/inlineCompletion", params(row, len(lines[row])), timeout=60)["result"]
+    assert items["items"], "the model suggested nothing"
+    suggestion = items["items"][0]["insertText"]
+    assert len(suggestion) >= 2, suggestion
+    return row, len(lines[row]), suggestion
+
+
+def foreground(st: dict) -> list[dict]:
+    return [r for r in st["recent"] if not r["label"].startswith(("speculative", "warm-up"))]
+
+
+def test_typing_a_suggestion_out_follows_the_guess_started_at_once(tmp_path):
+    """A typist who types a suggestion out instead of pressing Tab never pauses, so the guess of what comes
+    after it starts right after the answer, keeps running while the keys go along the suggestion, and the key
+    that completes it is answered from the guess (under way or done): no generation of its own."""
+    server = start(tmp_path)
+    try:
+        row, col, suggestion = open_in_stock(server)
+        insert(server, 2, row, col, suggestion[:-1])  # at once: no pause for the old wait (60 ms or more)
+        insert(server, 3, row, col + len(suggestion) - 1, suggestion[-1])
+        server.request("textDocument/inlineCompletion", params(row, col + len(suggestion)), timeout=60)
+        st = wait_idle(server)
+        assert st["stats"]["speculations"] == 1, st["stats"]
+        assert len(foreground(st)) == 1, foreground(st)
+    finally:
+        assert server.close() == 0
+
+
+def test_typing_off_the_suggestion_stops_the_guess(tmp_path):
+    server = start(tmp_path)
+    try:
+        row, col, suggestion = open_in_stock(server)
+        for _ in range(400):
+            st = status(server)
+            if st["stats"]["speculations"] and st["busy"]:
+                break
+            time.sleep(0.002)
+        assert st["stats"]["speculations"] == 1 and st["busy"], st["stats"]  # the guess is under way
+        insert(server, 2, row, col, "#" if suggestion[0] != "#" else "@")
+        st = wait_idle(server)
+        guesses = [r for r in st["recent"] if r["label"].startswith("speculative")]
+        assert st["stats"]["speculations_done"] == 0 and guesses and guesses[-1]["stop"] == "cancelled", guesses
     finally:
         assert server.close() == 0
 
