@@ -28,6 +28,7 @@ class Anchor:
     context_class: str = ""
     followers: list[Any] = field(default_factory=list)  # requests waiting on this running generation
     finished: Any = None  # an asyncio.Event set when a running generation ends
+    guess: Any = None  # a speculation's GenerationRequest: the anchor is at the end of the suggestion it follows
 
     def typed_in(self, text: str, offset: int) -> str | None:
         """What was typed at this anchor's point to give ``text`` with the cursor at ``offset``; None when the
@@ -87,9 +88,12 @@ class AnchorStore:
         items.insert(0, anchor)
         del items[self.per_document :]
 
-    def find(self, uri: str, text: str, offset: int) -> tuple[Anchor, str, list[str]] | None:
-        """The newest anchor the user typed along: it, what was typed since, and the suggestions' rest."""
+    def find(self, uri: str, text: str, offset: int, guesses: bool = True) -> tuple[Anchor, str, list[str]] | None:
+        """The newest anchor the user typed along: it, what was typed since, and the suggestions' rest.
+        ``guesses`` False: not a speculation's (it was planned for a keystroke, not for an explicit request)."""
         for anchor in self._by_uri.get(uri, []):
+            if anchor.guess is not None and not guesses:
+                continue
             found = typed_through(anchor, text, offset)
             if found is not None:
                 return anchor, found[0], found[1]

@@ -106,6 +106,7 @@ def _new_stats() -> dict[str, Any]:
         "cache_hits": 0,
         "speculations": 0,
         "speculations_done": 0,
+        "guesses_followed": 0,  # keystrokes that waited for a guess under way (it then runs on every thread)
         "warmups": 0,
         "last_first_ms": None,
         "last_total_ms": None,
@@ -165,24 +166,31 @@ class CompletionService:
             return Answer([], [], "")
         t0 = time.perf_counter()
 
-        # 1. The user typed along a suggestion: the rest of it, without the model.
-        found = self.anchors.find(req.uri, req.text, req.offset)
+        # 1. The user typed along a suggestion: the rest of it, without the model. A guess (speculation) was
+        # planned for a keystroke: an explicit request, or one after a pause, plans more.
+        cadence = cadence_from(self._edit_times.get(req.uri, ()), time.monotonic())
+        guesses = not (req.invoked or cadence.paused)
+        found = self.anchors.find(req.uri, req.text, req.offset, guesses)
         if found is not None and not found[0].done:
             anchor = found[0]
             follower = _Follower(req.version, req.line, req.character, req.request_id, found[1])
             anchor.followers.append(follower)
+            if anchor.guess is not None:
+                anchor.guess.urgent.set()  # a keystroke waits for it now: every thread
+                self.stats["guesses_followed"] += 1
             try:
                 await anchor.finished.wait()
             finally:
                 anchor.followers.remove(follower)
             if self._stale(req.uri, req.version):
                 raise Superseded("superseded by a newer edit")
-            found = self.anchors.find(req.uri, req.text, req.offset)
+            found = self.anchors.find(req.uri, req.text, req.offset, guesses)
         if found is not None and found[0].done and found[2]:
             self.stats["typed_through"] += 1
+            if found[0].guess is not None:  # a guess shown: guess what follows it in turn
+                self._schedule_speculation(req, found[2])
             return self._answer(req, found[2], found[0].context_class)
 
-        cadence = cadence_from(self._edit_times.get(req.uri, ()), time.monotonic())
         extra = self.project.get(req.uri, req.text, req.offset, req.line) if self.config.project_context else ""
         prepared = prepare(
             PrepareRequest(
@@ -374,12 +382,16 @@ class CompletionService:
         if engine is None or self._stale(req.uri, req.version) or self.cache is None or engine.busy():
             return
         after = req.text[: req.offset] + accepted + req.text[req.offset :]
+        offset = req.offset + len(accepted)
+        line = req.line + accepted.count("\n")
+        extra = self.project.get(req.uri, after, offset, line) if self.config.project_context else ""
         prepared = prepare(
             PrepareRequest(
                 after,
-                req.offset + len(accepted),
+                offset,
                 self.config.options,
                 line_factor=self.line_factors(),
+                extra=extra,
                 hint=self._window_hints.get(req.uri),
             ),
             engine.model,
@@ -390,7 +402,7 @@ class CompletionService:
         if self.cache.get(key) is not None:
             return
         loop = asyncio.get_running_loop()
-        ahead = make_anchor(req.uri, after, req.offset + len(accepted), [""], False, prepared.plan.context_class)
+        ahead = make_anchor(req.uri, after, offset, [""], False, prepared.plan.context_class)
         ahead.finished = asyncio.Event()
         along = make_anchor(req.uri, req.text, req.offset, [accepted])  # the user typing this keeps it running
 
@@ -401,6 +413,7 @@ class CompletionService:
         future = engine.submit_if_idle(request)
         if future is None:
             return
+        ahead.guess = request
         self.anchors.add(ahead)
         inflight, fl = next(self._ids), _InFlight(req.uri, req.version, request, along)
         self._inflight[inflight] = fl
@@ -414,12 +427,16 @@ class CompletionService:
                 self.cache.put(key, [text] if text else [])
                 self.stats["speculations_done"] += 1
         finally:
+            if not future.done():  # this task was cancelled (the server is closing): so is the guess
+                request.cancel.set()
             self._inflight.pop(inflight, None)
             ahead.texts, ahead.done = ([text] if text else []), True
             ahead.finished.set()
 
     def _stream_ahead(self, ahead: Anchor, along: Anchor, accepted: str, req: CompletionRequest, text: str) -> None:
         """A guess's text so far: kept for the keystrokes that will follow it, shown only to those that do."""
+        if ahead.done:  # a late token of a guess already given up
+            return
         ahead.texts, along.texts = [text], [accepted + text]
         self._to_followers(ahead, req, text)
 

@@ -50,7 +50,8 @@ class GenerationRequest:
     label: str = ""
     temperature: float = 0.0  # 0: greedy (the first suggestion); >0: sampled alternatives
     seed: int = 0
-    background: bool = False  # speculation: any decode of it may be stopped, and it runs on one core fewer
+    background: bool = False  # speculation: any decode of it may be stopped, and it runs on one core fewer ...
+    urgent: threading.Event = field(default_factory=threading.Event)  # ... until a keystroke waits for it
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Engine:
         self._next_logits = LogitsMemo()  # the worker's alone: the logits after the last few prompts
         # A cancelled request's decode stops at once (a remote engine's model has no llama.cpp context here).
         self._abort = interrupt.install(model.llama) if hasattr(model, "llama") else None
+        self._narrowed = False  # background work runs on one thread fewer (``_narrow``)
         self._closed = False
         self._thread = threading.Thread(target=self._worker, name="slipstream-engine", daemon=True)
         self._thread.start()
@@ -110,11 +112,16 @@ class Engine:
         return fut
 
     def submit_if_idle(self, request: GenerationRequest) -> Future | None:
-        """Background work (warm-up, speculation): runs only when nothing else is queued or running,
-        and any later submit supersedes it."""
+        """Background work (warm-up, speculation): runs only when nothing else is queued or running but a guess
+        (which it supersedes: a file's warm-up is worth more), and any later submit supersedes it."""
         with self._lock:
-            if self._closed or self._pending is not None or self._running is not None:
+            if self._closed or self._pending is not None:
                 return None
+            if self._running is not None:
+                if not self._running.request.background:
+                    return None
+                self._running.superseded = True
+                self._running.request.cancel.set()
             fut: Future = Future()
             self._pending = Job(request, fut, time.perf_counter())
             self._lock.notify_all()
@@ -188,24 +195,32 @@ class Engine:
                 _trim_heap()
 
     def _generate_interruptible(self, job: Job) -> GenerationResult:
-        background = job.request.background
-        if background:  # nothing of a guess is needed by a keystroke: any of its decodes may be stopped
-            self._interruptible_now(job.request)
-        llama = self.model.llama if hasattr(self.model, "llama") else None
-        # Background work leaves a core to the server's own thread. On 2 cores a guess decoded with both kept
-        # the keystrokes typed along a suggestion (answered without the model) from the CPU: from sending such a
-        # key to the server taking it up, p95 1.7 ms with no guesses, 6.8 ms with guesses on both threads,
-        # 5.2 ms on one (bench/latency.py's fast replay of the 113 KB file, one run each).
-        narrow = background and llama is not None and llama.n_threads > 1
-        if narrow:
-            llama._ctx.set_n_threads(llama.n_threads - 1, max(1, llama.n_threads_batch - 1))
         try:
+            if job.request.background:  # nothing of a guess is needed by a keystroke: any decode may be stopped
+                self._interruptible_now(job.request)
+                self._narrow()
             return self._generate(job)
         finally:
-            if narrow:
-                llama._ctx.set_n_threads(llama.n_threads, llama.n_threads_batch)
+            self._widen()
             if isinstance(job.request.cancel, interrupt.CancelFlag):
                 job.request.cancel.detach()
+
+    def _narrow(self) -> None:
+        """Background work leaves a core to the server's own thread. On 2 cores a guess decoded with both kept
+        the keystrokes typed along a suggestion (answered without the model) from the CPU: from sending such a
+        key to the server taking it up, p95 1.7 ms with no guesses, 6.8 ms with guesses on both threads, 5.2 ms
+        on one (bench/latency.py's fast replay of the 113 KB file, one run each)."""
+        llama = getattr(self.model, "llama", None)
+        if llama is not None and llama.n_threads > 1:
+            llama._ctx.set_n_threads(llama.n_threads - 1, max(1, llama.n_threads_batch - 1))
+            self._narrowed = True
+
+    def _widen(self) -> None:
+        """All threads again: background work ended, or a keystroke now waits for it (``urgent``)."""
+        if self._narrowed:
+            llama = self.model.llama
+            llama._ctx.set_n_threads(llama.n_threads, llama.n_threads_batch)
+            self._narrowed = False
 
     def _interruptible_now(self, req: GenerationRequest) -> None:
         """The whole prompt is in the KV cache: from here a cancel stops the decode under way. Only a suggestion's
@@ -257,6 +272,8 @@ class Engine:
             while len(tokens) - pos > chunk:
                 if req.cancel.is_set():
                     return False
+                if req.urgent.is_set():
+                    self._widen()
                 llama.eval(tokens[pos : pos + chunk])
                 pos += chunk
             return not req.cancel.is_set()
@@ -281,12 +298,16 @@ class Engine:
             t_prefill = time.perf_counter() - t0
             reason = "max_tokens"
             healed = req.prompt.tokens[len(tokens) :] if remembered is None else []
-            stream = self._tokens(tokens, healed, constraint, sampling, req.seed, remembered, prefill)
+            stream = self._tokens(
+                tokens, healed, constraint, sampling, req.seed, remembered, prefill, remember=not req.background
+            )
             interruptible = False
             try:
                 for tok, piece in stream:
                     if req.cancel.is_set():
                         return stopped(text, n, first)
+                    if req.urgent.is_set():
+                        self._widen()
                     if not interruptible and llama.n_tokens >= len(tokens):  # not yet after a remembered pick
                         self._interruptible_now(req)
                         interruptible = True
@@ -334,6 +355,7 @@ class Engine:
         seed: int,
         remembered: np.ndarray | None = None,
         prefill: Callable[[], bool] | None = None,
+        remember: bool = True,
     ) -> Generator[tuple[int, bytes], None, None]:
         """Generated tokens with the bytes each adds to the suggestion (the healed text's never included).
 
@@ -353,7 +375,8 @@ class Engine:
         then evaluates what a cold prompt still needs.
 
         The logits after ``tokens`` (the healed pick's row) and after the prompt ``generate`` samples its
-        first token from are remembered for the next keystroke.
+        first token from are remembered for the next keystroke; not a guess's (``remember`` False): its up to
+        17 entries would push the keystrokes' own out of the memo.
         """
         llama = self.model.llama
         chosen: list[int] = []
@@ -382,7 +405,7 @@ class Engine:
                 else:
                     logits_ptr = llama._ctx.get_logits_ith(-1)
                 logits = np.ctypeslib.as_array(logits_ptr, shape=(llama.n_vocab(),))
-                if not chosen:
+                if not chosen and remember:
                     self._next_logits.put(tokens, logits)
                 tok = pick(logits, constraint.allowed(), sampling, rng)
                 piece = constraint.feed(tok)
@@ -407,7 +430,8 @@ class Engine:
             gen = llama.generate(written, repeat_penalty=1.0, reset=True, **sampling)
         try:
             for k, tok in enumerate(gen):
-                if k < LogitsMemo.PER_GENERATION:  # sampled from the logits after ``written``, not yet overwritten
+                # sampled from the logits after ``written``, not yet overwritten
+                if remember and k < LogitsMemo.PER_GENERATION:
                     after = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
                     self._next_logits.put(written, after)
                 written = written + [tok]

@@ -185,3 +185,44 @@ def test_background_work_is_stopped_inside_any_decode_and_leaves_a_core_free(gem
     # The model's memory stays whole: the same prompt answers as before.
     again = engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
     assert (again.text, again.stop_reason) == (fresh.text, fresh.stop_reason)
+
+
+def test_a_guess_a_keystroke_waits_for_gets_every_thread(gemma, engine):
+    llama = gemma.llama
+    threads = []
+    guess = GenerationRequest(_prompt(gemma), StopRules(max_tokens=8, time_budget_s=60), background=True)
+
+    def on_text(text: str) -> None:
+        threads.append(llama_cpp.llama_n_threads(llama._ctx.ctx))
+        guess.urgent.set()  # a keystroke now follows it (completion/service.py)
+
+    guess.on_text = on_text
+    assert not engine.submit(guess).result(120).cancelled
+    assert len(threads) >= 3 and threads[0] == 1 and set(threads[1:]) == {2}, threads
+
+
+def test_a_warm_up_supersedes_a_guess_but_never_a_keystroke(gemma, engine):
+    long_rules = StopRules(max_tokens=200, max_lines=50, time_budget_s=60)
+    for background, taken in ((True, True), (False, False)):
+        started = threading.Event()
+        running = GenerationRequest(
+            _prompt(gemma), long_rules, lambda text, ev=started: ev.set(), background=background
+        )
+        future = engine.submit(running)
+        assert started.wait(60)
+        warm = engine.submit_if_idle(GenerationRequest(_prompt(gemma), StopRules(max_tokens=1)))
+        assert (warm is not None) is taken
+        if taken:
+            assert future.result(120).stop_reason == "superseded" and not warm.result(120).cancelled
+        else:
+            running.cancel.set()
+            future.result(120)
+
+
+def test_a_guess_leaves_the_remembered_logits_of_keystrokes_alone(gemma, engine):
+    engine.submit(GenerationRequest(_prompt(gemma), RULES)).result(120)
+    kept = dict(engine._next_logits._items)
+    assert kept
+    other = build_prompt(TEXT + " sum(values) /", "", gemma.tokenize, None, gemma.bos)
+    assert not engine.submit(GenerationRequest(other, RULES, background=True)).result(120).cancelled
+    assert engine._next_logits._items.keys() == kept.keys()

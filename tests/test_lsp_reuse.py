@@ -183,32 +183,44 @@ def test_speculation_answers_the_request_after_accepting(tmp_path):
                 break
             time.sleep(0.05)
         assert st["stats"]["speculations_done"] >= 1, st["stats"]
-        generations = len(st["recent"])
         # Accept (the editor inserts the text), then the editor asks again at the end of it.
         insert(server, 2, row + 1, col, suggestion)
         server.request("textDocument/inlineCompletion", params(row + 1, col + len(suggestion)), timeout=60)
         st = wait_idle(server)
-        # From the guess: its text kept at the suggestion's end (typed through), or its empty answer cached.
-        assert st["stats"]["typed_through"] + st["stats"]["cache_hits"] >= 1, st["stats"]
-        assert len(st["recent"]) == generations, "no foreground generation: the speculated answer was used"
+        # The guess here is empty: its answer was cached (a guess with text is kept at the suggestion's end).
+        assert st["stats"]["cache_hits"] >= 1, st["stats"]
+        assert len(foreground(st)) == 1, "no foreground generation: the speculated answer was used"
     finally:
         assert server.close() == 0
 
 
-def open_in_stock(server: RawServer) -> tuple[int, int, str]:
-    """``return [`` in ``in_stock``: the document opened and the first suggestion there."""
-    row = line_of(SAMPLE, "    def in_stock(self)") + 1
+def open_at(server: RawServer, start: str = "        return [") -> tuple[int, int, str]:
+    """The document opened with the line starting ``start`` cut after it, and the first suggestion there."""
+    row = line_of(SAMPLE, start)
     lines = SAMPLE.split("\n")
-    lines[row] = "        return ["
+    lines[row] = start
     text = "\n".join(lines)
     server.notify(
         "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
     )
-    items = server.request("textDocument/inlineCompletion", params(row, len(lines[row])), timeout=60)["result"]
+    items = server.request("textDocument/inlineCompletion", params(row, len(start)), timeout=60)["result"]
     assert items["items"], "the model suggested nothing"
     suggestion = items["items"][0]["insertText"]
-    assert len(suggestion) >= 2, suggestion
-    return row, len(lines[row]), suggestion
+    assert len(suggestion) >= 2 and "\n" not in suggestion, suggestion
+    return row, len(start), suggestion
+
+
+# Here the suggestion ends its line, and the guess after it is the next line (not empty).
+SAVE = "        data = [vars(item)"
+
+
+def wait_guess(server: RawServer) -> dict:
+    for _ in range(200):
+        st = status(server)
+        if st["stats"]["speculations_done"] and not st["busy"]:
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"no guess ended: {st['stats']}")
 
 
 def foreground(st: dict) -> list[dict]:
@@ -221,13 +233,31 @@ def test_typing_a_suggestion_out_follows_the_guess_started_at_once(tmp_path):
     that completes it is answered from the guess (under way or done): no generation of its own."""
     server = start(tmp_path)
     try:
-        row, col, suggestion = open_in_stock(server)
+        row, col, suggestion = open_at(server, SAVE)
         insert(server, 2, row, col, suggestion[:-1])  # at once: no pause for the old wait (60 ms or more)
         insert(server, 3, row, col + len(suggestion) - 1, suggestion[-1])
-        server.request("textDocument/inlineCompletion", params(row, col + len(suggestion)), timeout=60)
+        answer = server.request("textDocument/inlineCompletion", params(row, col + len(suggestion)), timeout=60)
         st = wait_idle(server)
-        assert st["stats"]["speculations"] == 1, st["stats"]
+        assert answer["result"]["items"] and answer["result"]["items"][0]["insertText"].startswith("\n")
         assert len(foreground(st)) == 1, foreground(st)
+        assert st["stats"]["guesses_followed"] == 1, st["stats"]  # the guess was still under way
+        assert st["stats"]["speculations"] == 2, st["stats"]  # and what follows it is guessed in turn
+    finally:
+        assert server.close() == 0
+
+
+def test_an_explicit_request_is_never_answered_from_a_guess(tmp_path):
+    """A guess is planned for a keystroke; asked for explicitly (Alt+\\), the same spot gets its own
+    generation, with alternatives."""
+    server = start(tmp_path)
+    try:
+        row, col, suggestion = open_at(server, SAVE)
+        wait_guess(server)
+        insert(server, 2, row, col, suggestion)
+        server.request("textDocument/inlineCompletion", params(row, col + len(suggestion), 1), timeout=60)
+        st = wait_idle(server)
+        assert len(foreground(st)) > 1, st["recent"]
+        assert st["stats"]["typed_through"] == 0 and st["stats"]["cache_hits"] == 0, st["stats"]
     finally:
         assert server.close() == 0
 
@@ -235,7 +265,7 @@ def test_typing_a_suggestion_out_follows_the_guess_started_at_once(tmp_path):
 def test_typing_off_the_suggestion_stops_the_guess(tmp_path):
     server = start(tmp_path)
     try:
-        row, col, suggestion = open_in_stock(server)
+        row, col, suggestion = open_at(server)
         for _ in range(400):
             st = status(server)
             if st["stats"]["speculations"] and st["busy"]:
