@@ -298,9 +298,7 @@ class Engine:
             t_prefill = time.perf_counter() - t0
             reason = "max_tokens"
             healed = req.prompt.tokens[len(tokens) :] if remembered is None else []
-            stream = self._tokens(
-                tokens, healed, constraint, sampling, req.seed, remembered, prefill, remember=not req.background
-            )
+            stream = self._tokens(tokens, healed, constraint, sampling, req.seed, remembered, prefill)
             interruptible = False
             try:
                 for tok, piece in stream:
@@ -355,7 +353,6 @@ class Engine:
         seed: int,
         remembered: np.ndarray | None = None,
         prefill: Callable[[], bool] | None = None,
-        remember: bool = True,
     ) -> Generator[tuple[int, bytes], None, None]:
         """Generated tokens with the bytes each adds to the suggestion (the healed text's never included).
 
@@ -375,8 +372,8 @@ class Engine:
         then evaluates what a cold prompt still needs.
 
         The logits after ``tokens`` (the healed pick's row) and after the prompt ``generate`` samples its
-        first token from are remembered for the next keystroke; not a guess's (``remember`` False): its up to
-        17 entries would push the keystrokes' own out of the memo.
+        first token from are remembered for the next keystroke, a guess's too (when it is shown, the keys typed
+        along it and then off it need them).
         """
         llama = self.model.llama
         chosen: list[int] = []
@@ -405,7 +402,7 @@ class Engine:
                 else:
                     logits_ptr = llama._ctx.get_logits_ith(-1)
                 logits = np.ctypeslib.as_array(logits_ptr, shape=(llama.n_vocab(),))
-                if not chosen and remember:
+                if not chosen:
                     self._next_logits.put(tokens, logits)
                 tok = pick(logits, constraint.allowed(), sampling, rng)
                 piece = constraint.feed(tok)
@@ -431,7 +428,7 @@ class Engine:
         try:
             for k, tok in enumerate(gen):
                 # sampled from the logits after ``written``, not yet overwritten
-                if remember and k < LogitsMemo.PER_GENERATION:
+                if k < LogitsMemo.PER_GENERATION:
                     after = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
                     self._next_logits.put(written, after)
                 written = written + [tok]
@@ -451,7 +448,11 @@ class LogitsMemo:
     decode of the prompt's end (~25-30 ms here) — most of what a fast typist waits for on such a keystroke
     (bench/latency.py's fast pace)."""
 
-    SIZE = 24
+    # A suggestion's entries (PER_GENERATION + 1) and those of the guess after it (speculation) fit together:
+    # a guess that pushed the suggestion's out (24 entries) cost the keystrokes typed along it and then off
+    # it a decode, and a guess that remembered nothing cost the same to the keystrokes along the guess
+    # once shown (bench/latency.py's fast pace). 1 MB an entry.
+    SIZE = 40
     PER_GENERATION = 16  # remembered positions of one generation: a single-line suggestion's tokens
 
     def __init__(self) -> None:
