@@ -369,9 +369,9 @@ class CompletionService:
         The guess streams into an anchor at the suggestion's end, so the keystroke that completes the
         suggestion (a typist who types it out rather than pressing Tab) follows the guess under way instead of
         waiting for a fresh decode; typing along the suggestion, and on along the guess, keeps it running.
-        With an engine that stops background work within a decode (the embedded one: about a millisecond) it
-        starts right after the answer: no keystroke waits for it, so there is nothing to wait for. Otherwise (a
-        remote server, shared with others) it starts once the user pauses (``speculation_wait_ms``)."""
+        With an engine that stops background work within a decode (the embedded one: a keystroke waits at most
+        for the graph node under way) it starts right after the answer. Otherwise (a remote server, shared with
+        others) it starts once the user pauses (``speculation_wait_ms``)."""
         await asyncio.sleep(0)  # after the answer is sent
         engine = self.engine
         if engine is not None and not engine.stops_background_at_once:

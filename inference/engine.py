@@ -138,8 +138,8 @@ class Engine:
 
     @property
     def stops_background_at_once(self) -> bool:
-        """A newer request stops background work within one graph node of the decode under way (about a
-        millisecond), so background work can start without waiting for the user to pause."""
+        """A newer request stops background work within the graph node of the decode under way (mostly under a
+        millisecond; the output layer's on one thread, several), so it can start without waiting for a pause."""
         return self._abort is not None
 
     def close(self) -> None:
@@ -223,8 +223,9 @@ class Engine:
             self._narrowed = False
 
     def _interruptible_now(self, req: GenerationRequest) -> None:
-        """The whole prompt is in the KV cache: from here a cancel stops the decode under way. Only a suggestion's
-        tokens are stopped, never a prompt chunk: the next keystroke's prompt starts as this one does, so a chunk
+        """The whole prompt is in the KV cache: from here a cancel stops the decode under way (a guess's from its
+        start: ``_generate_interruptible``). Of a keystroke's request only a suggestion's tokens are stopped, never
+        a prompt chunk: the next keystroke's prompt starts as this one does, so a chunk
         evaluated is a chunk it need not evaluate. Stopping chunks too lost that work on every key of
         bench/latency.py's 30 ms replay of the 113 KB file (each key's chunk stopped by the next key: the prompt
         never got further, ghost text on 1 key of 238). Stopping only a suggestion's tokens, against stopping
@@ -448,10 +449,11 @@ class LogitsMemo:
     decode of the prompt's end (~25-30 ms here) — most of what a fast typist waits for on such a keystroke
     (bench/latency.py's fast pace)."""
 
-    # A suggestion's entries (PER_GENERATION + 1) and those of the guess after it (speculation) fit together:
-    # a guess that pushed the suggestion's out (24 entries) cost the keystrokes typed along it and then off
-    # it a decode, and a guess that remembered nothing cost the same to the keystrokes along the guess
-    # once shown (bench/latency.py's fast pace). 1 MB an entry.
+    # A suggestion's entries (PER_GENERATION + 1) and those of the guess after it (speculation) fit together
+    # (in 24, a guess could push out the suggestion's, which the keys typed along it and then off it need).
+    # A guess that remembered nothing cost the keys typed along it once shown a second decode: the fast replay
+    # of the 113 KB file (bench/latency.py), first ghost text p95 with speculation on/off 30/28, 30/30 and
+    # 24/21 ms; remembered, 20/22, 25/23 and 20/25 ms. 1 MB an entry.
     SIZE = 40
     PER_GENERATION = 16  # remembered positions of one generation: a single-line suggestion's tokens
 
