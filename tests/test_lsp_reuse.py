@@ -265,7 +265,7 @@ def test_an_explicit_request_is_never_answered_from_a_guess(tmp_path):
 def test_typing_off_the_suggestion_stops_the_guess(tmp_path):
     server = start(tmp_path)
     try:
-        row, col, suggestion = open_at(server)
+        row, col, suggestion = open_at(server, SAVE)  # a guess of a whole line: ~10 decodes on one thread
         for _ in range(400):
             st = status(server)
             if st["stats"]["speculations"] and st["busy"]:
