@@ -120,8 +120,7 @@ class Engine:
             if self._running is not None:
                 if not self._running.request.background:
                     return None
-                self._running.superseded = True
-                self._running.request.cancel.set()
+                self._supersede_locked()  # nothing is pending: it stops the running guess
             fut: Future = Future()
             self._pending = Job(request, fut, time.perf_counter())
             self._lock.notify_all()
@@ -271,14 +270,13 @@ class Engine:
             """All but the last chunk (at most PREFILL_CHUNK tokens), which is left to the first decode: one
             decode call fewer, which is most of the cost of a warm keystroke. False: cancelled."""
             pos = llama.n_tokens
-            chunk = PREFILL_CHUNK
-            while len(tokens) - pos > chunk:
+            while len(tokens) - pos > PREFILL_CHUNK:
                 if req.cancel.is_set():
                     return False
                 if req.urgent.is_set():
                     self._widen()
-                llama.eval(tokens[pos : pos + chunk])
-                pos += chunk
+                llama.eval(tokens[pos : pos + PREFILL_CHUNK])
+                pos += PREFILL_CHUNK
             return not req.cancel.is_set()
 
         if req.temperature > 0:
@@ -430,8 +428,7 @@ class Engine:
             gen = llama.generate(written, repeat_penalty=1.0, reset=True, **sampling)
         try:
             for k, tok in enumerate(gen):
-                # sampled from the logits after ``written``, not yet overwritten
-                if k < LogitsMemo.PER_GENERATION:
+                if k < LogitsMemo.PER_GENERATION:  # sampled from the logits after ``written``, not yet overwritten
                     after = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
                     self._next_logits.put(written, after)
                 written = written + [tok]

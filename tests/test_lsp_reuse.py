@@ -177,12 +177,7 @@ def test_speculation_answers_the_request_after_accepting(tmp_path):
         items = server.request("textDocument/inlineCompletion", params(row + 1, col), timeout=60)["result"]["items"]
         assert items
         suggestion = items[0]["insertText"]
-        for _ in range(200):  # the speculative generation runs while the model is idle
-            st = status(server)
-            if st["stats"]["speculations_done"] and not st["busy"]:
-                break
-            time.sleep(0.05)
-        assert st["stats"]["speculations_done"] >= 1, st["stats"]
+        wait_guess(server)  # the speculative generation runs while the model is idle
         # Accept (the editor inserts the text), then the editor asks again at the end of it.
         insert(server, 2, row + 1, col, suggestion)
         server.request("textDocument/inlineCompletion", params(row + 1, col + len(suggestion)), timeout=60)
