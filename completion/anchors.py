@@ -4,6 +4,10 @@ Typed-through: while a suggestion is on screen (or still being generated), the u
 first characters; the rest of that suggestion is still right, so it is answered at once. Backspace
 works too, as long as the cursor stays at or after the point the suggestion was made for, and so does
 Enter where the suggestion goes on on the next line with the indentation the editor gave it.
+
+Typed ahead: a key typed while a generation is still running at the same point, past the text it has
+streamed so far (often nothing yet: its prompt is still being evaluated), may still be typed along what it
+writes next, so that key waits for the generation's next text instead of stopping it (``find_ahead``).
 """
 
 from __future__ import annotations
@@ -47,9 +51,14 @@ class Anchor:
         return text[start:offset]
 
     def still_typed_through(self, text: str) -> bool:
-        """After an edit: is ``text`` this anchor's document with only part of a suggestion typed in?"""
+        """After an edit: is ``text`` this anchor's document with only part of a suggestion typed in, or, while
+        its generation runs, typed ahead of the text so far (it may still write what was typed)?"""
         typed = self.typed_in(text, len(text) - len(self.suffix))
-        return typed is not None and any(t.startswith(typed) for t in self.texts)
+        return typed is not None and any(t.startswith(typed) or self.typed_ahead(typed, t) for t in self.texts)
+
+    def typed_ahead(self, typed: str, text: str) -> bool:
+        """``typed`` runs past ``text``, a running generation's text so far."""
+        return not self.done and len(typed) > len(text) and typed.startswith(text)
 
 
 def make_anchor(
@@ -97,6 +106,17 @@ class AnchorStore:
             found = typed_through(anchor, text, offset)
             if found is not None:
                 return anchor, found[0], found[1]
+        return None
+
+    def find_ahead(self, uri: str, text: str, offset: int, guesses: bool = True) -> tuple[Anchor, str] | None:
+        """The newest running generation the user typed ahead of (``Anchor.typed_ahead``), and what was typed
+        since its point; checked after ``find`` found nothing."""
+        for anchor in self._by_uri.get(uri, []):
+            if anchor.done or (anchor.guess is not None and not guesses):
+                continue
+            typed = anchor.typed_in(text, offset)
+            if typed is not None and any(anchor.typed_ahead(typed, t) for t in anchor.texts):
+                return anchor, typed
         return None
 
     def drop(self, uri: str) -> None:

@@ -1,7 +1,8 @@
 """Completion orchestration between the LSP layer and the engine: no LSP types, no protocol object.
 
 ``CompletionService.complete`` answers one request in three ways, cheapest first: (1) the user typed
-along a suggestion that is on screen or still being generated: the rest of it, without the model;
+along a suggestion that is on screen or still being generated: the rest of it, without the model (a key
+typed ahead of a generation under way waits for its next text, and asks the model only if that departs);
 (2) the same context was answered (or speculated) before: the cached answer; (3) the model, streaming
 cleaned partial text through the ``notify`` callback. A request for a document version that is no
 longer current raises ``Superseded`` (never a stale answer). After an answer, speculation computes what
@@ -88,6 +89,7 @@ class _Follower:
     character: int
     request_id: Any
     typed: str
+    off_track: asyncio.Event = field(default_factory=asyncio.Event)  # the generation wrote something else
 
 
 @dataclass
@@ -107,6 +109,7 @@ def _new_stats() -> dict[str, Any]:
         "speculations": 0,
         "speculations_done": 0,
         "guesses_followed": 0,  # keystrokes that waited for a guess under way (it then runs on every thread)
+        "typed_ahead": 0,  # keystrokes that waited for a generation under way they were typed ahead of
         "warmups": 0,
         "last_first_ms": None,
         "last_total_ms": None,
@@ -167,10 +170,16 @@ class CompletionService:
         t0 = time.perf_counter()
 
         # 1. The user typed along a suggestion: the rest of it, without the model. A guess (speculation) was
-        # planned for a keystroke: an explicit request, or one after a pause, plans more.
+        # planned for a keystroke: an explicit request, or one after a pause, plans more. A key typed ahead of
+        # a generation under way (a cold prompt, a fast typist) waits for what it writes next: if that is what
+        # was typed, the key is answered with the rest; if not, it leaves (``off_track``) and asks the model.
         cadence = cadence_from(self._edit_times.get(req.uri, ()), time.monotonic())
         guesses = not (req.invoked or cadence.paused)
         found = self.anchors.find(req.uri, req.text, req.offset, guesses)
+        ahead = self.anchors.find_ahead(req.uri, req.text, req.offset, guesses) if found is None else None
+        if ahead is not None:
+            found = (ahead[0], ahead[1], [])
+            self.stats["typed_ahead"] += 1
         if found is not None and not found[0].done:
             anchor = found[0]
             follower = _Follower(req.version, req.line, req.character, req.request_id, found[1])
@@ -179,7 +188,7 @@ class CompletionService:
                 anchor.guess.urgent.set()  # a keystroke waits for it now: every thread
                 self.stats["guesses_followed"] += 1
             try:
-                await anchor.finished.wait()
+                await first_of(anchor.finished, follower.off_track)
             finally:
                 anchor.followers.remove(follower)
             if self._stale(req.uri, req.version):
@@ -289,8 +298,11 @@ class CompletionService:
 
     def _to_followers(self, anchor: Anchor, req: CompletionRequest, text: str) -> None:
         for f in list(anchor.followers):
-            if text.startswith(f.typed) and len(text) > len(f.typed):
-                self._send(req, f.version, f.line, f.character, f.request_id, text[len(f.typed) :], False)
+            if text.startswith(f.typed):
+                if len(text) > len(f.typed):
+                    self._send(req, f.version, f.line, f.character, f.request_id, text[len(f.typed) :], False)
+            elif not f.typed.startswith(text):  # a key typed ahead of it, and it wrote something else
+                f.off_track.set()
 
     async def _run(
         self,
@@ -404,7 +416,7 @@ class CompletionService:
         loop = asyncio.get_running_loop()
         ahead = make_anchor(req.uri, after, offset, [""], False, prepared.plan.context_class)
         ahead.finished = asyncio.Event()
-        along = make_anchor(req.uri, req.text, req.offset, [accepted])  # the user typing this keeps it running
+        along = make_anchor(req.uri, req.text, req.offset, [accepted], False)  # the user typing this keeps it running
 
         def stream(partial: str) -> None:
             loop.call_soon_threadsafe(self._stream_ahead, ahead, along, accepted, req, partial)
@@ -475,6 +487,16 @@ class CompletionService:
     def close(self) -> None:
         """The service's own threads (the engine belongs to its host)."""
         self.project.close()
+
+
+async def first_of(*events: asyncio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 def shielded(future: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future:

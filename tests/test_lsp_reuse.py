@@ -275,6 +275,65 @@ def test_typing_off_the_suggestion_stops_the_guess(tmp_path):
         assert server.close() == 0
 
 
+def first_suggestion(tmp_path, text: str, row: int, col: int) -> str:
+    """What the model suggests at (row, col) of ``text``, from a server of its own."""
+    server = start(tmp_path / "first", speculate=False, cache=False)
+    try:
+        server.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
+        )
+        items = server.request("textDocument/inlineCompletion", params(row, col), timeout=60)["result"]["items"]
+        assert items, "the model suggested nothing"
+        return items[0]["insertText"]
+    finally:
+        assert server.close() == 0
+
+
+def type_ahead_of_a_cold_request(tmp_path, typed: str) -> tuple[dict, dict]:
+    """Open the file and ask at once (its prompt still cold: hundreds of ms to evaluate), then type ``typed``
+    and ask again before any text came: the second answer, and the server's status."""
+    text, row, col = mid_line_doc()
+    server = start(tmp_path / "typed", speculate=False, cache=False)
+    try:
+        server.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
+        )
+        cold = {"jsonrpc": "2.0", "id": "cold", "method": "textDocument/inlineCompletion", "params": params(row, col)}
+        server.send(cold)  # not waited for
+        insert(server, 2, row, col, typed)
+        answer = server.request("textDocument/inlineCompletion", params(row, col + len(typed)), timeout=60)
+        server.wait_response("cold", timeout=60)
+        return answer["result"], wait_idle(server)
+    finally:
+        assert server.close() == 0
+
+
+def test_a_key_typed_ahead_of_a_running_generation_waits_for_its_text(tmp_path):
+    """A fast typist's next key often comes before the previous key's suggestion has any text (a cold prompt,
+    or a 30 ms gap). If the suggestion then starts with what was typed, that key is answered with its rest:
+    one generation for both keys instead of the first stopped and the second started again."""
+    text, row, col = mid_line_doc()
+    suggestion = first_suggestion(tmp_path, text, row, col)
+    assert len(suggestion) >= 2, suggestion
+    answer, st = type_ahead_of_a_cold_request(tmp_path, suggestion[0])
+    generations = foreground(st)
+    assert len(generations) == 1 and generations[0]["stop"] not in ("cancelled", "superseded"), generations
+    assert answer["items"] and answer["items"][0]["insertText"] == suggestion[1:], (answer, suggestion)
+    assert st["stats"]["typed_ahead"] == 1, st["stats"]
+
+
+def test_a_key_typed_off_a_running_generation_gets_its_own(tmp_path):
+    text, row, col = mid_line_doc()
+    suggestion = first_suggestion(tmp_path, text, row, col)
+    other = "#" if suggestion[0] != "#" else "@"
+    _, st = type_ahead_of_a_cold_request(tmp_path, other)
+    generations = foreground(st)
+    # The key waited (it may have been written next) until the first text departed from it, then asked.
+    assert st["stats"]["typed_ahead"] == 1, st["stats"]
+    assert [g["label"].rsplit("@", 1)[1] for g in generations] == ["1", "2"], generations
+    assert generations[0]["stop"] in ("cancelled", "superseded"), generations
+
+
 def test_project_context_is_used_once_ready_and_never_waited_for(tmp_path):
     server = start(tmp_path, speculate=False, cache=False, projectContext=True)
     try:

@@ -108,17 +108,52 @@ def test_unwritable_cache_dir_disables_disk_only(tmp_path):
     assert c.get("k") == ["v"]
 
 
-def test_a_running_generation_survives_typing_along_it():
-    from slipstream.completion.anchors import make_anchor
-
+def test_a_running_generation_survives_typing_along_it_or_ahead_of_it():
     off = DOC.index("sum(") + 4
-    a = make_anchor("u", DOC, off, ["item.pr"], done=False)
-    assert a.still_typed_through(DOC[:off] + "ite" + DOC[off:])
-    assert a.still_typed_through(DOC), "nothing typed yet"
-    assert not a.still_typed_through(DOC[:off] + "x" + DOC[off:]), "departs from the text so far"
-    assert not a.still_typed_through(DOC[:off] + "item.price" + DOC[off:]), "past what was generated so far"
-    assert not a.still_typed_through("#" + DOC[:off] + "it" + DOC[off:]), "an edit above"
-    assert not a.still_typed_through(DOC[:off] + "it" + DOC[off:] + "#"), "an edit below"
+    running = make_anchor("u", DOC, off, ["item.pr"], done=False)
+    ended = make_anchor("u", DOC, off, ["item.pr"], done=True)
+    # (document after the edit, kept while running, kept once ended, why)
+    for doc2, while_running, once_ended, why in [
+        (DOC[:off] + "ite" + DOC[off:], True, True, "typed along the text so far"),
+        (DOC, True, True, "nothing typed yet"),
+        (DOC[:off] + "x" + DOC[off:], False, False, "departs from the text so far"),
+        (DOC[:off] + "item.price" + DOC[off:], True, False, "ahead of the text so far: it may write that next"),
+        (DOC[:off] + "item.px" + DOC[off:], False, False, "ahead of it, but departing from it"),
+        ("#" + DOC[:off] + "it" + DOC[off:], False, False, "an edit above"),
+        (DOC[:off] + "it" + DOC[off:] + "#", False, False, "an edit below"),
+    ]:
+        assert running.still_typed_through(doc2) is while_running, why
+        assert ended.still_typed_through(doc2) is once_ended, why
+
+
+def test_find_ahead_only_running_generations_the_keys_ran_past():
+    off = DOC.index("sum(") + 4
+    blank = make_anchor("u", DOC, off, [""], done=False)  # its prompt is still being evaluated
+    guess = make_anchor("u", DOC, off, ["it"], done=False)
+    guess.guess = object()  # a speculation's anchor
+    # (anchors newest first, typed, guesses allowed, what find_ahead gives: index of the anchor or None)
+    for anchors, typed, guesses, expect in [
+        ([blank], "i", True, 0),
+        ([blank], "", True, None),  # nothing typed: ``find`` follows it (typed along)
+        ([anchor_at(DOC, off, [""])], "i", True, None),  # ended with nothing: no generation to wait for
+        ([guess], "ite", True, 0),
+        ([guess], "ite", False, None),  # an explicit request never waits for a guess
+        ([guess], "ix", True, None),  # departs from the guess's text so far
+        ([guess, blank], "ix", True, 1),  # the older one may still write it
+    ]:
+        store = AnchorStore()
+        for a in reversed(anchors):
+            store.add(a)
+        doc2 = DOC[:off] + typed + DOC[off:]
+        found = store.find_ahead("u", doc2, off + len(typed), guesses)
+        got = None if found is None else anchors.index(found[0])
+        assert got == expect, (typed, guesses)
+        if found is not None:
+            assert found[1] == typed
+    # The cursor not at the end of what was typed: no
+    store = AnchorStore()
+    store.add(blank)
+    assert store.find_ahead("u", DOC[:off] + "ab" + DOC[off:], off + 1) is None
 
 
 def test_enter_along_a_suggestion_that_goes_on_on_the_next_line():
