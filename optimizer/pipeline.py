@@ -30,10 +30,10 @@ from slipstream.optimizer.generate import generate_inputs, perturb_inputs
 from slipstream.optimizer.measure import Measurement, measure
 from slipstream.optimizer.purity import impurity
 from slipstream.optimizer.reach import out_of_reach
-from slipstream.optimizer.rules import Rewrite, candidates, compose, helper_candidates
+from slipstream.optimizer.rules import Rewrite, candidates, compose, helper_candidates, slots_candidates
 from slipstream.optimizer.sandbox import Limits, isolation
 from slipstream.optimizer.verify import Reference, Report, budget_for, compare, reference, report, verify_against
-from slipstream.optimizer.workload import module_name
+from slipstream.optimizer.workload import module_name, other_sources
 
 
 @dataclass
@@ -91,15 +91,15 @@ def input_kinds(total: int, captured: int, hinted: int) -> str:
 
 
 def title_for(
-    m: Measurement, inputs: int, model: bool = False, checks: int = 0, kinds: str = "", helper: str = ""
+    m: Measurement, inputs: int, model: bool = False, checks: int = 0, kinds: str = "", reach: str = ""
 ) -> str:
     """A rule variant is "verified"; a model's is what it is: code that passed checks, to be reviewed.
-    ``kinds``: where the inputs came from (``input_kinds``); ``helper``: the function the variant rewrites,
-    where it is one the function calls, not the function itself."""
+    ``kinds``: where the inputs came from (``input_kinds``); ``reach``: what the variant changes outside the
+    function (``Rewrite.reach``: a helper it calls, a class it creates)."""
     mem = (1 - m.mem_ratio) * 100
     visible = abs(m.peak_variant - m.peak_original) >= 64 << 10  # small peaks are tracemalloc noise
     mem_text = f", {'−' if mem > 0 else '+'}{abs(mem):.0f} % memory" if abs(mem) >= 5 and visible else ""
-    speed = speed_text(m) + (f", by rewriting {helper}(), which it calls" if helper else "")
+    speed = speed_text(m) + (f", {reach}" if reach else "")
     grown = sum(s.checked for s in m.scaled)
     kinds = f"{kinds} + {grown} grown" if grown and kinds else kinds
     if model:
@@ -319,7 +319,7 @@ class _Run:
         checks += sum(s.checked + s.rounds for s in m.scaled)  # grown inputs compared, their timed rounds
         self.result.variants.append(
             Variant(
-                title_for(m, verdict.inputs, model, checks, self.input_kinds(verdict.inputs), cand.helper),
+                title_for(m, verdict.inputs, model, checks, self.input_kinds(verdict.inputs), cand.reach),
                 cand.rule,
                 cand.source,
                 speedup,
@@ -368,8 +368,10 @@ def optimize_function(
             "arguments alone and that changes nothing outliving the call"
         )
         return result
-    # The rules on the function, then on the module-level helpers it calls (its time may be theirs).
+    # The rules on the function, then on the module-level helpers it calls (its time may be theirs), then
+    # ``__slots__`` on the classes it creates.
     cands = candidates(source, qualname) + helper_candidates(source, qualname)
+    cands += slots_candidates(source, qualname, other_sources(workspace, path))
     if not cands and (proposer is None or not iso.available):
         # Nothing could be tried: say so now, without running the workload (minutes, for a test suite).
         if proposer is None and no_proposer:

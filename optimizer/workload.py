@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from slipstream.optimizer.capture import Workload
@@ -65,3 +66,24 @@ def default_workload(workspace: str, path: str, limit: int = 5000) -> Workload:
     if not tests:
         return Workload("pytest", workspace)
     return Workload("pytest", tests[0], tuple(tests[1:]))
+
+
+def other_sources(workspace: str, path: str, limit: int = 5000) -> Iterator[str]:
+    """The texts of the workspace's Python files but ``path`` (the walk of ``default_workload``: the same
+    folders skipped, at most ``limit`` files, none over 1 MB), read as they are asked for."""
+    me = os.path.realpath(path)
+    seen = 0
+    for root, dirs, files in os.walk(workspace):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            if not f.endswith(".py") or os.path.realpath(p) == me:
+                continue
+            seen += 1
+            if seen > limit:
+                return
+            try:
+                if os.path.getsize(p) <= 1 << 20:
+                    yield Path(p).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue

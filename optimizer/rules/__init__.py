@@ -9,7 +9,9 @@
 - ``stdlib``: a hand-written loop replaced by the ``bisect``/``itertools``/``operator`` function doing the same
   steps (binary search, index pairs, dot products, prefix sums);
 - ``engine``: parse → find → apply → imports → compile, the same for ``candidates`` and ``compose``;
-- ``helpers``: the same rules applied to the module-level functions the target calls.
+- ``helpers``: the same rules applied to the module-level functions the target calls;
+- ``slots``: ``__slots__`` on a small class the target creates (the one rewrite outside the target and its
+  helpers).
 
 Each rule has a precise precondition and changes only the target function. ``RULES`` is the registry, in
 the order candidates are offered and composed. A rewrite is a candidate, never an answer: it is offered
@@ -19,7 +21,7 @@ only after verification on real inputs and measurement.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from slipstream.optimizer.rules import (
     caching,
@@ -32,12 +34,23 @@ from slipstream.optimizer.rules import (
     listconcat,
     loops,
     minmax,
+    slots,
     stdlib,
     tables,
 )
 from slipstream.optimizer.rules.engine import ReplaceFunction, Rewrite, Rule
 
-__all__ = ["RULES", "ReplaceFunction", "Rewrite", "Rule", "candidates", "compose", "helper_candidates", "offered"]
+__all__ = [
+    "RULES",
+    "ReplaceFunction",
+    "Rewrite",
+    "Rule",
+    "candidates",
+    "compose",
+    "helper_candidates",
+    "offered",
+    "slots_candidates",
+]
 
 RULES: tuple[Rule, ...] = (
     Rule("keys-membership", "`k in d.keys()` → `k in d`", expressions.keys_membership),
@@ -179,6 +192,12 @@ def candidates(source: str, qualname: str, python: tuple[int, int] | None = None
 def helper_candidates(source: str, qualname: str, python: tuple[int, int] | None = None) -> list[Rewrite]:
     """The same rules applied to each module-level function ``qualname`` calls (rules/helpers.py)."""
     return helpers.helper_candidates(source, qualname, offered(python))
+
+
+def slots_candidates(source: str, qualname: str, others: Iterable[str] = ()) -> list[Rewrite]:
+    """``__slots__`` on each small class ``qualname`` creates (rules/slots.py); ``others``: the workspace's
+    other Python sources, read only if a class qualifies."""
+    return slots.slots_candidates(source, qualname, others)
 
 
 def compose(source: str, qualname: str, names: Sequence[str], python: tuple[int, int] | None = None) -> Rewrite | None:

@@ -55,6 +55,7 @@ class Rewrite:
     title: str
     source: str  # the whole module with the function rewritten
     helper: str = ""  # the module-level function it rewrites instead, one the function calls (rules/helpers.py)
+    reach: str = ""  # for the title, what it changes outside the function: "by rewriting find(), which it calls"
 
 
 @dataclass(frozen=True)

@@ -67,5 +67,6 @@ def helper_candidates(source: str, qualname: str, rules: Sequence[Rule]) -> list
     for helper in called_helpers(source, qualname):
         for c in candidates(source, helper, rules):
             title = f"{c.title} (in {helper}, which {qualname} calls)"
-            out.append(Rewrite(f"{c.rule} in {helper}", title, c.source, helper))
+            reach = f"by rewriting {helper}(), which it calls"
+            out.append(Rewrite(f"{c.rule} in {helper}", title, c.source, helper, reach))
     return out

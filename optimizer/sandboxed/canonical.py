@@ -139,7 +139,7 @@ class _Encoder:
                 try:
                     found[slot] = object.__getattribute__(x, slot)
                 except AttributeError:
-                    found[slot] = _Unset
+                    continue  # an empty slot is an attribute not set, as a key missing from a __dict__ is
         if not has:
             try:
                 reduced = x.__reduce_ex__(4)
@@ -154,10 +154,6 @@ class _Encoder:
                 return [["__reduce__", self.encode(tuple(parts))]]
             return None
         return sorted(([k, self.encode(v)] for k, v in found.items()), key=lambda kv: kv[0])
-
-
-class _Unset:
-    """An empty slot."""
 
 
 def _order(tree: Any) -> str:
