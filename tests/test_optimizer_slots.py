@@ -49,6 +49,17 @@ def cloud(pairs):
 '''
 
 
+NESTED = """
+
+class Q:
+    def f(self):
+        def mark(self):
+            self.seen = 1
+
+        return mark
+"""
+
+
 def src(code: str) -> str:
     return textwrap.dedent(code).lstrip()
 
@@ -60,8 +71,8 @@ def variants(code: str, func: str = "cloud", others: tuple[str, ...] = ()) -> li
 def test_the_class_the_function_creates_gets_its_instance_attributes_as_slots():
     (v,) = variants(GEO)
     assert v.rule == "slots" and "Point" in v.title and v.reach == "by giving Point, which it creates, `__slots__`"
-    assert '    """A point."""\n\n    __slots__ = ("x", "y", "flag", "__weakref__")\n' in v.source
-    assert v.source.replace('\n    __slots__ = ("x", "y", "flag", "__weakref__")\n', "") == src(GEO)
+    assert '    """A point."""\n\n    __slots__ = ("__weakref__", "flag", "x", "y")\n' in v.source
+    assert v.source.replace('\n    __slots__ = ("__weakref__", "flag", "x", "y")\n', "") == src(GEO)
 
 
 def test_where_it_must_not_apply():
@@ -103,6 +114,36 @@ def test_where_it_must_not_apply():
             GEO.replace("[Point(x, y) for x, y in pairs]", "[make(x, y) for x, y in pairs]") + "\n\nmake = Point\n",
             "the function does not call the class by name",
         ),
+        # Found by an outside review, each produced by the first version of the rule and broken by its variant:
+        (
+            point.format(extra="    @functools.cached_property\n    def size(self):\n        return 2\n").replace(
+                "import math", "import math\nimport functools"
+            ),
+            "a decorator that keeps its value in the dict",
+        ),
+        (GEO + "\n\nclass Labelled(Point):\n    __slots__ = ('label',)\n", "a subclass"),
+        (
+            GEO + "\n\nclass Q:\n    def tag(p):\n        p.tagged = True\n\n    tag = staticmethod(tag)\n",
+            "a store in a function another class binds",
+        ),
+        (
+            GEO + NESTED,
+            "a store on the parameter of a nested function named like an instance",
+        ),
+        (GEO + "\n\nclass Q:\n    def promote(self):\n        self.__class__ = Point\n", "a __class__ store on self"),
+        (GEO + "\n\ndef put(p):\n    object.__setattr__(p, 'label', 1)\n", "object.__setattr__"),
+        (GEO + "\n\ndef put(p):\n    builtins.setattr(p, 'label', 1)\n", "builtins.setattr"),
+        (GEO + "\n\ndef get(p):\n    return getattr(p, '__dict__')\n", "__dict__ in a string"),
+        (GEO + "\n\ndef put(p):\n    exec('p.label = 1')\n", "exec"),
+        (GEO + "\n\ndef state(p):\n    return p.__getstate__()\n", "__getstate__"),
+        (GEO + "\n\ndef old(p):\n    return p.__reduce_ex__(1)\n", "__reduce_ex__"),
+        (GEO + "\n\nAlias = Point\nAlias.x = 0\n", "a slot stored on an alias of the class"),
+        (GEO + "\n\ndef reset(p):\n    type(p).x = 5\n", "a slot stored on type(p)"),
+        (
+            point.format(extra="    @builtins.classmethod\n    def reset(cls):\n        cls.x = 0\n"),
+            "a class method by another spelling",
+        ),
+        (GEO + "\n\npk = importlib.import_module('pickle')\n", "a pickler named in a string"),
     ]
     for code, why in cases:
         assert variants(code) == [], why
@@ -120,6 +161,9 @@ def test_the_rest_of_the_workspace_is_read_where_it_names_the_class():
     assert variants(GEO, others=(store,)) == []
     assert variants(GEO, others=(dump,)) == []
     assert variants(GEO, others=("from geo import Point\ndef broken(:\n",)) == [], "unreadable: no evidence"
+    pickler = "import pickle\nfrom geo import Point\n\n\ndef save(p: Point):\n    return pickle.dumps(p, protocol=0)\n"
+    subclass = "from geo import Point\n\n\nclass PointError(Point, ValueError):\n    pass\n"
+    assert variants(GEO, others=(pickler,)) == [] and variants(GEO, others=(subclass,)) == []
     assert len(variants(GEO, others=(elsewhere, "from geo import Point\nprint(Point(1, 2).x)\n"))) == 1
 
 
@@ -156,6 +200,14 @@ def test_an_unset_slot_encodes_as_a_missing_attribute():
     S.__qualname__ = D.__qualname__
     assert encode(D(False)) == encode(S(False)) and encode(D(True)) == encode(S(True))
     assert encode(S(False)) != encode(S(True))
+
+    class B:  # a slot and a dict: a key of the dict under an empty slot's name is no attribute
+        __slots__ = ("__dict__", "x")
+
+    a, b = B(), B()
+    a.x = 1
+    b.__dict__["x"] = 1
+    assert encode(a) != encode(b)
 
 
 def test_verification_accepts_it_and_rejects_what_the_reading_cannot_see():

@@ -14,20 +14,26 @@ runs here):
 
 - the class is one the function calls by its plain name, not its own class (the captured instances of
   that class are of the original layout: a dict's state cannot be loaded into an instance with slots);
-  it is a ``class`` statement at the module's top level, bound once there, with no bases but
-  ``object``, no keywords (metaclass) and no decorators; it defines no ``__slots__`` and none of the methods
-  that may assume a dict (``__getattr__``, ``__setattr__``, ``__getstate__``, ``__reduce__``, … ``DICT_DUNDERS``);
-- its slots are the attributes its methods store on their instance (``self.x = …``, any store or ``del``
-  of an attribute of a plain method's first parameter, nested functions and comprehensions included), at
-  most ``MAX_SLOTS``, plus ``__weakref__`` (weak references keep working); none is also a name of the class
-  body (a class attribute, method or property: a slot of that name cannot be made); a method that rebinds
-  its first parameter, or a nested function that takes a parameter of that name, stops the rewrite;
-- the class stores on its instances only from its own methods: no store or ``del`` anywhere in the module,
-  or in any other Python file of the workspace that names the class, of an attribute outside its slots on
-  anything but a method's own instance; none there of a slot's name on the class itself (``C.x = …`` or
-  ``cls.x = …`` in a class method would replace the slot); no builtin ``vars``, ``setattr`` or ``delattr``,
-  no ``.__dict__`` and no ``__class__`` store in those files; the module does not import ``pickle``,
-  ``copyreg`` or ``shelve`` (protocols 0 and 1 cannot pickle slots);
+  it is a ``class`` statement at the module's top level, bound once there, with no bases but ``object``,
+  no keywords (metaclass), no decorators and no subclass in the module or in a workspace file naming it;
+  its body holds only a docstring, methods decorated with nothing but ``property``, ``staticmethod``,
+  ``classmethod`` or a property's ``setter``/``getter``/``deleter`` (``functools.cached_property`` keeps
+  its value in the dict), and names bound to constants; it defines no ``__slots__`` and none of the
+  methods that may assume a dict (``DICT_DUNDERS``);
+- its slots are the attributes its methods store on their instance (any store or ``del`` of an attribute
+  of a plain method's first parameter, nested functions and comprehensions included), at most
+  ``MAX_SLOTS``, plus ``__weakref__`` (weak references keep working); none is also a name of the class
+  body; a method that rebinds its first parameter, or a nested function that takes a parameter of that
+  name, stops the rewrite; so does a private (mangled) name;
+- nothing in the module, or in any other Python file of the workspace that names the class, may reach an
+  instance's dict or state: no ``vars``, ``setattr``, ``delattr``, ``exec``, ``eval`` or ``compile`` (as a
+  name or an attribute: ``builtins.setattr``), no mention of ``__dict__``, ``__setattr__``,
+  ``__getstate__``, ``__reduce_ex__`` and the like (``DICT_NAMES``; in a string too: ``getattr(p,
+  "__dict__")``), no ``__class__`` store, no pickler imported or named (``PICKLERS``: protocols 0 and 1
+  cannot pickle slots); and no store or ``del`` of an attribute there but on a plain method's own instance
+  in a plain class (the body above), or of a slot's name on a local or a parameter (never on a
+  module-level name such as the class or an alias of it, an expression such as ``type(p)``, or a class
+  method's ``cls``: that would replace the slot on the class);
 - only that class changes (one line, after its docstring); the rewrite compiles.
 
 What this reading does not see (a generic helper in a file that never names the class, code outside the
@@ -38,7 +44,9 @@ after verification and measurement, like every rewrite.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
+from typing import Any
 
 import libcst as cst
 from slipstream.optimizer.functions import find_function
@@ -65,8 +73,12 @@ DICT_DUNDERS = frozenset(
         "__init_subclass__",
     }
 )
-DYNAMIC = frozenset({"vars", "setattr", "delattr"})  # builtins that reach an instance's dict (and ``.__dict__``)
-PICKLERS = frozenset({"pickle", "copyreg", "shelve", "_pickle", "cPickle"})
+DYNAMIC = frozenset({"vars", "setattr", "delattr", "exec", "eval", "compile"})  # a name or an attribute
+DICT_NAMES = frozenset(  # what reaches an instance's dict or state: any mention, in code or in a string
+    {"__dict__", "__setattr__", "__delattr__", "__getstate__", "__setstate__", "__reduce__", "__reduce_ex__"}
+)
+PICKLERS = frozenset({"pickle", "copyreg", "shelve", "_pickle", "cPickle", "dill", "cloudpickle"})
+METHOD_DECORATORS = frozenset({"property", "staticmethod", "classmethod"})  # and ``<name>.setter`` and the like
 
 
 def slots_candidates(source: str, qualname: str, others: Iterable[str] = ()) -> list[Rewrite]:
@@ -94,7 +106,7 @@ def slots_candidates(source: str, qualname: str, others: Iterable[str] = ()) -> 
         if counts.get(name) != 1:
             continue
         slots = slot_names(classes[name])
-        if slots is None or not _module_allows(tree, name, slots):
+        if slots is None or _breaks(tree, name, slots):
             continue
         texts = list(others) if texts is None else texts
         if not all(_other_allows(text, name, slots) for text in texts):
@@ -107,6 +119,18 @@ def slots_candidates(source: str, qualname: str, others: Iterable[str] = ()) -> 
     return out
 
 
+def _decorator_ok(d: ast.expr) -> bool:
+    """``@property``, ``@staticmethod``, ``@classmethod``, ``@x.setter``/``getter``/``deleter``: nothing that
+    may keep state in the instance's dict (``functools.cached_property`` does)."""
+    if isinstance(d, ast.Name):
+        return d.id in METHOD_DECORATORS
+    return isinstance(d, ast.Attribute) and isinstance(d.value, ast.Name) and d.attr in ("setter", "getter", "deleter")
+
+
+def _is_classmethod(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(isinstance(d, ast.Name) and d.id == "classmethod" for d in fn.decorator_list)
+
+
 def _method_self(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     """The instance parameter of a plain method (None for static and class methods, or no parameter)."""
     for d in fn.decorator_list:
@@ -116,10 +140,10 @@ def _method_self(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     return params[0].arg if params else None
 
 
-def _instance_stores(fn: ast.FunctionDef | ast.AsyncFunctionDef, me: str) -> list[str] | None:
-    """The attributes ``fn`` stores on (or deletes from) its instance ``me``; None when ``me`` is rebound or
-    shadowed inside it."""
-    found: list[str] = []
+def _instance_stores(fn: ast.FunctionDef | ast.AsyncFunctionDef, me: str) -> list[ast.Attribute] | None:
+    """The attribute nodes by which ``fn`` stores on (or deletes from) its instance ``me``; None when ``me``
+    is rebound or shadowed inside it."""
+    found: list[ast.Attribute] = []
     for n in ast.walk(fn):
         if isinstance(n, ast.Name) and n.id == me and not isinstance(n.ctx, ast.Load):
             return None
@@ -132,9 +156,45 @@ def _instance_stores(fn: ast.FunctionDef | ast.AsyncFunctionDef, me: str) -> lis
             and not isinstance(n.ctx, ast.Load)
             and isinstance(n.value, ast.Name)
             and n.value.id == me
-            and n.attr not in found
         ):
-            found.append(n.attr)
+            found.append(n)
+    return found
+
+
+def _plain_stores(cls: ast.ClassDef) -> list[ast.Attribute] | None:
+    """The instance stores of a plain class: a body of a docstring, ``pass``, methods with ``_decorator_ok``
+    decorators and names bound to constants; None for anything else (a nested class, ``x = staticmethod(f)``,
+    a method that rebinds or shadows its instance parameter)."""
+    stores: list[ast.Attribute] = []
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if not all(_decorator_ok(d) for d in stmt.decorator_list):
+                return None
+            me = _method_self(stmt)
+            if me is None:
+                continue
+            found = _instance_stores(stmt, me)
+            if found is None:
+                return None
+            stores += found
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            if stmt.value is not None and not isinstance(stmt.value, ast.Constant):
+                return None
+        elif not (isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))):
+            return None
+    return stores
+
+
+def _body_names(cls: ast.ClassDef) -> set[str]:
+    """The names the class body binds (methods, properties, class attributes)."""
+    found: set[str] = set()
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.add(stmt.name)
+        elif isinstance(stmt, ast.Assign):
+            found.update(n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None and isinstance(stmt.target, ast.Name):
+            found.add(stmt.target.id)
     return found
 
 
@@ -144,100 +204,77 @@ def slot_names(cls: ast.ClassDef) -> list[str] | None:
         return None
     if any(not (isinstance(b, ast.Name) and b.id == "object") for b in cls.bases):
         return None
-    body_names: set[str] = set()
-    slots: list[str] = []
-    for stmt in cls.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            body_names.add(stmt.name)
-            me = _method_self(stmt)
-            if me is None:
-                continue
-            stored = _instance_stores(stmt, me)
-            if stored is None:
-                return None
-            slots += [s for s in stored if s not in slots]
-        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            for t in targets:
-                for n in ast.walk(t):
-                    if isinstance(n, ast.Name):
-                        body_names.add(n.id)
-            if isinstance(stmt, ast.AnnAssign) and stmt.value is None and isinstance(stmt.target, ast.Name):
-                body_names.discard(stmt.target.id)  # a bare annotation binds nothing
-        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
-            continue  # the docstring
-        elif isinstance(stmt, ast.Pass):
-            continue
-        else:
-            return None  # a nested class, an if, an import: something this reading does not follow
-    if body_names & DICT_DUNDERS or not slots or len(slots) > MAX_SLOTS:
+    stores = _plain_stores(cls)
+    if stores is None:
         return None
-    if any(s in body_names or s.startswith("__") for s in slots):
+    slots = list(dict.fromkeys(n.attr for n in stores))
+    body = _body_names(cls)
+    if body & DICT_DUNDERS or not slots or len(slots) > MAX_SLOTS:
+        return None
+    if any(s in body or s.startswith("__") for s in slots):
         return None  # a slot cannot share a name with the class body; a private name would be mangled
     return slots
 
 
-def _own_instance_stores(tree: ast.Module) -> set[int]:
-    """The ids of the attribute nodes on a plain method's own instance, in any class."""
-    own: set[int] = set()
-    for cls in ast.walk(tree):
-        if not isinstance(cls, ast.ClassDef):
+def _module_names(tree: ast.Module) -> set[str]:
+    """The names bound at the module's top level (over-approximated: what its non-def statements bind)."""
+    found: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(stmt.name)
             continue
-        for stmt in cls.body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                me = _method_self(stmt)
-                if me is None:
-                    continue
-                for n in ast.walk(stmt):
-                    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == me:
-                        own.add(id(n))
-    return own
-
-
-def _class_names(tree: ast.Module, name: str) -> set[str]:
-    """What names the class itself in ``tree``: its name, and the first parameter of its class methods."""
-    found = {name}
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef) and cls.name == name:
-            for stmt in cls.body:
-                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
-                    isinstance(d, ast.Name) and d.id == "classmethod" for d in stmt.decorator_list
-                ):
-                    params = stmt.args.posonlyargs + stmt.args.args
-                    found.update(p.arg for p in params[:1])
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                found.add(n.id)
+            elif isinstance(n, ast.alias):
+                found.add(n.asname or n.name.split(".")[0])
     return found
 
 
-def _stores_elsewhere(tree: ast.Module, name: str, slots: list[str]) -> bool:
-    """Does ``tree`` store or delete an attribute outside ``slots`` on anything but a method's own instance
-    (``__class__`` among them), store a slot's name on the class itself, or reach a dict by name
-    (``DYNAMIC``, ``.__dict__``)?"""
-    own = _own_instance_stores(tree)
-    the_class = _class_names(tree, name)
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and n.id in DYNAMIC:
-            return True
-        if not isinstance(n, ast.Attribute):
+def _breaks(tree: ast.Module, name: str, slots: list[str]) -> str:
+    """Why ``tree`` (the class's module, or a file naming the class) might do what an instance with slots
+    cannot, or "" when nothing in it does."""
+    own: set[int] = set()  # stores on a plain method's own instance, in any plain class
+    cls_params: set[str] = set()  # the first parameter of the class's own class methods
+    for cls in ast.walk(tree):
+        if not isinstance(cls, ast.ClassDef):
             continue
-        if n.attr == "__dict__":
-            return True
-        if isinstance(n.ctx, ast.Load):
-            continue
-        if n.attr in slots and isinstance(n.value, ast.Name) and n.value.id in the_class:
-            return True  # it would replace the slot's descriptor on the class
-        if id(n) in own or n.attr in slots:
-            continue
-        return True
-    return False
-
-
-def _module_allows(tree: ast.Module, name: str, slots: list[str]) -> bool:
+        if any(
+            (isinstance(b, ast.Name) and b.id == name) or (isinstance(b, ast.Attribute) and b.attr == name)
+            for b in cls.bases
+        ):
+            return "a subclass"
+        stores = _plain_stores(cls)
+        own.update(id(n) for n in stores or ())
+        if cls.name == name:
+            for stmt in cls.body:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_classmethod(stmt):
+                    cls_params.update(p.arg for p in (stmt.args.posonlyargs + stmt.args.args)[:1])
+    top = _module_names(tree)
     for n in ast.walk(tree):
         if isinstance(n, ast.Import) and any(a.name.split(".")[0] in PICKLERS for a in n.names):
-            return False
+            return "a pickler imported"
         if isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] in PICKLERS:
-            return False
-    return not _stores_elsewhere(tree, name, slots)
+            return "a pickler imported"
+        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+            if n.value in PICKLERS or any(d in n.value for d in DICT_NAMES):
+                return "a pickler or a dict named in a string"
+        if isinstance(n, ast.Name) and (n.id in DYNAMIC or n.id in DICT_NAMES):
+            return f"{n.id}"
+        if not isinstance(n, ast.Attribute):
+            continue
+        if n.attr in DYNAMIC or n.attr in DICT_NAMES:
+            return f".{n.attr}"
+        if isinstance(n.ctx, ast.Load):
+            continue
+        if n.attr == "__class__":
+            return "a __class__ store"
+        if id(n) in own:
+            continue
+        if n.attr in slots and isinstance(n.value, ast.Name) and n.value.id not in top | cls_params:
+            continue  # a slot's value set on a local or a parameter (an instance, or anything else)
+        return f"a store of .{n.attr} outside the class"
+    return ""
 
 
 def _names(tree: ast.Module, name: str) -> bool:
@@ -252,15 +289,15 @@ def _names(tree: ast.Module, name: str) -> bool:
 
 
 def _other_allows(text: str, name: str, slots: list[str]) -> bool:
-    """Another file of the workspace: where it names the class, the same as the module. One that names it
-    and does not parse is no evidence either way: it stops the rewrite."""
+    """Another file of the workspace: where it names the class, the same checks as the module. One that names
+    it and does not parse is no evidence either way: it stops the rewrite."""
     if name not in text:
         return True
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return False
-    return not _names(tree, name) or not _stores_elsewhere(tree, name, slots)
+    return not _names(tree, name) or not _breaks(tree, name, slots)
 
 
 def with_slots(source: str, name: str, slots: list[str]) -> str | None:
@@ -269,7 +306,8 @@ def with_slots(source: str, name: str, slots: list[str]) -> str | None:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError:
         return None
-    names = ", ".join(f'"{s}"' for s in [*slots, "__weakref__"])  # identifiers: nothing to escape
+    # Sorted as ruff's RUF023 wants them (the order changes nothing but the layout); identifiers: no escaping.
+    names = ", ".join(f'"{s}"' for s in sorted([*slots, "__weakref__"], key=_natural))
     line = cst.parse_statement(f"__slots__ = ({names})\n")
     body: list[cst.BaseStatement] = []
     done = False
@@ -291,6 +329,11 @@ def with_slots(source: str, name: str, slots: list[str]) -> str | None:
     except SyntaxError:
         return None
     return new
+
+
+def _natural(name: str) -> list[Any]:
+    """``a2`` before ``a10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:

@@ -138,8 +138,10 @@ class _Encoder:
                 has = True
                 try:
                     found[slot] = object.__getattribute__(x, slot)
-                except AttributeError:
-                    continue  # an empty slot is an attribute not set, as a key missing from a __dict__ is
+                except AttributeError:  # an empty slot is an attribute not set, as a key missing from a
+                    if slot in found:  # __dict__ is; where the dict has that key, reading it still raises
+                        found[f"{slot} (empty slot)"] = None
+                    continue
         if not has:
             try:
                 reduced = x.__reduce_ex__(4)
