@@ -33,6 +33,7 @@ class Anchor:
     followers: list[Any] = field(default_factory=list)  # requests waiting on this running generation
     finished: Any = None  # an asyncio.Event set when a running generation ends
     guess: Any = None  # a speculation's GenerationRequest: the anchor is at the end of the suggestion it follows
+    request: Any = None  # the GenerationRequest of a running generation (to stop it once the text departs)
 
     def typed_in(self, text: str, offset: int) -> str | None:
         """What was typed at this anchor's point to give ``text`` with the cursor at ``offset``; None when the
@@ -114,6 +115,8 @@ class AnchorStore:
         for anchor in self._by_uri.get(uri, []):
             if anchor.done or (anchor.guess is not None and not guesses):
                 continue
+            if anchor.request is not None and anchor.request.cancel.is_set():
+                continue  # already stopped: it will write nothing more
             typed = anchor.typed_in(text, offset)
             if typed is not None and any(anchor.typed_ahead(typed, t) for t in anchor.texts):
                 return anchor, typed

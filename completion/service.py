@@ -28,7 +28,7 @@ from slipstream.completion.cache import CompletionCache
 from slipstream.completion.prepare import Options, Prepared, PrepareRequest, finish, prepare, request_for
 from slipstream.completion.project_context import ProjectContext
 from slipstream.completion.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
-from slipstream.heuristics.cadence import cadence_from, speculation_wait_ms
+from slipstream.heuristics.cadence import Cadence, cadence_from, speculation_wait_ms
 from slipstream.inference.api import FAILED, GenerationEngine
 from slipstream.inference.engine import GenerationRequest, GenerationResult
 from slipstream.inference.stops import StopRules
@@ -89,7 +89,8 @@ class _Follower:
     character: int
     request_id: Any
     typed: str
-    off_track: asyncio.Event = field(default_factory=asyncio.Event)  # the generation wrote something else
+    ahead: bool = False  # typed ahead of the generation's text: it waits for the text to pass what was typed
+    off_track: asyncio.Event = field(default_factory=asyncio.Event)  # ... and wakes when it does not
 
 
 @dataclass
@@ -134,6 +135,7 @@ class CompletionService:
         self.retention_scale = 1.0  # seconds per second of the retention checks (tests shrink them)
         self._inflight: dict[int, _InFlight] = {}
         self._edit_times: dict[str, deque[float]] = {}
+        self._texts: dict[str, str] = {}  # each document's text after its last edit
         self._window_hints: dict[str, int] = {}  # each document's last prompt window start (keeps the KV cache)
         self._background: set[asyncio.Future] = set()
         self._ids = itertools.count(1)
@@ -143,10 +145,12 @@ class CompletionService:
         """An edit supersedes every completion computed for an older version of the document, except
         a running one whose first characters the user just typed (it will answer the newer request)."""
         self._edit_times.setdefault(uri, deque(maxlen=16)).append(time.monotonic())
+        self._texts[uri] = text
         self._cancel_stale(uri, version, text)
 
     def closed(self, uri: str) -> None:
         self._edit_times.pop(uri, None)
+        self._texts.pop(uri, None)
         self.anchors.drop(uri)
         self._window_hints.pop(uri, None)
         self._cancel_stale(uri, None, None)
@@ -177,12 +181,16 @@ class CompletionService:
         guesses = not (req.invoked or cadence.paused)
         found = self.anchors.find(req.uri, req.text, req.offset, guesses)
         ahead = self.anchors.find_ahead(req.uri, req.text, req.offset, guesses) if found is None else None
+        if ahead is not None and self._cached(engine, req, cadence):  # the cache answers at once: no wait
+            if ahead[0].request is not None:
+                ahead[0].request.cancel.set()
+            ahead = None
         if ahead is not None:
             found = (ahead[0], ahead[1], [])
             self.stats["typed_ahead"] += 1
         if found is not None and not found[0].done:
             anchor = found[0]
-            follower = _Follower(req.version, req.line, req.character, req.request_id, found[1])
+            follower = _Follower(req.version, req.line, req.character, req.request_id, found[1], ahead is not None)
             anchor.followers.append(follower)
             if anchor.guess is not None:
                 anchor.guess.urgent.set()  # a keystroke waits for it now: every thread
@@ -200,20 +208,7 @@ class CompletionService:
                 self._schedule_speculation(req, found[2])
             return self._answer(req, found[2], found[0].context_class)
 
-        extra = self.project.get(req.uri, req.text, req.offset, req.line) if self.config.project_context else ""
-        prepared = prepare(
-            PrepareRequest(
-                req.text,
-                req.offset,
-                self.config.options,
-                cadence,
-                req.invoked,
-                self.line_factors(),
-                extra,
-                self._window_hints.get(req.uri),
-            ),
-            engine.model,
-        )
+        prepared = self._prepare(engine, req, cadence)
         self._window_hints[req.uri] = prepared.prompt.start_line
         context_class = prepared.plan.context_class
 
@@ -295,14 +290,37 @@ class CompletionService:
         anchor.texts = [text]
         self._send(req, req.version, req.line, req.character, req.request_id, text, False)
         self._to_followers(anchor, req, text)
+        self._stop_if_departed(anchor, req)
 
     def _to_followers(self, anchor: Anchor, req: CompletionRequest, text: str) -> None:
         for f in list(anchor.followers):
-            if text.startswith(f.typed):
-                if len(text) > len(f.typed):
-                    self._send(req, f.version, f.line, f.character, f.request_id, text[len(f.typed) :], False)
-            elif not f.typed.startswith(text):  # a key typed ahead of it, and it wrote something else
+            if text.startswith(f.typed) and len(text) > len(f.typed):
+                self._send(req, f.version, f.line, f.character, f.request_id, text[len(f.typed) :], False)
+                f.ahead = False  # the text passed what was typed: it follows as any typist along it does
+            elif f.ahead:  # typed ahead of it, and what it wrote next does not pass what was typed: ask anew
                 f.off_track.set()
+
+    def _stop_if_departed(self, anchor: Anchor, req: CompletionRequest) -> None:
+        """A generation kept running after an edit (typed along or ahead of it) stops once its text no longer
+        fits the document (no key follows it, or the one that did left or was cancelled)."""
+        if anchor.request is None or not self._stale(req.uri, req.version):
+            return
+        latest = self._texts.get(req.uri)
+        if latest is None or not anchor.still_typed_through(latest):
+            anchor.request.cancel.set()
+
+    def _prepare(self, engine: GenerationEngine, req: CompletionRequest, cadence: Cadence) -> Prepared:
+        extra = self.project.get(req.uri, req.text, req.offset, req.line) if self.config.project_context else ""
+        hint = self._window_hints.get(req.uri)
+        options = self.config.options
+        request = PrepareRequest(req.text, req.offset, options, cadence, req.invoked, self.line_factors(), extra, hint)
+        return prepare(request, engine.model)
+
+    def _cached(self, engine: GenerationEngine, req: CompletionRequest, cadence: Cadence) -> bool:
+        """Does the cache hold an answer for this request (its context prepared as step 2 will)?"""
+        if self.cache is None:
+            return False
+        return self.cache.get(self.cache_key(engine, self._prepare(engine, req, cadence))) is not None
 
     async def _run(
         self,
@@ -316,6 +334,8 @@ class CompletionService:
         """One generation and its cleaned text; the caller decides what a stale version means."""
         loop = asyncio.get_running_loop()
         request = request_for(prepared, stream, label=f"{req.uri}@{req.version}", **sampling)
+        if anchor is not None:
+            anchor.request = request
         fl = _InFlight(req.uri, req.version, request, anchor)
         key = next(self._ids)
         self._inflight[key] = fl
@@ -425,7 +445,7 @@ class CompletionService:
         future = engine.submit_if_idle(request)
         if future is None:
             return
-        ahead.guess = request
+        ahead.guess = ahead.request = along.request = request
         self.anchors.add(ahead)
         inflight, fl = next(self._ids), _InFlight(req.uri, req.version, request, along)
         self._inflight[inflight] = fl
@@ -451,6 +471,7 @@ class CompletionService:
             return
         ahead.texts, along.texts = [text], [accepted + text]
         self._to_followers(ahead, req, text)
+        self._stop_if_departed(along, req)
 
     def warm_up(self, uri: str, text: str) -> None:
         """A file was opened: evaluate its prompt while the user reads, so the first request is warm."""

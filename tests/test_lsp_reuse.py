@@ -275,25 +275,29 @@ def test_typing_off_the_suggestion_stops_the_guess(tmp_path):
         assert server.close() == 0
 
 
-def first_suggestion(tmp_path, text: str, row: int, col: int) -> str:
-    """What the model suggests at (row, col) of ``text``, from a server of its own."""
-    server = start(tmp_path / "first", speculate=False, cache=False)
+def first_suggestion(tmp_path, text: str, row: int, col: int, typed: str = "", **options) -> str:
+    """What the model suggests at (row, col) of ``text`` (after typing ``typed`` there), from a server of its
+    own (with the disk cache in ``tmp_path / "first"`` when ``cache`` is on)."""
+    server = start(tmp_path / "first", **{"speculate": False, "cache": False, **options})
     try:
         server.notify(
             "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
         )
-        items = server.request("textDocument/inlineCompletion", params(row, col), timeout=60)["result"]["items"]
+        if typed:
+            insert(server, 2, row, col, typed)
+        at = params(row, col + len(typed))
+        items = server.request("textDocument/inlineCompletion", at, timeout=60)["result"]["items"]
         assert items, "the model suggested nothing"
         return items[0]["insertText"]
     finally:
         assert server.close() == 0
 
 
-def type_ahead_of_a_cold_request(tmp_path, typed: str) -> tuple[dict, dict]:
+def type_ahead_of_a_cold_request(tmp_path, typed: str, ask: bool = True, **options) -> tuple[dict | None, dict]:
     """Open the file and ask at once (its prompt still cold: hundreds of ms to evaluate), then type ``typed``
-    and ask again before any text came: the second answer, and the server's status."""
+    and (``ask``) ask again before any text came: the second answer, and the server's status."""
     text, row, col = mid_line_doc()
-    server = start(tmp_path / "typed", speculate=False, cache=False)
+    server = start(tmp_path / options.pop("storage", "typed"), **{"speculate": False, "cache": False, **options})
     try:
         server.notify(
             "textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": text}}
@@ -301,9 +305,11 @@ def type_ahead_of_a_cold_request(tmp_path, typed: str) -> tuple[dict, dict]:
         cold = {"jsonrpc": "2.0", "id": "cold", "method": "textDocument/inlineCompletion", "params": params(row, col)}
         server.send(cold)  # not waited for
         insert(server, 2, row, col, typed)
-        answer = server.request("textDocument/inlineCompletion", params(row, col + len(typed)), timeout=60)
+        answer = None
+        if ask:
+            answer = server.request("textDocument/inlineCompletion", params(row, col + len(typed)), timeout=60)
         server.wait_response("cold", timeout=60)
-        return answer["result"], wait_idle(server)
+        return (answer["result"] if answer else None), wait_idle(server)
     finally:
         assert server.close() == 0
 
@@ -332,6 +338,29 @@ def test_a_key_typed_off_a_running_generation_gets_its_own(tmp_path):
     assert st["stats"]["typed_ahead"] == 1, st["stats"]
     assert [g["label"].rsplit("@", 1)[1] for g in generations] == ["1", "2"], generations
     assert generations[0]["stop"] in ("cancelled", "superseded"), generations
+
+
+def test_a_key_typed_ahead_that_the_cache_answers_does_not_wait(tmp_path):
+    """Retyping what was typed before: the cache answers at once, and the generation it was typed ahead of
+    stops, instead of the key waiting for that generation's text."""
+    text, row, col = mid_line_doc()
+    suggestion = first_suggestion(tmp_path, text, row, col)
+    cached = first_suggestion(tmp_path, text, row, col, typed=suggestion[0], cache=True)
+    answer, st = type_ahead_of_a_cold_request(tmp_path, suggestion[0], storage="first", cache=True)
+    assert st["stats"]["cache_hits"] == 1 and st["stats"]["typed_ahead"] == 0, st["stats"]
+    assert answer and answer["items"][0]["insertText"] == cached, (answer, cached)
+    generations = foreground(st)
+    assert len(generations) == 1 and generations[0]["stop"] in ("cancelled", "superseded"), generations
+
+
+def test_a_generation_kept_for_a_key_typed_ahead_stops_once_its_text_departs(tmp_path):
+    """The edit keeps the running generation (it may still write what was typed), but no request follows it:
+    once its first text departs from the document, it stops instead of writing on for a stale version."""
+    text, row, col = mid_line_doc()
+    suggestion = first_suggestion(tmp_path, text, row, col)
+    _, st = type_ahead_of_a_cold_request(tmp_path, "#" if suggestion[0] != "#" else "@", ask=False)
+    generations = foreground(st)
+    assert len(generations) == 1 and generations[0]["stop"] in ("cancelled", "superseded"), generations
 
 
 def test_project_context_is_used_once_ready_and_never_waited_for(tmp_path):
