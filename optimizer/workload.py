@@ -68,9 +68,10 @@ def default_workload(workspace: str, path: str, limit: int = 5000) -> Workload:
     return Workload("pytest", tests[0], tuple(tests[1:]))
 
 
-def other_sources(workspace: str, path: str, limit: int = 5000) -> Iterator[str]:
+def other_sources(workspace: str, path: str, limit: int = 5000) -> Iterator[str | None]:
     """The texts of the workspace's Python files but ``path`` (the walk of ``default_workload``: the same
-    folders skipped, at most ``limit`` files, none over 1 MB), read as they are asked for."""
+    folders skipped), read as they are asked for; None for one not read (over 1 MB, unreadable, or past the
+    first ``limit``), so that a caller that must see them all can tell."""
     me = os.path.realpath(path)
     seen = 0
     for root, dirs, files in os.walk(workspace):
@@ -81,9 +82,9 @@ def other_sources(workspace: str, path: str, limit: int = 5000) -> Iterator[str]
                 continue
             seen += 1
             if seen > limit:
+                yield None
                 return
             try:
-                if os.path.getsize(p) <= 1 << 20:
-                    yield Path(p).read_text(encoding="utf-8", errors="replace")
+                yield Path(p).read_text(encoding="utf-8", errors="replace") if os.path.getsize(p) <= 1 << 20 else None
             except OSError:
-                continue
+                yield None

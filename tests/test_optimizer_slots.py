@@ -160,7 +160,8 @@ def test_the_rest_of_the_workspace_is_read_where_it_names_the_class():
     elsewhere = "def dump(p):\n    return vars(p)\n"  # never names it: the workload's to catch
     assert variants(GEO, others=(store,)) == []
     assert variants(GEO, others=(dump,)) == []
-    assert variants(GEO, others=("from geo import Point\ndef broken(:\n",)) == [], "unreadable: no evidence"
+    assert variants(GEO, others=("from geo import Point\ndef broken(:\n",)) == [], "unparsable: no evidence"
+    assert variants(GEO, others=(None,)) == [], "a file not read (too big, past the limit): no evidence"
     pickler = "import pickle\nfrom geo import Point\n\n\ndef save(p: Point):\n    return pickle.dumps(p, protocol=0)\n"
     subclass = "from geo import Point\n\n\nclass PointError(Point, ValueError):\n    pass\n"
     assert variants(GEO, others=(pickler,)) == [] and variants(GEO, others=(subclass,)) == []

@@ -194,7 +194,7 @@ def helper_candidates(source: str, qualname: str, python: tuple[int, int] | None
     return helpers.helper_candidates(source, qualname, offered(python))
 
 
-def slots_candidates(source: str, qualname: str, others: Iterable[str] = ()) -> list[Rewrite]:
+def slots_candidates(source: str, qualname: str, others: Iterable[str | None] = ()) -> list[Rewrite]:
     """``__slots__`` on each small class ``qualname`` creates (rules/slots.py); ``others``: the workspace's
     other Python sources, read only if a class qualifies."""
     return slots.slots_candidates(source, qualname, others)

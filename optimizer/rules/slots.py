@@ -25,7 +25,8 @@ runs here):
   ``MAX_SLOTS``, plus ``__weakref__`` (weak references keep working); none is also a name of the class
   body; a method that rebinds its first parameter, or a nested function that takes a parameter of that
   name, stops the rewrite; so does a private (mangled) name;
-- nothing in the module, or in any other Python file of the workspace that names the class, may reach an
+- nothing in the module, or in any other Python file of the workspace that names the class (a file it
+  could not read, over 1 MB or past the first 5,000, stops the rewrite), may reach an
   instance's dict or state: no ``vars``, ``setattr``, ``delattr``, ``exec``, ``eval`` or ``compile`` (as a
   name or an attribute: ``builtins.setattr``), no mention of ``__dict__``, ``__setattr__``,
   ``__getstate__``, ``__reduce_ex__`` and the like (``DICT_NAMES``; in a string too: ``getattr(p,
@@ -81,9 +82,10 @@ PICKLERS = frozenset({"pickle", "copyreg", "shelve", "_pickle", "cPickle", "dill
 METHOD_DECORATORS = frozenset({"property", "staticmethod", "classmethod"})  # and ``<name>.setter`` and the like
 
 
-def slots_candidates(source: str, qualname: str, others: Iterable[str] = ()) -> list[Rewrite]:
+def slots_candidates(source: str, qualname: str, others: Iterable[str | None] = ()) -> list[Rewrite]:
     """One rewrite per class ``qualname`` creates by plain name (the first ``MAX_CLASSES`` in call order) that
-    can take ``__slots__``; ``others``: the workspace's other Python sources."""
+    can take ``__slots__``; ``others``: the workspace's other Python sources (None: a file not read, which
+    stops the rewrite)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -100,7 +102,7 @@ def slots_candidates(source: str, qualname: str, others: Iterable[str] = ()) -> 
         name = call.func.id  # type: ignore[attr-defined]
         if name in classes and name != owner and name not in names:
             names.append(name)
-    texts: list[str] | None = None  # read only when a class qualifies
+    texts: list[str | None] | None = None  # read only when a class qualifies
     out: list[Rewrite] = []
     for name in names[:MAX_CLASSES]:
         if counts.get(name) != 1:
@@ -288,9 +290,11 @@ def _names(tree: ast.Module, name: str) -> bool:
     return False
 
 
-def _other_allows(text: str, name: str, slots: list[str]) -> bool:
-    """Another file of the workspace: where it names the class, the same checks as the module. One that names
-    it and does not parse is no evidence either way: it stops the rewrite."""
+def _other_allows(text: str | None, name: str, slots: list[str]) -> bool:
+    """Another file of the workspace: where it names the class, the same checks as the module. One not read
+    (None), or that names it and does not parse, is no evidence either way: it stops the rewrite."""
+    if text is None:
+        return False
     if name not in text:
         return True
     try:
