@@ -5,9 +5,11 @@ first characters; the rest of that suggestion is still right, so it is answered 
 works too, as long as the cursor stays at or after the point the suggestion was made for, and so does
 Enter where the suggestion goes on on the next line with the indentation the editor gave it.
 
-Typed ahead: a key typed while a generation is still running at the same point, past the text it has
-streamed so far (often nothing yet: its prompt is still being evaluated), may still be typed along what it
-writes next, so that key waits for the generation's next text instead of stopping it (``find_ahead``).
+Typed ahead: a key typed at the same point while a keystroke's generation has written nothing yet (its
+prompt is still being evaluated: a cold prompt, a 30 ms typist) may still be typed along what it writes
+first, so that key waits for the generation's first text instead of stopping it (``find_ahead``). Once a
+generation writes, or for a guess (its prompt is mostly evaluated already), a fresh generation whose prompt
+holds what was typed needs fewer decodes than following it would: there the key stops it, as before.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class Anchor:
         return typed is not None and any(t.startswith(typed) or self.typed_ahead(typed, t) for t in self.texts)
 
     def typed_ahead(self, typed: str, text: str) -> bool:
-        """``typed`` runs past ``text``, a running generation's text so far."""
-        return not self.done and len(typed) > len(text) and typed.startswith(text)
+        """Something was typed while this keystroke's generation has written nothing (``text``) yet."""
+        return not self.done and self.guess is None and text == "" and typed != ""
 
 
 def make_anchor(
@@ -109,11 +111,11 @@ class AnchorStore:
                 return anchor, found[0], found[1]
         return None
 
-    def find_ahead(self, uri: str, text: str, offset: int, guesses: bool = True) -> tuple[Anchor, str] | None:
-        """The newest running generation the user typed ahead of (``Anchor.typed_ahead``), and what was typed
-        since its point; checked after ``find`` found nothing."""
+    def find_ahead(self, uri: str, text: str, offset: int) -> tuple[Anchor, str] | None:
+        """The newest running keystroke generation the user typed ahead of (``Anchor.typed_ahead``), and what was
+        typed since its point; checked after ``find`` found nothing."""
         for anchor in self._by_uri.get(uri, []):
-            if anchor.done or (anchor.guess is not None and not guesses):
+            if anchor.done or anchor.guess is not None:
                 continue
             if anchor.request is not None and anchor.request.cancel.is_set():
                 continue  # already stopped: it will write nothing more

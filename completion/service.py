@@ -180,7 +180,7 @@ class CompletionService:
         cadence = cadence_from(self._edit_times.get(req.uri, ()), time.monotonic())
         guesses = not (req.invoked or cadence.paused)
         found = self.anchors.find(req.uri, req.text, req.offset, guesses)
-        ahead = self.anchors.find_ahead(req.uri, req.text, req.offset, guesses) if found is None else None
+        ahead = self.anchors.find_ahead(req.uri, req.text, req.offset) if found is None else None
         if ahead is not None and self._cached(engine, req, cadence):  # the cache answers at once: no wait
             if ahead[0].request is not None:
                 ahead[0].request.cancel.set()
@@ -436,7 +436,7 @@ class CompletionService:
         loop = asyncio.get_running_loop()
         ahead = make_anchor(req.uri, after, offset, [""], False, prepared.plan.context_class)
         ahead.finished = asyncio.Event()
-        along = make_anchor(req.uri, req.text, req.offset, [accepted], False)  # the user typing this keeps it running
+        along = make_anchor(req.uri, req.text, req.offset, [accepted])  # the user typing this keeps it running
 
         def stream(partial: str) -> None:
             loop.call_soon_threadsafe(self._stream_ahead, ahead, along, accepted, req, partial)

@@ -112,48 +112,57 @@ def test_a_running_generation_survives_typing_along_it_or_ahead_of_it():
     off = DOC.index("sum(") + 4
     running = make_anchor("u", DOC, off, ["item.pr"], done=False)
     ended = make_anchor("u", DOC, off, ["item.pr"], done=True)
-    # (document after the edit, kept while running, kept once ended, why)
-    for doc2, while_running, once_ended, why in [
-        (DOC[:off] + "ite" + DOC[off:], True, True, "typed along the text so far"),
-        (DOC, True, True, "nothing typed yet"),
-        (DOC[:off] + "x" + DOC[off:], False, False, "departs from the text so far"),
-        (DOC[:off] + "item.price" + DOC[off:], True, False, "ahead of the text so far: it may write that next"),
-        (DOC[:off] + "item.px" + DOC[off:], False, False, "ahead of it, but departing from it"),
-        ("#" + DOC[:off] + "it" + DOC[off:], False, False, "an edit above"),
-        (DOC[:off] + "it" + DOC[off:] + "#", False, False, "an edit below"),
+    blank = make_anchor("u", DOC, off, [""], done=False)  # written nothing yet: its prompt is being evaluated
+    guess = make_anchor("u", DOC, off, [""], done=False)
+    guess.guess = object()
+    # (document after the edit, kept while running / once ended / with nothing written / a guess, why)
+    for doc2, kept, why in [
+        (DOC[:off] + "ite" + DOC[off:], (True, True, True, False), "typed along the text so far"),
+        (DOC, (True, True, True, True), "nothing typed yet"),
+        (DOC[:off] + "x" + DOC[off:], (False, False, True, False), "ahead of a generation with nothing yet"),
+        (DOC[:off] + "item.price" + DOC[off:], (False, False, True, False), "past what it wrote: a fresh one"),
+        ("#" + DOC[:off] + "it" + DOC[off:], (False, False, False, False), "an edit above"),
+        (DOC[:off] + "it" + DOC[off:] + "#", (False, False, False, False), "an edit below"),
     ]:
-        assert running.still_typed_through(doc2) is while_running, why
-        assert ended.still_typed_through(doc2) is once_ended, why
+        got = tuple(a.still_typed_through(doc2) for a in (running, ended, blank, guess))
+        assert got == kept, why
 
 
-def test_find_ahead_only_running_generations_the_keys_ran_past():
+def test_find_ahead_only_keystroke_generations_that_wrote_nothing_yet():
     off = DOC.index("sum(") + 4
     blank = make_anchor("u", DOC, off, [""], done=False)  # its prompt is still being evaluated
-    guess = make_anchor("u", DOC, off, ["it"], done=False)
-    guess.guess = object()  # a speculation's anchor
-    # (anchors newest first, typed, guesses allowed, what find_ahead gives: index of the anchor or None)
-    for anchors, typed, guesses, expect in [
-        ([blank], "i", True, 0),
-        ([blank], "", True, None),  # nothing typed: ``find`` follows it (typed along)
-        ([anchor_at(DOC, off, [""])], "i", True, None),  # ended with nothing: no generation to wait for
-        ([guess], "ite", True, 0),
-        ([guess], "ite", False, None),  # an explicit request never waits for a guess
-        ([guess], "ix", True, None),  # departs from the guess's text so far
-        ([guess, blank], "ix", True, 1),  # the older one may still write it
+    started = make_anchor("u", DOC, off, ["it"], done=False)  # it writes: a fresh generation needs fewer decodes
+    guess = make_anchor("u", DOC, off, [""], done=False)
+    guess.guess = object()  # a speculation's anchor: its prompt is mostly evaluated already
+    # (anchors newest first, typed, what find_ahead gives: index of the anchor or None)
+    for anchors, typed, expect in [
+        ([blank], "i", 0),
+        ([blank], "", None),  # nothing typed: ``find`` follows it (typed along)
+        ([anchor_at(DOC, off, [""])], "i", None),  # ended with nothing: no generation to wait for
+        ([started], "ite", None),
+        ([guess], "i", None),
+        ([guess, started, blank], "ix", 2),
     ]:
         store = AnchorStore()
         for a in reversed(anchors):
             store.add(a)
         doc2 = DOC[:off] + typed + DOC[off:]
-        found = store.find_ahead("u", doc2, off + len(typed), guesses)
+        found = store.find_ahead("u", doc2, off + len(typed))
         got = None if found is None else anchors.index(found[0])
-        assert got == expect, (typed, guesses)
+        assert got == expect, (typed, expect)
         if found is not None:
             assert found[1] == typed
     # The cursor not at the end of what was typed: no
     store = AnchorStore()
     store.add(blank)
     assert store.find_ahead("u", DOC[:off] + "ab" + DOC[off:], off + 1) is None
+    # A generation already stopped writes nothing more: not followed
+    stopped = make_anchor("u", DOC, off, [""], done=False)
+    stopped.request = type("R", (), {"cancel": __import__("threading").Event()})()
+    stopped.request.cancel.set()
+    store = AnchorStore()
+    store.add(stopped)
+    assert store.find_ahead("u", DOC[:off] + "i" + DOC[off:], off + 1) is None
 
 
 def test_enter_along_a_suggestion_that_goes_on_on_the_next_line():
