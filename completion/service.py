@@ -2,7 +2,8 @@
 
 ``CompletionService.complete`` answers one request in three ways, cheapest first: (1) the user typed
 along a suggestion that is on screen or still being generated: the rest of it, without the model (a key
-typed ahead of a generation under way waits for its next text, and asks the model only if that departs);
+typed while a keystroke's generation has written nothing yet waits for its first text, and asks the model
+only if that does not pass what was typed);
 (2) the same context was answered (or speculated) before: the cached answer; (3) the model, streaming
 cleaned partial text through the ``notify`` callback. A request for a document version that is no
 longer current raises ``Superseded`` (never a stale answer). After an answer, speculation computes what
@@ -174,9 +175,10 @@ class CompletionService:
         t0 = time.perf_counter()
 
         # 1. The user typed along a suggestion: the rest of it, without the model. A guess (speculation) was
-        # planned for a keystroke: an explicit request, or one after a pause, plans more. A key typed ahead of
-        # a generation under way (a cold prompt, a fast typist) waits for what it writes next: if that is what
-        # was typed, the key is answered with the rest; if not, it leaves (``off_track``) and asks the model.
+        # planned for a keystroke: an explicit request, or one after a pause, plans more. A key typed while a
+        # keystroke's generation has written nothing yet (a cold prompt, a fast typist) waits for its first
+        # text: if that passes what was typed, the key is answered with the rest; if not, it leaves
+        # (``off_track``) and asks the model; a key the cache answers does not wait.
         cadence = cadence_from(self._edit_times.get(req.uri, ()), time.monotonic())
         guesses = not (req.invoked or cadence.paused)
         found = self.anchors.find(req.uri, req.text, req.offset, guesses)
