@@ -44,7 +44,14 @@ def called_helpers(source: str, qualname: str) -> list[str]:
         return []
     top = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.decorator_list}
     counts = bindings(tree)
-    local: set[str] = set()  # anything the function, its lambdas or its nested defs bind
+    found = [name for name in plain_calls(target) if name in top and name != qualname and counts.get(name) == 1]
+    return found[:HELPERS]
+
+
+def plain_calls(target: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """The names ``target`` calls by plain name, in the order of their first call, but those it, its lambdas or
+    its nested defs bind (there the name is not the module's)."""
+    local: set[str] = set()
     for n in ast.walk(target):
         if isinstance(n, ast.arg):
             local.add(n.arg)
@@ -56,9 +63,9 @@ def called_helpers(source: str, qualname: str) -> list[str]:
     calls = [n for n in ast.walk(target) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
     for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset)):
         name = call.func.id  # type: ignore[attr-defined]
-        if name in top and name != qualname and name not in local and counts.get(name) == 1 and name not in found:
+        if name not in local and name not in found:
             found.append(name)
-    return found[:HELPERS]
+    return found
 
 
 def helper_candidates(source: str, qualname: str, rules: Sequence[Rule]) -> list[Rewrite]:

@@ -12,7 +12,8 @@ A slot-only instance has no ``__dict__``: storing an attribute that is not a slo
 is made only where nothing the optimizer can read does that. Guarantees (read from the source; nothing
 runs here):
 
-- the class is one the function calls by its plain name, not its own class (the captured instances of
+- the class is one the function calls by its plain name (one it does not bind itself: ``plain_calls``, the
+  walk ``rules/helpers.py`` uses), not its own class (the captured instances of
   that class are of the original layout: a dict's state cannot be loaded into an instance with slots);
   it is a ``class`` statement at the module's top level, bound once there, with no bases but ``object``,
   no keywords (metaclass), no decorators and no subclass in the module or in a workspace file naming it;
@@ -52,6 +53,7 @@ from typing import Any
 import libcst as cst
 from slipstream.optimizer.functions import find_function
 from slipstream.optimizer.rules.engine import Rewrite
+from slipstream.optimizer.rules.helpers import plain_calls
 from slipstream.optimizer.rules.inlining import bindings
 
 MAX_SLOTS = 12  # "small" classes: a record of a few fields, the kind created by the thousand
@@ -95,13 +97,8 @@ def slots_candidates(source: str, qualname: str, others: Iterable[str | None] = 
         return []
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     counts = bindings(tree)
-    names: list[str] = []
     owner = qualname.split(".")[0]
-    calls = [n for n in ast.walk(target) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-    for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset)):
-        name = call.func.id  # type: ignore[attr-defined]
-        if name in classes and name != owner and name not in names:
-            names.append(name)
+    names = [name for name in plain_calls(target) if name in classes and name != owner]
     texts: list[str | None] | None = None  # read only when a class qualifies
     out: list[Rewrite] = []
     for name in names[:MAX_CLASSES]:
