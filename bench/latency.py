@@ -6,7 +6,7 @@ same prompts in-process with raw ``Llama.generate`` for the same number of token
 (so prefix reuse is the same for both). Prints a table and the overhead ratios.
 
 Usage: .venv/bin/python bench/latency.py [--file F] [--positions 20] [--paces human,fast,30ms] [--speculation]
-       [--llama-server PATH]
+       [--llama-server PATH] [--rounds N]
        .venv/bin/python bench/latency.py --engine llamacpp|openai [--endpoint URL]   (bench/remote.py)
 """
 
@@ -217,6 +217,7 @@ def replay_section(
     llama_server: str | None = None,
     paces: tuple[str, ...] = PACES,
     compare_speculation: bool = False,
+    rounds: int = 1,
 ) -> None:
     from slipstream.inference.model import default_model_path
 
@@ -238,7 +239,8 @@ def replay_section(
     print(
         f"\nTyping replay — {n_lines} lines of {Path(file).name} (seed {seed}) typed key by key; paces: human "
         f"(60-140 ms between keys, pauses at line ends), fast (the next key when the previous answer arrived), "
-        f"30ms (a fixed gap); {threads} threads, default model; every keystroke counts"
+        f"30ms (a fixed gap); {threads} threads, default model; every keystroke counts; {rounds} round(s), the "
+        f"setups in turn each round, every round's keys pooled"
     )
     hdr = (
         f"{'who':<13}{'pace':<7}{'file':<12}{'keys':>6}{'ghost':>7}{'first p50':>10}{'first p95':>10}"
@@ -252,22 +254,32 @@ def replay_section(
         setups.append(("no-speculation", "  spec. off", {"speculate": False}))
     for pace in paces:
         for label, doc, reg in (("small", small, small_region), ("large", large, large_region)):
-            for key, who, settings in setups:
-                r = asyncio.run(replay(doc, reg, seed, threads, label, pace, **settings))
-                sm = summary(r["every_first"])
-                rows[key, pace, label] = sm
-                reused = (r["typed_through"] + r["cache_hits"]) / max(1, r["answered"])
+            # Each round replays every setup once, in turn (Slipstream, speculation off, llama-server, then
+            # again): a slow minute of the machine falls on all of them, and every round's keys are pooled.
+            firsts: dict[str, list[float | None]] = {}
+            runs: dict[str, list[dict[str, Any]]] = {}
+            for _ in range(rounds):
+                for key, _who, settings in setups:
+                    r = asyncio.run(replay(doc, reg, seed, threads, label, pace, **settings))
+                    firsts.setdefault(key, []).extend(r["every_first"])
+                    runs.setdefault(key, []).append(r)
+                if llama_server:
+                    from bench.llama_server import replay_llama_server
+
+                    t = asyncio.run(replay_llama_server(llama_server, doc, reg, seed, threads, pace))
+                    firsts.setdefault("llama-server", []).extend(t["every_first"])
+            for key, who, _settings in setups:
+                sm = rows[key, pace, label] = summary(firsts[key])
+                rs = runs[key]
+                reused = sum(r["typed_through"] + r["cache_hits"] for r in rs) / max(1, sum(r["answered"] for r in rs))
+                final = [f for r in rs for f in r["final"]]
                 print(
-                    f"{who:<13}{pace:<7}{label + ' ' + str(round(r['chars'] / 1000)) + ' KB':<12}{sm['keys']:>6}"
+                    f"{who:<13}{pace:<7}{label + ' ' + str(round(rs[0]['chars'] / 1000)) + ' KB':<12}{sm['keys']:>6}"
                     f"{sm['share']:>7.0%}{sm['p50']:>10.0f}{sm['p95']:>10.0f}{sm['p95_all']:>9.0f}"
-                    f"{q(r['final'], 0.5):>9.0f}{reused:>8.0%}{r['rss_mb']:>7.0f} MB"
+                    f"{q(final, 0.5):>9.0f}{reused:>8.0%}{max(r['rss_mb'] for r in rs):>7.0f} MB"
                 )
             if llama_server:
-                from bench.llama_server import replay_llama_server
-
-                t = asyncio.run(replay_llama_server(llama_server, doc, reg, seed, threads, pace))
-                st = summary(t["every_first"])
-                rows["llama-server", pace, label] = st
+                st = rows["llama-server", pace, label] = summary(firsts["llama-server"])
                 print(
                     f"{'llama-server':<13}{pace:<7}{label:<12}{st['keys']:>6}{st['share']:>7.0%}{st['p50']:>10.0f}"
                     f"{st['p95']:>10.0f}{st['p95_all']:>9.0f}"
@@ -301,6 +313,7 @@ def main() -> None:
     ap.add_argument("--paces", default=",".join(PACES), help="typing paces to replay (bench/replay.py PACES)")
     ap.add_argument("--llama-server", metavar="PATH", help="also replay against this llama-server binary")
     ap.add_argument("--speculation", action="store_true", help="also replay every pace with speculation off")
+    ap.add_argument("--rounds", type=int, default=1, help="replay each setup this many times, in turn; keys pooled")
     ap.add_argument("--engine", choices=("openai", "llamacpp"), help="Slipstream over this remote engine vs direct")
     ap.add_argument("--endpoint", help="with --engine: the server (default: start one on loopback)")
     args = ap.parse_args()
@@ -311,7 +324,9 @@ def main() -> None:
         return
     if not args.skip_replay:
         paces = tuple(p for p in args.paces.split(",") if p)
-        replay_section(args.file, args.lines, args.seed, args.threads, args.llama_server, paces, args.speculation)
+        replay_section(
+            args.file, args.lines, args.seed, args.threads, args.llama_server, paces, args.speculation, args.rounds
+        )
     if not args.skip_overhead:
         overhead(str(ROOT / "examples" / "inventory.py"), args.positions, args.threads)
 
