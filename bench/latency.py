@@ -317,6 +317,8 @@ def main() -> None:
     ap.add_argument("--engine", choices=("openai", "llamacpp"), help="Slipstream over this remote engine vs direct")
     ap.add_argument("--endpoint", help="with --engine: the server (default: start one on loopback)")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be 1 or more")
     if args.engine:
         from bench.remote import main as remote_main
 
