@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 from slipstream.optimizer.cstutil import find_cst_function
-from slipstream.optimizer.functions import find_function
+from slipstream.optimizer.functions import parse_function
 from slipstream.optimizer.rules import ReplaceFunction
 
 # The literal each result kind (optimizer/sandboxed/canonical.py's tags) is replaced with.
@@ -106,14 +106,10 @@ def mutants(source: str, qualname: str, result_kind: str | None) -> list[Mutant]
 
 def does_nothing(source: str, qualname: str) -> bool:
     """True when the function's body is only a docstring, ``pass``, ``...`` or a bare ``return [None]``."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    parsed = parse_function(source, qualname)
+    if parsed is None:
         return False
-    node = find_function(tree, qualname)
-    if node is None:
-        return False
-    for stmt in node.body:
+    for stmt in parsed[1].body:
         if isinstance(stmt, ast.Pass):
             continue
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):

@@ -66,6 +66,17 @@ def find_function(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.Asyn
     return first_def(_ast_defs(tree), qualname, lambda node: isinstance(node, FUNCTION_TYPES))  # type: ignore[return-value]
 
 
+def parse_function(source: str, qualname: str) -> tuple[ast.Module, ast.FunctionDef | ast.AsyncFunctionDef] | None:
+    """The parsed module and the def ``qualname`` names in it; None when the source does not parse or has no such
+    def (for analyses that have nothing to say then)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    node = find_function(tree, qualname)
+    return None if node is None else (tree, node)
+
+
 def first_line(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     """The 1-based line a def's text starts on: its first decorator, else the ``def``."""
     return min([node.lineno, *[d.lineno for d in node.decorator_list]])

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
-from slipstream.optimizer.functions import find_function
+from slipstream.optimizer.functions import parse_function
 from slipstream.optimizer.rules.engine import Rewrite, Rule, candidates
 from slipstream.optimizer.rules.inlining import bindings
 
@@ -35,13 +35,10 @@ HELPERS = 3  # each rewrite costs a verification and a measurement (~5-10 s); wr
 
 def called_helpers(source: str, qualname: str) -> list[str]:
     """The module-level functions ``qualname`` calls by plain name, in the order of their first call."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    parsed = parse_function(source, qualname)
+    if parsed is None:
         return []
-    target = find_function(tree, qualname)
-    if target is None:
-        return []
+    tree, target = parsed
     top = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.decorator_list}
     counts = bindings(tree)
     found = [name for name in plain_calls(target) if name in top and name != qualname and counts.get(name) == 1]

@@ -51,7 +51,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import libcst as cst
-from slipstream.optimizer.functions import find_function
+from slipstream.optimizer.functions import parse_function
 from slipstream.optimizer.rules.engine import Rewrite
 from slipstream.optimizer.rules.helpers import plain_calls
 from slipstream.optimizer.rules.inlining import bindings
@@ -88,13 +88,10 @@ def slots_candidates(source: str, qualname: str, others: Iterable[str | None] = 
     """One rewrite per class ``qualname`` creates by plain name (the first ``MAX_CLASSES`` in call order) that
     can take ``__slots__``; ``others``: the workspace's other Python sources (None: a file not read, which
     stops the rewrite)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    parsed = parse_function(source, qualname)
+    if parsed is None:
         return []
-    target = find_function(tree, qualname)
-    if target is None:
-        return []
+    tree, target = parsed
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     counts = bindings(tree)
     owner = qualname.split(".")[0]
