@@ -48,43 +48,48 @@ def default_workload(workspace: str, path: str, limit: int = 5000) -> Workload:
     found = re.compile("|".join(patterns), re.MULTILINE)
     tests: list[str] = []
     seen = 0
-    for root, dirs, files in os.walk(workspace):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
-        for f in sorted(files):
-            if not f.endswith(".py") or not (f.startswith("test_") or f.endswith("_test.py")):
-                continue
-            seen += 1
-            if seen > limit:
-                break
-            p = os.path.join(root, f)
-            try:
-                text = Path(p).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if found.search(text):
-                tests.append(p)
+    for p in python_files(workspace):
+        f = os.path.basename(p)
+        if not (f.startswith("test_") or f.endswith("_test.py")):
+            continue
+        seen += 1
+        if seen > limit:
+            break
+        try:
+            text = Path(p).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if found.search(text):
+            tests.append(p)
     if not tests:
         return Workload("pytest", workspace)
     return Workload("pytest", tests[0], tuple(tests[1:]))
 
 
 def other_sources(workspace: str, path: str, limit: int = 5000) -> Iterator[str | None]:
-    """The texts of the workspace's Python files but ``path`` (the walk of ``default_workload``: the same
-    folders skipped), read as they are asked for; None for one not read (over 1 MB, unreadable, or past the
-    first ``limit``), so that a caller that must see them all can tell."""
+    """The texts of the workspace's Python files but ``path`` (``python_files``), read as they are asked for;
+    None for one not read (over 1 MB, unreadable, or past the first ``limit``), so that a caller that must see
+    them all can tell."""
     me = os.path.realpath(path)
     seen = 0
+    for p in python_files(workspace):
+        if os.path.realpath(p) == me:
+            continue
+        seen += 1
+        if seen > limit:
+            yield None
+            return
+        try:
+            yield Path(p).read_text(encoding="utf-8", errors="replace") if os.path.getsize(p) <= 1 << 20 else None
+        except OSError:
+            yield None
+
+
+def python_files(workspace: str) -> Iterator[str]:
+    """The workspace's ``.py`` files in a stable order (folders and files sorted), skipping hidden folders and
+    those of ``_SKIP_DIRS``: the one walk behind ``default_workload`` and ``other_sources``."""
     for root, dirs, files in os.walk(workspace):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         for f in sorted(files):
-            p = os.path.join(root, f)
-            if not f.endswith(".py") or os.path.realpath(p) == me:
-                continue
-            seen += 1
-            if seen > limit:
-                yield None
-                return
-            try:
-                yield Path(p).read_text(encoding="utf-8", errors="replace") if os.path.getsize(p) <= 1 << 20 else None
-            except OSError:
-                yield None
+            if f.endswith(".py"):
+                yield os.path.join(root, f)
