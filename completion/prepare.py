@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from slipstream.heuristics.cadence import Cadence
-from slipstream.heuristics.context import CursorContext, analyze
+from slipstream.heuristics.context import Above, CursorContext, analyze
 from slipstream.heuristics.policy import Limits, Plan, header_line_break, plan
 from slipstream.heuristics.postprocess import breaks_syntax, clean
 from slipstream.inference.api import PromptModel
@@ -60,6 +60,8 @@ class PrepareRequest:
     extra: str = ""  # project context lines to put ahead of the prompt
     hint: int | None = None  # the document's previous prompt window start (keeps the KV cache warm)
     leads: bool = True  # the policy may write a suggestion's start (False: the prompt a plain client sends)
+    above: Above | None = None  # the previous keystroke's ``context.above`` (used if the lines above are the same)
+    line: int | None = None  # the cursor's line, when the caller knows it (saves counting a long prefix's lines)
 
 
 def heals_at(ctx: CursorContext) -> bool:
@@ -75,7 +77,7 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
     text, offset, settings = req.text, req.offset, req.options
     cadence, invoked, line_factor, extra, hint = req.cadence, req.invoked, req.line_factor, req.extra, req.hint
     prefix, suffix = text[:offset], text[offset:]
-    ctx = analyze(prefix, suffix)
+    ctx = analyze(prefix, suffix, kept=req.above)
     lead = header_line_break(ctx) if req.leads else ""
     if lead:  # ask from the body's first line, as after Enter
         prefix += lead
@@ -95,13 +97,16 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
         cutter=p.cutter,
     )
     vocab = getattr(model, "vocabulary", None) if settings.token_healing and heals_at(ctx) else None
-    prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra, hint=hint, vocab=vocab)
+    line = None if req.line is None else req.line + lead.count("\n")
+    prompt = build_prompt(
+        prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra, hint=hint, vocab=vocab, line=line
+    )
     room = model.n_ctx - rules.max_tokens - 16
     if len(prompt.tokens) > room:  # a small context size (setting) or a long extra context: shrink to fit
         budget = PromptBudget(
             max_prefix_tokens=room * 6 // 10, max_suffix_tokens=room // 10, max_line_tokens=room // 5, slack_tokens=0
         )
-        prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget, vocab=vocab)
+        prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget, vocab=vocab, line=line)
     return Prepared(prompt, ctx, p, rules, prefix, suffix, lead)
 
 

@@ -30,6 +30,7 @@ from slipstream.completion.prepare import Options, Prepared, PrepareRequest, fin
 from slipstream.completion.project_context import ProjectContext
 from slipstream.completion.telemetry import RETENTION_CHECKS_S, Shown, Telemetry, still_present
 from slipstream.heuristics.cadence import Cadence, cadence_from, speculation_wait_ms
+from slipstream.heuristics.context import Above
 from slipstream.inference.api import FAILED, GenerationEngine
 from slipstream.inference.engine import GenerationRequest, GenerationResult
 from slipstream.inference.stops import StopRules
@@ -138,6 +139,7 @@ class CompletionService:
         self._edit_times: dict[str, deque[float]] = {}
         self._texts: dict[str, str] = {}  # each document's text after its last edit
         self._window_hints: dict[str, int] = {}  # each document's last prompt window start (keeps the KV cache)
+        self._above: dict[str, Above] = {}  # each document's last analysis of the lines above the cursor line
         self._background: set[asyncio.Future] = set()
         self._ids = itertools.count(1)
 
@@ -154,6 +156,7 @@ class CompletionService:
         self._texts.pop(uri, None)
         self.anchors.drop(uri)
         self._window_hints.pop(uri, None)
+        self._above.pop(uri, None)
         self._cancel_stale(uri, None, None)
 
     def _cancel_stale(self, uri: str, version: int | None, text: str | None) -> None:
@@ -315,8 +318,22 @@ class CompletionService:
         extra = self.project.get(req.uri, req.text, req.offset, req.line) if self.config.project_context else ""
         hint = self._window_hints.get(req.uri)
         options = self.config.options
-        request = PrepareRequest(req.text, req.offset, options, cadence, req.invoked, self.line_factors(), extra, hint)
-        return prepare(request, engine.model)
+        request = PrepareRequest(
+            req.text,
+            req.offset,
+            options,
+            cadence,
+            req.invoked,
+            self.line_factors(),
+            extra,
+            hint,
+            above=self._above.get(req.uri),
+            line=req.line,
+        )
+        prepared = prepare(request, engine.model)
+        if prepared.context.above is not None:
+            self._above[req.uri] = prepared.context.above
+        return prepared
 
     def _cached(self, engine: GenerationEngine, req: CompletionRequest, cadence: Cadence) -> bool:
         """Does the cache hold an answer for this request (its context prepared as step 2 will)?"""
@@ -427,9 +444,13 @@ class CompletionService:
                 line_factor=self.line_factors(),
                 extra=extra,
                 hint=self._window_hints.get(req.uri),
+                above=self._above.get(req.uri),  # the same lines above when the suggestion is on one line
+                line=line,
             ),
             engine.model,
         )
+        if "\n" not in accepted and prepared.context.above is not None:
+            self._above[req.uri] = prepared.context.above  # the cursor line's too (after Enter, the first on it)
         if prepared.plan.alternatives > 1:
             return
         key = self.cache_key(engine, prepared)

@@ -148,12 +148,12 @@ def clean(text: str, ctx: CursorContext, final: bool = True) -> str:
 def _enclosing_span(lines: list[str], row: int) -> tuple[int, int]:
     """Lines [start, end) of the top-level statement around ``row``: compiled alone, it is cheap."""
     start = row
-    while start > 0 and not (lines[start][:1].isalpha() or lines[start][:1] in "@_"):
+    while start > 0 and not _boundary(lines[start][:1]):
         start -= 1
     while start > 0 and lines[start - 1][:1] == "@":
         start -= 1
     end = row + 1
-    while end < len(lines) and not (lines[end][:1].isalpha() or lines[end][:1] in "@_"):
+    while end < len(lines) and not _boundary(lines[end][:1]):
         end += 1
     return start, end
 
@@ -168,6 +168,40 @@ def _error_line(source: str) -> int | None:
     return None
 
 
+def _boundary(line_start: str) -> bool:
+    """A line starting with this (its first character, or "") is where ``_enclosing_span`` stops."""
+    return line_start.isalpha() or line_start in "@_"
+
+
+def _local(prefix: str, suffix: str) -> tuple[str, str]:
+    """The part of the document ``_enclosing_span`` can reach from the cursor line, whatever is inserted at the
+    cursor: from the nearest boundary line above the cursor line (and the decorators above it) to the nearest
+    one after it, both included. Splitting the whole 113 KB document three times cost breaks_syntax 0.35 ms per
+    answer (0.02 ms in a 1 KB file), on the event loop; the part is a few lines."""
+    top = 0
+    end = prefix.rfind("\n")  # the line break that ends the line above the cursor line
+    while end >= 0:
+        start = prefix.rfind("\n", 0, end) + 1
+        if _boundary(prefix[start : start + 1]):
+            while start > 0:
+                above = prefix.rfind("\n", 0, start - 1) + 1
+                if prefix[above : above + 1] != "@":
+                    break
+                start = above
+            top = start
+            break
+        end = start - 1
+    bottom = len(suffix)
+    start = suffix.find("\n") + 1  # the line after the cursor line
+    while start > 0:
+        nl = suffix.find("\n", start)
+        if _boundary(suffix[start : start + 1]):
+            bottom = len(suffix) if nl < 0 else nl
+            break
+        start = nl + 1
+    return prefix[top:], suffix[:bottom]
+
+
 def breaks_syntax(prefix: str, text: str, suffix: str) -> bool:
     """Does inserting ``text`` add a syntax error to the enclosing top-level block?
 
@@ -176,6 +210,7 @@ def breaks_syntax(prefix: str, text: str, suffix: str) -> bool:
     """
     if not text.strip():
         return False
+    prefix, suffix = _local(prefix, suffix)
     row = prefix.count("\n")
     before_lines = (prefix + suffix).split("\n")
     s0, e0 = _enclosing_span(before_lines, row)
