@@ -471,15 +471,20 @@ class LogitsMemo:
 
 
 def heal_text_is_likely_rewritten(text: bytes) -> bool:
-    """Whether evaluating the dropped tokens with the prompt is likely to pay (see ``Engine._tokens``).
+    """Whether evaluating the dropped tokens with the prompt is likely to pay (see ``Engine._tokens``): where
+    the dropped text ends in punctuation (``(``, ``.``, ``, ``, `` = ``), not in a word or whitespace.
 
-    Each extra row of logits costs ~5 ms here (Gemma 3's 262k-token output layer: a 2-token decode with 2
-    rows 29.9 ms vs 25.1 with 1, at 1,000 tokens of context); it saves a whole decode (~23 ms) where the
-    model writes the dropped token again. Measured over 2,000 healed keystrokes of textwrap.py (greedy, the
-    default model): after whitespace alone it did so 5 % of the time, after punctuation 74 %, after part of
-    a word 21-25 % — kept there because those keystrokes otherwise wait for two decodes (the p95 of a fast
-    typist, bench/latency.py)."""
-    return bool(text.strip())
+    Each extra row of logits is Gemma 3's 262k-token output layer once more: a decode of 1 token with 1 row
+    14.6 ms here, of 2 tokens with 1 row 15.2-15.9 ms, with 2 rows 24.1-27.6 ms (2 threads, 500 tokens of
+    context). It saves a whole decode (~15 ms) where the model writes the dropped token again: over 2,000 healed
+    keystrokes of textwrap.py (greedy, the default model) it did so after whitespace alone 5 % of the time, after
+    punctuation 74 %, after part of a word 21-25 %. So after punctuation the row pays (~25 ms to the first
+    visible text either way against 15 or 30), after a word it does not (every such key pays ~10 ms to save 15 on
+    a quarter of them). bench/latency.py, rows after words too vs after punctuation only, alternating replays,
+    6 rounds at a fixed 30 ms gap: ghost text on 84.8 vs 88.0 % of keys (113 KB) and 92.3 vs 93.4 % (1 KB); 3
+    rounds of the fast pace, first ghost text p95 28.1 vs 28.2 ms and 28.0 vs 27.3 ms."""
+    last = text.decode("utf-8", errors="ignore").rstrip()[-1:]
+    return bool(last) and not (last.isalnum() or last == "_")
 
 
 def _eval_keeping_logits(llama: Any, pending: list[int], keep: int) -> int:
