@@ -43,7 +43,7 @@ class Header:
 @dataclass(frozen=True)
 class Above:
     """What ``analyze`` reads from the text above the cursor line alone. It is the same at every keystroke on a
-    line, so a caller keeps it between keystrokes (``analyze(..., above=)``) and a keystroke scans its line
+    line, so a caller keeps it between keystrokes (``analyze(..., kept=)``) and a keystroke scans its line
     only, not the block around it: in bench/latency.py's 113 KB file (a cursor 400 lines into a class) that
     scan and the walk up to the headers cost ~0.3 of analyze's ~0.35 ms per keystroke; 1 KB file: 0.03 ms."""
 
