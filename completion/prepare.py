@@ -61,7 +61,6 @@ class PrepareRequest:
     hint: int | None = None  # the document's previous prompt window start (keeps the KV cache warm)
     leads: bool = True  # the policy may write a suggestion's start (False: the prompt a plain client sends)
     above: Above | None = None  # the previous keystroke's ``context.above`` (used if the lines above are the same)
-    line: int | None = None  # the cursor's line, when the caller knows it (saves counting a long prefix's lines)
 
 
 def heals_at(ctx: CursorContext) -> bool:
@@ -97,16 +96,16 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
         cutter=p.cutter,
     )
     vocab = getattr(model, "vocabulary", None) if settings.token_healing and heals_at(ctx) else None
-    line = None if req.line is None else req.line + lead.count("\n")
+    lines = ctx.above.newlines if ctx.above is not None else None
     prompt = build_prompt(
-        prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra, hint=hint, vocab=vocab, line=line
+        prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra, hint=hint, vocab=vocab, newlines=lines
     )
     room = model.n_ctx - rules.max_tokens - 16
     if len(prompt.tokens) > room:  # a small context size (setting) or a long extra context: shrink to fit
         budget = PromptBudget(
             max_prefix_tokens=room * 6 // 10, max_suffix_tokens=room // 10, max_line_tokens=room // 5, slack_tokens=0
         )
-        prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget, vocab=vocab, line=line)
+        prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget, vocab=vocab, newlines=lines)
     return Prepared(prompt, ctx, p, rules, prefix, suffix, lead)
 
 

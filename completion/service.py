@@ -139,7 +139,7 @@ class CompletionService:
         self._edit_times: dict[str, deque[float]] = {}
         self._texts: dict[str, str] = {}  # each document's text after its last edit
         self._window_hints: dict[str, int] = {}  # each document's last prompt window start (keeps the KV cache)
-        self._above: dict[str, Above] = {}  # each document's last analysis of the lines above the cursor line
+        self._above: dict[str, Above] = {}  # each document's analysis of the text above its cursor line (~its size)
         self._background: set[asyncio.Future] = set()
         self._ids = itertools.count(1)
 
@@ -328,12 +328,15 @@ class CompletionService:
             extra,
             hint,
             above=self._above.get(req.uri),
-            line=req.line,
         )
         prepared = prepare(request, engine.model)
-        if prepared.context.above is not None:
-            self._above[req.uri] = prepared.context.above
+        self._keep_above(req.uri, prepared)
         return prepared
+
+    def _keep_above(self, uri: str, prepared: Prepared) -> None:
+        """The document's analysis of the lines above the cursor line, for its next keystroke (not once closed)."""
+        if prepared.context.above is not None and self.version_of(uri) is not None:
+            self._above[uri] = prepared.context.above
 
     def _cached(self, engine: GenerationEngine, req: CompletionRequest, cadence: Cadence) -> bool:
         """Does the cache hold an answer for this request (its context prepared as step 2 will)?"""
@@ -445,12 +448,11 @@ class CompletionService:
                 extra=extra,
                 hint=self._window_hints.get(req.uri),
                 above=self._above.get(req.uri),  # the same lines above when the suggestion is on one line
-                line=line,
             ),
             engine.model,
         )
-        if "\n" not in accepted and prepared.context.above is not None:
-            self._above[req.uri] = prepared.context.above  # the cursor line's too (after Enter, the first on it)
+        if "\n" not in accepted:  # still the cursor line's: computed here first when no keystroke needed it
+            self._keep_above(req.uri, prepared)
         if prepared.plan.alternatives > 1:
             return
         key = self.cache_key(engine, prepared)

@@ -52,6 +52,7 @@ class Above:
     previous: str  # the nearest non-blank one
     window: str  # the scan's start (a likely top-level statement) to the end of ``text``
     state: ScanState  # the lexical state at the end of ``window``
+    newlines: int  # how many \n ``text`` holds (the cursor line's index, for the prompt window)
     _headers: dict[int, tuple[Header, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def fits(self, prefix: str, cut: int) -> bool:
@@ -79,7 +80,7 @@ def above(text: str) -> Above:
             start = i
             break
     window = "\n".join(lines[start:]) + ("\n" if lines[start:] else "")
-    return Above(text, lines, previous, window, scan(window))
+    return Above(text, lines, previous, window, scan(window), text.count("\n"))
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def scan(text: str, base: ScanState | None = None, offset: int = 0) -> ScanState
 
     ``base`` resumes a scan: the state at the end of the ``offset`` characters before ``text``, which must end
     with a line break (no escape, quote or string prefix spans it); the result's offsets count from their start,
-    and equal those of one scan of both texts joined (tests/test_heuristics.py)."""
+    and equal those of one scan of both texts joined (tests/test_incremental_context.py)."""
     brackets: list[str] = list(base.brackets) if base else []
     quote = base.quote if base else ""
     start = base.string_start if base else -1

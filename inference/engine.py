@@ -393,7 +393,7 @@ class Engine:
                     llama.eval(tokens[llama.n_tokens :] + [tok])
             else:
                 if not heal_text_is_likely_rewritten(constraint.text):
-                    healed = []  # the model rarely writes a lone whitespace token again: no extra row of logits
+                    healed = []  # after whitespace or a word the extra row costs more than it saves
                 pending = tokens[llama.n_tokens :] + healed  # the engine left at least one prompt token
                 first_row = _eval_keeping_logits(llama, pending, len(healed) + 1)
                 on_track = 0  # how many picks so far equal the dropped tokens (all of them in the KV cache)

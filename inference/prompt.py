@@ -58,12 +58,12 @@ def split_current_line(prefix: str) -> tuple[str, str]:
     return prefix[:cut], prefix[cut:]
 
 
-def tail_lines(text: str, k: int, total: int | None = None) -> tuple[int, list[str]]:
-    """The last ``k`` lines of ``text`` (empty, or ending in a line break), with their line breaks, and how many
-    lines come before them. Only the tail is split: splitting a 113 KB prefix whole cost 0.13 ms a keystroke
-    (bench/latency.py's large file) for the window's last hundred lines. The tail starts after a \\n; within it,
-    lines break where ``str.splitlines`` breaks them, so a file with other line ends gets the same window text.
-    ``total``: how many lines ``text`` holds, when the caller knows (counting a 113 KB text's costs 0.07 ms)."""
+def tail_lines(text: str, k: int, newlines: int | None = None) -> tuple[int, list[str]]:
+    """The last ``k`` lines of ``text``, with their line breaks, and how many lines come before them. Lines end
+    at \\n (a \\r\\n file's end in \\r\\n; a lone \\r or a form feed is no line break here). Only the tail is
+    split: splitting a 113 KB prefix whole cost 0.13 ms a keystroke (bench/latency.py's large file) for the
+    window's last hundred lines. ``newlines``: how many \\n ``text`` holds, when the caller knows (the cursor
+    context's ``Above`` counts them once per line: counting a 113 KB text's costs 0.07 ms)."""
     p = len(text)
     for _ in range(k):
         q = text.rfind("\n", 0, p - 1)
@@ -71,10 +71,11 @@ def tail_lines(text: str, k: int, total: int | None = None) -> tuple[int, list[s
             p = 0
             break
         p = q + 1
-    lines = text[p:].splitlines(keepends=True)
+    parts = text[p:].split("\n")
+    lines = [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     if p == 0:
         return 0, lines
-    return (text.count("\n", 0, p) if total is None else max(0, total - len(lines))), lines
+    return (text.count("\n", 0, p) if newlines is None else newlines - len(parts) + 1), lines
 
 
 def window_start(
@@ -95,12 +96,12 @@ def window_start(
 
 
 def window(
-    lines_before: str, tokenize: Tokenize, budget: PromptBudget, hint: int | None = None, line: int | None = None
+    lines_before: str, tokenize: Tokenize, budget: PromptBudget, hint: int | None = None, newlines: int | None = None
 ) -> tuple[int, str]:
-    """The window over the complete lines before the cursor line (the ``line``-th, when the caller knows): its
-    first line and its text. It starts at an anchored line and keeps within the budget; with the previous
+    """The window over the complete lines before the cursor line (``newlines``: how many they are, if known):
+    its first line and its text. It starts at an anchored line and keeps within the budget; with the previous
     window's start as ``hint`` it stays put."""
-    first, lines = tail_lines(lines_before, budget.max_prefix_lines + budget.slack_lines, line)
+    first, lines = tail_lines(lines_before, budget.max_prefix_lines + budget.slack_lines, newlines)
     start = window_start(lines, tokenize, budget, hint, first)
     return start, "".join(lines[start - first :])
 
@@ -134,14 +135,14 @@ def build_prompt(
     extra: str = "",
     hint: int | None = None,
     vocab: Vocabulary | None = None,
-    line: int | None = None,
+    newlines: int | None = None,
 ) -> Prompt:
     """Lay out the prompt for the text before (``prefix``) and after (``suffix``) the cursor.
 
     ``tokenize`` must not add BOS or parse special tokens: marker ids are placed here, never parsed
     from user text, so a file that contains "<|fim_prefix|>" cannot forge the layout. With ``vocab`` (the
-    model's, see ``healing.Vocabulary``) the prompt's tail at the cursor is token-healed. ``line``: the cursor's
-    line (the LSP request's), which saves counting the lines of a long prefix.
+    model's, see ``healing.Vocabulary``) the prompt's tail at the cursor is token-healed. ``newlines``: how many
+    \\n the prefix holds (``Above.newlines``), which saves counting them in a long prefix.
     """
     budget = budget or PromptBudget()
     lines_before, current = split_current_line(prefix)
@@ -149,7 +150,7 @@ def build_prompt(
     head = [bos] if bos is not None and bos >= 0 else []
     # Extra context (project context) comes first: it changes rarely, so it stays in the KV cache.
     context = tokenize(extra.rstrip("\n") + "\n") if extra.strip() else []
-    start, before = window(lines_before, tokenize, budget, hint, line)
+    start, before = window(lines_before, tokenize, budget, hint, newlines)
     if fim is None:
         # The lines above and the cursor line tokenized apart, as in FIM mode and llama.cpp's /infill: the lines
         # above are the same text at every keystroke on a line (LoadedModel.tokenize remembers it), so the

@@ -170,35 +170,57 @@ def tokens(text: str) -> list[int]:
 
 
 def window_whole(lines_before: str, budget: PromptBudget, hint: int | None) -> tuple[int, str]:
-    """The window as it was computed, from every line of the prefix (the reference)."""
-    lines = lines_before.splitlines(keepends=True)
+    """The window computed from every line of the prefix, lines ending at \\n (the reference)."""
+    parts = lines_before.split("\n")
+    lines = [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     start = window_start(lines, tokens, budget, hint)
     return start, "".join(lines[start:])
 
 
-@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r", "\x0c\n", "\u2028"])
 def test_the_window_from_the_prefix_tail_equals_the_window_from_every_line(line_end):
+    """With or without the count of line breaks (a keystroke has ``Above.newlines``, a caller without a cursor
+    context has not), the same start and text as from every line; for \\n and \\r\\n files that is also what
+    ``str.splitlines`` gave before."""
     rng = random.Random(5)
     budgets = [PromptBudget(), PromptBudget(max_prefix_lines=20, max_prefix_tokens=300, anchor_lines=4, slack_lines=6)]
     for source in stdlib_sources(8):
         lines = source.replace("\r", "").split("\n")
         for _ in range(30):
             n = rng.randrange(len(lines))
-            lines_before = "".join(ln + line_end for ln in lines[:n])
+            lines_before = "".join(ln + (line_end if rng.random() < 0.3 else "\n") for ln in lines[:n])
             for budget in budgets:
                 for hint in (None, max(0, n - rng.randrange(200)), n + 3):
                     expected = window_whole(lines_before, budget, hint)
                     assert window(lines_before, tokens, budget, hint) == expected
-                    assert window(lines_before, tokens, budget, hint, line=n) == expected
+                    assert window(lines_before, tokens, budget, hint, newlines=lines_before.count("\n")) == expected
+                    if line_end in ("\n", "\r\n"):
+                        every = lines_before.splitlines(keepends=True)
+                        start = window_start(every, tokens, budget, hint)
+                        assert expected == (start, "".join(every[start:]))
 
 
 def test_tail_lines_counts_the_lines_before_the_tail():
     text = "".join(f"v{i} = {i}\n" for i in range(500))
     first, lines = tail_lines(text, 144)
     assert first == 356 and len(lines) == 144 and "".join(lines) == text[text.index("v356") :]
-    assert tail_lines(text, 144, total=500) == (first, lines)
+    assert tail_lines(text, 144, newlines=500) == (first, lines)
     assert tail_lines("a\nb\n", 10) == (0, ["a\n", "b\n"])
+    assert tail_lines("a\r\nb\x0cc\rd\n", 1) == (1, ["b\x0cc\rd\n"])
+    assert tail_lines("a\r\nb\x0cc\rd\n", 5) == (0, ["a\r\n", "b\x0cc\rd\n"])
     assert tail_lines("", 10) == (0, [])
+
+
+def test_the_keystroke_and_the_warm_up_number_the_window_alike():
+    """A warm-up prepares without a kept analysis; keystrokes with one: the window starts they pass on as hints
+    must be counted the same way, or the warmed KV cache is read one line off (a lone \\r above did that)."""
+    text = "".join(f"v{i} = {i}" + ("\r" if i == 40 else "\n") for i in range(300))
+    budget = PromptBudget(max_prefix_lines=20, max_prefix_tokens=300, anchor_lines=4, slack_lines=6)
+    warm_start, _ = window(text, tokens, budget)
+    ctx = analyze(text + "v = ", "")
+    assert ctx.above is not None and ctx.above.newlines == text.count("\n")
+    assert window(text, tokens, budget, None, ctx.above.newlines)[0] == warm_start
+    assert window(text, tokens, budget, warm_start, ctx.above.newlines)[0] == warm_start
 
 
 @pytest.mark.parametrize("odd", ["\r", "\x0c\n", "\u2028"])
