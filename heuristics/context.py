@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from slipstream.heuristics.scan import ScanState, scan
@@ -63,7 +64,7 @@ class Above:
         """``enclosing_headers`` of these lines at ``column``, computed once per column."""
         found = self._headers.get(column)
         if found is None:
-            found = self._headers[column] = enclosing_headers(list(self.lines), column)
+            found = self._headers[column] = enclosing_headers(self.lines, column)
         return found
 
 
@@ -157,7 +158,7 @@ def _is_header(line: str) -> bool:
     return closes_more and s[:-1].rstrip().endswith((")", "]"))
 
 
-def enclosing_headers(lines_before: list[str], column: int) -> tuple[Header, ...]:
+def enclosing_headers(lines_before: Sequence[str], column: int) -> tuple[Header, ...]:
     """Walk up from the cursor: each less-indented line that opens a block encloses the cursor."""
     out: list[Header] = []
     col = column
