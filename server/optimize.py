@@ -111,6 +111,7 @@ class OptimizerFeatures:
         # The last profile's hot lines and functions per file path, with the digest of the profiled text.
         self.hot_lines: dict[str, tuple[str, list[LineStat]]] = {}
         self.hot_functions: dict[str, tuple[str, list[FunctionStat]]] = {}
+        self.hot_unit = "CPU"  # what a hot line's percentage is of
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipstream-optimizer")
         # Each open document's functions, for its current version: editors ask for code actions on every
         # cursor move, and parsing a large file each time would be slow.
@@ -272,6 +273,7 @@ class OptimizerFeatures:
         )
         self.hot_lines.clear()
         self.hot_functions.clear()
+        self.hot_unit = "CPU" if prof.tool == "scalene" else "time"  # the fallback times lines by the clock
         by_file_lines: dict[str, list[LineStat]] = {}
         for ln in prof.lines:
             by_file_lines.setdefault(ln.path, []).append(ln)
@@ -311,7 +313,7 @@ class OptimizerFeatures:
                 continue
             if ln.cpu_percent < HOT_LINE_PERCENT and ln.peak_mb < 1.0:
                 continue
-            parts = [f"{ln.cpu_percent:.0f} % CPU"] if ln.cpu_percent >= HOT_LINE_PERCENT else []
+            parts = [f"{ln.cpu_percent:.0f} % {self.hot_unit}"] if ln.cpu_percent >= HOT_LINE_PERCENT else []
             if ln.peak_mb >= 1.0:
                 parts.append(f"{ln.peak_mb:.0f} MB")
             if line >= len(line_starts(doc.text)):

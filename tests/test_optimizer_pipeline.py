@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -211,6 +212,23 @@ def test_profile_falls_back_to_cprofile(tmp_path):
     assert prof.tool == "cProfile+tracemalloc" and not prof.error and prof.status == 0
     (busy,) = [f for f in prof.functions if f.name == "busy"]
     assert busy.line == 1 and busy.cpu_percent > 10
+    # Per-line time from the line timer: busy's line holds its time (sum's C loop and the generator's
+    # steps); the caller's line keeps only its own work, so no time counts twice.
+    lines = {(os.path.basename(ln.path), ln.line): ln.cpu_percent for ln in prof.lines}
+    assert lines.get(("work.py", 2), 0) > 10, prof.lines
+    assert lines.get(("run.py", 3), 0) < lines[("work.py", 2)] / 4, prof.lines
+    assert sum(lines.values()) <= 100.5 and all(os.path.realpath(ln.path) == ln.path for ln in prof.lines)
+
+
+def test_profile_says_why_the_run_failed(tmp_path):
+    # A workload that dies of an exception (the sandbox's guard refuses os.kill): scalene's run exits 1 (it
+    # runs once more), then the fallback's; each reason names the exception, not a bare exit status.
+    write(tmp_path, {"run.py": "import os, signal\n\nos.kill(os.getpid(), signal.SIGTERM)\n"})
+    prof = profile_workload(str(tmp_path), Workload("script", str(tmp_path / "run.py")))
+    assert prof.tool == "cProfile+tracemalloc", prof
+    why = "exit 1: PermissionError: sandbox: os.kill is not allowed"
+    assert f"scalene ended the run: {why}" in prof.note, prof.note
+    assert prof.error == f"the workload did not finish in the sandbox: {why}", prof.error
 
 
 def test_function_spans_and_the_innermost_def():
