@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from slipstream.heuristics.cadence import Cadence
 from slipstream.heuristics.context import Above, CursorContext, analyze
-from slipstream.heuristics.policy import Limits, Plan, header_line_break, plan
+from slipstream.heuristics.policy import Limits, Plan, header_line_break, plan, statement_line_break
 from slipstream.heuristics.postprocess import breaks_syntax, clean
 from slipstream.inference.api import PromptModel
 from slipstream.inference.engine import GenerationRequest, GenerationResult
@@ -77,8 +77,8 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
     cadence, invoked, line_factor, extra, hint = req.cadence, req.invoked, req.line_factor, req.extra, req.hint
     prefix, suffix = text[:offset], text[offset:]
     ctx = analyze(prefix, suffix, kept=req.above)
-    lead = header_line_break(ctx) if req.leads else ""
-    if lead:  # ask from the body's first line, as after Enter
+    lead = (header_line_break(ctx) or statement_line_break(ctx)) if req.leads else ""
+    if lead:  # ask from the body's (or the next statement's) first line, as after Enter
         prefix += lead
         ctx = analyze(prefix, suffix)
     limits = Limits(

@@ -503,7 +503,9 @@ class CompletionService:
         engine = self.engine
         if engine is None:
             return
-        prepared = prepare(PrepareRequest(text, len(text), self.config.options), engine.model)
+        # The document's own text, no lead (a line break the policy would write after a last statement): the
+        # keystrokes to come share the text, not a guess after it.
+        prepared = prepare(PrepareRequest(text, len(text), self.config.options, leads=False), engine.model)
         warm = GenerationRequest(prepared.prompt, StopRules(max_tokens=1), label=f"warm-up {uri}")
         if engine.submit_if_idle(warm) is not None:
             self.stats["warmups"] += 1

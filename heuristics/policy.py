@@ -82,6 +82,25 @@ def header_line_break(ctx: CursorContext) -> str:
     return "\n" + indent + ("\t" if "\t" in indent else "    ")
 
 
+# A statement after which the block's flow ends: a next line at its indentation would not run, so the line
+# after it is left to the model (most often a dedent, which the block's cutter drops).
+_ENDS_FLOW = re.compile(r"(return|raise|break|continue|pass)\b")
+
+
+def statement_line_break(ctx: CursorContext) -> str:
+    """The line break and indentation before the next line when the cursor ends a complete statement
+    (``x = f(a)|``, nothing after it on the line), else "". The policy writes a next line there
+    (``plan``: ``end_of_statement``), and the model's first two tokens were always the line break and the
+    indentation: two decodes (~30 ms) before any text showed, so at a fast typist's 30 ms gap the line's
+    last key showed nothing (4 keys of each of bench/latency.py's 30 ms replays). Asked from the next
+    line, as after Enter (the editor keeps the indentation), its first token is text. The model can no
+    longer end the block there; the cutter already dropped a next line that left it."""
+    line = ctx.line_prefix
+    if ctx.kind != "end_of_statement" or ctx.line_suffix.strip() or _ENDS_FLOW.match(line.strip()):
+        return ""
+    return "\n" + leading_ws(line)
+
+
 def docstring_stop(ctx: CursorContext) -> Callable[[str], int | None]:
     """Prose inside a docstring ends where its closing quotes would be."""
     quote = ctx.string_quote or '"""'
@@ -148,7 +167,9 @@ def plan(
         return explore()
     if kind == "end_of_statement":
         # A complete line: nothing to finish on it. Suggest the next line (after a line break, as an
-        # editor shows it), and the rest of the block only when asked or waited for.
+        # editor shows it), and the rest of the block only when asked or waited for. (Mostly the request
+        # is planned from the next line instead, with ``statement_line_break``'s lead; not after a
+        # statement that ends the block's flow, nor without leads.)
         if invoked or paused:
             return explore(3 if invoked else 1)
         return Plan(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from slipstream.heuristics.cadence import Cadence
 from slipstream.heuristics.context import analyze
-from slipstream.heuristics.policy import Limits, header_line_break, plan
+from slipstream.heuristics.policy import Limits, header_line_break, plan, statement_line_break
 
 FAST = Cadence(interval_ms=120, idle_ms=150)
 PAUSE = Cadence(interval_ms=300, idle_ms=2000)
@@ -179,3 +179,30 @@ def test_mid_call_does_not_reclose_the_paren():
 )
 def test_a_header_ending_at_the_cursor_gets_a_line_break_lead(doc, lead):
     assert header_line_break(at(doc)) == lead
+
+
+@pytest.mark.parametrize(
+    ("doc", "lead"),
+    [
+        ("def f():\n    x = g(a)|\n", "\n    "),
+        ("x = f(1)|", "\n"),
+        ("\tif x:\n\t\ty = [1, 2]|\n", "\n\t\t"),
+        ("def f():\n    returned = g()|\n", "\n    "),  # a name, not the keyword
+        ("s = 'a'|", "\n"),
+        ("def f():\n    return x|\n    y = 1\n", ""),  # the block's flow ends: the model decides
+        ("    raise ValueError(x)|", ""),
+        ("    pass|", ""),
+        ("    continue|", ""),
+        ("    break|", ""),
+        ("x = f(a|)", ""),  # mid-line
+        ("x = f(a)|  # why", ""),  # text after the cursor
+        ("x = [1,|", ""),  # inside brackets
+        ("x = valu|", ""),  # a word (or number) being typed
+        ("x = 1|", ""),
+        ("if x:|", ""),  # a header: header_line_break's
+        ("# x = 1|", ""),
+        ("x = f(1)\n|", ""),  # already on the next line
+    ],
+)
+def test_a_statement_ending_at_the_cursor_gets_a_line_break_lead(doc, lead):
+    assert statement_line_break(at(doc)) == lead

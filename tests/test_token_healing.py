@@ -193,6 +193,28 @@ def test_healing_gate_by_cursor_context(gemma, before, after, heals):
     assert (prompt.heal is not None) is heals, prompt.heal
 
 
+@pytest.mark.parametrize(
+    ("before", "lead"),
+    [
+        ("def save(self, path):\n    data = [vars(x) for x in self.items]", "\n    "),  # the next line's
+        ("def save(self, path):\n    if path:", "\n        "),  # the body's
+        ("def save(self, path):\n    return data", ""),  # the flow ends: the model decides
+        ("def save(self, path):\n    data = [vars(x) for x", ""),  # mid-line
+    ],
+)
+def test_a_finished_line_is_asked_from_the_next_one(gemma, before, lead):
+    # The line break and indentation are the policy's (``lead``) and end the prompt: the model's first decode
+    # is the next line's text, not a line break. Without a lead the prompt ends at the cursor.
+    after = "\n\n\ndef load(path):\n    pass\n"
+    prepared = prepare(PrepareRequest(before + after, len(before)), gemma)
+    assert prepared.lead == lead
+    prompt = prepared.prompt
+    assert prompt.prefix_text.endswith(before.rsplit("\n", 1)[-1] + lead), prompt.prefix_text[-60:]
+    if lead:  # the new line's indentation is the cursor line: its tokens end the prompt, none dropped
+        indent = gemma.tokenize(lead[1:])
+        assert prompt.heal is None and prompt.tokens[len(prompt.tokens) - len(indent) :] == indent
+
+
 def test_healing_is_off_by_setting_and_for_a_model_without_vocabulary(gemma):
     from slipstream.inference.host import open_remote
     from slipstream.inference.remote import RemoteConfig
