@@ -92,7 +92,7 @@ def statement_line_break(ctx: CursorContext) -> str:
     (``x = f(a)|``, nothing after it on the line), else "". The policy writes a next line there
     (``plan``: ``end_of_statement``), and the model's first two tokens were always the line break and the
     indentation: two decodes (~30 ms) before any text showed, so at a fast typist's 30 ms gap the line's
-    last key showed nothing (4 keys of each of bench/latency.py's 30 ms replays). Asked from the next
+    last key showed nothing (3 of the 8 lines of bench/latency.py's 30 ms replay, in every run). Asked from the next
     line, as after Enter (the editor keeps the indentation), its first token is text. The model can no
     longer end the block there; the cutter already dropped a next line that left it."""
     line = ctx.line_prefix

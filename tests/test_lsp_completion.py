@@ -287,38 +287,28 @@ async def test_accepting_a_suggestion_is_counted_locally_with_retention(client: 
     assert stats["classes"][cls]["retained_30s"] == 1 and stats["classes"][cls]["retained_120s"] == 1
 
 
-async def test_at_the_end_of_a_statement_the_suggestion_is_the_next_line(client: LanguageClient):
-    # A statement's last key: the line is complete, so the suggestion is the next line, asked from it (the
-    # line break and indentation written by the policy, not decoded): every partial starts with them.
+@pytest.mark.parametrize(
+    "start",
+    [
+        "    def in_stock(self)",  # a block header: the body's first lines, one level deeper
+        "        data = [vars(item)",  # a complete statement: the next line, at its indentation
+    ],
+)
+async def test_at_a_finished_line_the_suggestion_starts_on_the_next_line(client: LanguageClient, start: str):
+    # The line's last key (a header's ':', a statement's last character): the model's first two tokens would
+    # be the line break and the indentation (two decodes before any text; finishing the line showed nothing).
+    # The policy writes them and asks from the new line: the answer and every partial start with them.
     partials = Partials(client)
-    row = line_index(SAMPLE, "        data = [vars(item)")
+    row = line_index(SAMPLE, start)
     lines = SAMPLE.split("\n")
-    del lines[row + 1]  # the rest of the body
+    del lines[row + 1]  # the body, or the rest of it
     open_doc(client, URI, "\n".join(lines))
     col = len(lines[row])
     result = await client.text_document_inline_completion_async(inline_params(URI, row, col))
-    assert isinstance(result, types.InlineCompletionList) and result.items, "nothing at the statement's end"
+    assert isinstance(result, types.InlineCompletionList) and result.items, "nothing at the line's end"
     insert = result.items[0].insert_text
     assert insert.startswith("\n        ") and insert[9:10].strip(), repr(insert)
     assert all(not x.strip() or x.startswith("        ") for x in insert.split("\n")[1:]), "left the block"
-    shown = [p["text"] for _, p in partials.items if p["uri"] == URI and p["text"]]
-    assert shown and all(t.startswith("\n        ") for t in shown), shown
-
-
-async def test_at_the_end_of_a_block_header_the_suggestion_is_the_body_on_the_next_line(client: LanguageClient):
-    # As the ':' of a header is typed: the line is finished, the model's first token would be a line break,
-    # and finishing the line showed nothing. The suggestion starts on the next line, one level deeper.
-    partials = Partials(client)
-    row = line_index(SAMPLE, "    def in_stock(self)")
-    lines = SAMPLE.split("\n")
-    del lines[row + 1]  # the body
-    open_doc(client, URI, "\n".join(lines))
-    col = len(lines[row])
-    result = await client.text_document_inline_completion_async(inline_params(URI, row, col))
-    assert isinstance(result, types.InlineCompletionList) and result.items, "nothing at the header's end"
-    insert = result.items[0].insert_text
-    assert insert.startswith("\n        ") and insert[9:10].strip(), repr(insert)
-    assert all(not x.strip() or x.startswith("        ") for x in insert.split("\n")[1:]), "left the body"
     assert (result.items[0].range.start.line, result.items[0].range.start.character) == (row, col)
     shown = [p["text"] for _, p in partials.items if p["uri"] == URI and p["text"]]
     assert shown and all(t.startswith("\n        ") for t in shown), shown
