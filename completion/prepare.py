@@ -31,6 +31,9 @@ class Prepared:
     prefix: str  # what the prompt was built from: the document's text before the cursor, then ``lead``
     suffix: str
     lead: str = ""  # text every suggestion starts with, written by the policy, not the model
+    # The analysis of the text above the cursor's own line (``context``'s is the lead's line after a lead): what
+    # the next keystroke on that line can reuse.
+    above: Above | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
     cadence, invoked, line_factor, extra, hint = req.cadence, req.invoked, req.line_factor, req.extra, req.hint
     prefix, suffix = text[:offset], text[offset:]
     ctx = analyze(prefix, suffix, kept=req.above)
+    kept = ctx.above
     lead = (header_line_break(ctx) or statement_line_break(ctx)) if req.leads else ""
     if lead:  # ask from the body's (or the next statement's) first line, as after Enter
         prefix += lead
@@ -106,7 +110,7 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
             max_prefix_tokens=room * 6 // 10, max_suffix_tokens=room // 10, max_line_tokens=room // 5, slack_tokens=0
         )
         prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget, vocab=vocab, newlines=lines)
-    return Prepared(prompt, ctx, p, rules, prefix, suffix, lead)
+    return Prepared(prompt, ctx, p, rules, prefix, suffix, lead, kept)
 
 
 def request_for(

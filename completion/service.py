@@ -335,8 +335,8 @@ class CompletionService:
 
     def _keep_above(self, uri: str, prepared: Prepared) -> None:
         """The document's analysis of the lines above the cursor line, for its next keystroke (not once closed)."""
-        if prepared.context.above is not None and self.version_of(uri) is not None:
-            self._above[uri] = prepared.context.above
+        if prepared.above is not None and self.version_of(uri) is not None:
+            self._above[uri] = prepared.above
 
     def _cached(self, engine: GenerationEngine, req: CompletionRequest, cadence: Cadence) -> bool:
         """Does the cache hold an answer for this request (its context prepared as step 2 will)?"""

@@ -208,6 +208,8 @@ def test_a_finished_line_is_asked_from_the_next_one(gemma, before, lead):
     after = "\n\n\ndef load(path):\n    pass\n"
     prepared = prepare(PrepareRequest(before + after, len(before)), gemma)
     assert prepared.lead == lead
+    # What the next keystroke on the same line reuses is the analysis above that line, not the lead's line.
+    assert prepared.above is not None and prepared.above.text == before[: before.rfind("\n") + 1]
     prompt = prepared.prompt
     assert prompt.prefix_text.endswith(before.rsplit("\n", 1)[-1] + lead), prompt.prefix_text[-60:]
     if lead:  # the new line's indentation is the cursor line: its tokens end the prompt, none dropped
