@@ -10,7 +10,7 @@ and ``heals_at`` says the cursor is inside a line being written.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from slipstream.heuristics.cadence import Cadence
 from slipstream.heuristics.context import Above, CursorContext, analyze
@@ -18,7 +18,7 @@ from slipstream.heuristics.policy import Limits, Plan, header_line_break, plan, 
 from slipstream.heuristics.postprocess import breaks_syntax, clean
 from slipstream.inference.api import PromptModel
 from slipstream.inference.engine import GenerationRequest, GenerationResult
-from slipstream.inference.prompt import Prompt, PromptBudget, build_prompt
+from slipstream.inference.prompt import Prompt, build_prompt
 from slipstream.inference.stops import StopRules
 
 
@@ -101,13 +101,18 @@ def prepare(req: PrepareRequest, model: PromptModel) -> Prepared:
     )
     vocab = getattr(model, "vocabulary", None) if settings.token_healing and heals_at(ctx) else None
     lines = ctx.above.newlines if ctx.above is not None else None
+    budget = model.budget
     prompt = build_prompt(
-        prefix, suffix, model.tokenize, model.fim, model.bos, extra=extra, hint=hint, vocab=vocab, newlines=lines
+        prefix, suffix, model.tokenize, model.fim, model.bos, budget, extra, hint, vocab=vocab, newlines=lines
     )
     room = model.n_ctx - rules.max_tokens - 16
     if len(prompt.tokens) > room:  # a small context size (setting) or a long extra context: shrink to fit
-        budget = PromptBudget(
-            max_prefix_tokens=room * 6 // 10, max_suffix_tokens=room // 10, max_line_tokens=room // 5, slack_tokens=0
+        budget = replace(
+            budget,
+            max_prefix_tokens=min(budget.max_prefix_tokens, room * 6 // 10),
+            max_suffix_tokens=min(budget.max_suffix_tokens, room // 10),
+            max_line_tokens=min(budget.max_line_tokens, room // 5),
+            slack_tokens=0,
         )
         prompt = build_prompt(prefix, suffix, model.tokenize, model.fim, model.bos, budget, vocab=vocab, newlines=lines)
     return Prepared(prompt, ctx, p, rules, prefix, suffix, lead, kept)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from slipstream.inference.engine import GenerationRequest
 from slipstream.inference.fim import FimTokens
+from slipstream.inference.prompt import PromptBudget
 
 FAILED = "error"  # GenerationResult.stop_reason of a generation the engine could not run; its text is ""
 
@@ -30,6 +31,7 @@ class PromptModel(Protocol):
     name: str
     fim: FimTokens | None
     bos: int | None
+    budget: PromptBudget  # the prompt window's bounds: what a prompt token costs differs between engines
 
     @property
     def n_ctx(self) -> int: ...

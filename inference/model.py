@@ -12,6 +12,7 @@ from typing import Any
 
 from slipstream.inference.fim import FimTokens, fim_from_ids
 from slipstream.inference.healing import Vocabulary
+from slipstream.inference.prompt import LOCAL_BUDGET
 
 GGUF_MAGIC = b"GGUF"
 TOKENIZE_MEMO = 8  # long texts LoadedModel.tokenize remembers (a window above the cursor, its suffix, ...)
@@ -95,6 +96,7 @@ class LoadedModel:
         add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
         bos = llama_cpp.llama_vocab_bos(vocab)
         self.bos: int | None = bos if add_bos and bos >= 0 else None
+        self.budget = LOCAL_BUDGET  # every prompt token is evaluated on this machine's CPU (see LOCAL_BUDGET)
         # Every token's bytes, read once (~0.3 s for Gemma 3's 262,144 tokens on this machine, plus ~0.1 s to
         # sort them for healing): decoding a token is then a list lookup, and token healing's prefix queries
         # are binary searches (inference/healing.py).

@@ -52,6 +52,7 @@ from slipstream.inference.api import FAILED
 from slipstream.inference.engine import Engine, GenerationRequest, GenerationResult, Job
 from slipstream.inference.fim import FimTokens
 from slipstream.inference.model import ModelLoadError
+from slipstream.inference.prompt import PromptBudget
 from slipstream.inference.stops import check_stop
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,9 @@ class RemoteModel:
     template lays it out here)."""
 
     bos: int | None = None
+    # The server evaluates prompts (a GPU's thousands of tokens a second, its own prompt cache): the wider
+    # window, for the stronger models teams run. What bounds it here is ``n_ctx`` (prepare shrinks to fit).
+    budget = PromptBudget()
 
     def __init__(self, config: RemoteConfig, endpoint: Endpoint) -> None:
         self._n_ctx = config.n_ctx

@@ -81,7 +81,7 @@ class Settings:
     max_tokens: int = _default("max_tokens")
     time_budget_ms: int = _default("time_budget_ms")
     threads: int = _default("threads")  # the number of cores, at most 8
-    context_size: int = _default("context_size")  # the prompt budget (about 1,750 tokens at most) plus generation
+    context_size: int = _default("context_size")  # the prompt budget (about 1,500 tokens at most) plus generation
     engine: str = _default("engine")  # local: llama.cpp here; openai / llamacpp: a team's server (README)
     endpoint: str = _default("endpoint")  # the server's URL (remote engines); nothing else is ever contacted
     remote_model: str = _default("remote_model")  # the server's model name; empty: the first it lists

@@ -157,7 +157,8 @@ def test_the_first_request_near_the_end_of_a_long_file_reuses_the_warm_up(tmp_pa
         assert st["stats"]["warmups"] == 1, st["stats"]
         server.request("textDocument/inlineCompletion", params(row, col), timeout=60)
         first = wait_idle(server)["recent"][-1]
-        assert first["prompt_tokens"] > 500, first  # a window that does not start at the file's first line
+        # a window of dozens of lines (the local budget's 64 at most: ~420 tokens here), most of them reused
+        assert first["prompt_tokens"] > 300, first
         assert first["reused_tokens"] >= first["prompt_tokens"] - 40, first
     finally:
         assert server.close() == 0
