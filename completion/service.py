@@ -138,7 +138,10 @@ class CompletionService:
         self._inflight: dict[int, _InFlight] = {}
         self._edit_times: dict[str, deque[float]] = {}
         self._texts: dict[str, str] = {}  # each document's text after its last edit
-        self._window_hints: dict[str, int] = {}  # each document's last prompt window start (keeps the KV cache)
+        # each document's last prompt window start (keeps the KV cache), with the model it was laid out for: a
+        # window start from another model's budget (a remote server's 96 lines, then the local fallback's 64)
+        # would keep that model's wider window, and its cold prompt, on this one
+        self._window_hints: dict[str, tuple[str, int]] = {}
         self._above: dict[str, Above] = {}  # each document's analysis of the text above its cursor line (~its size)
         self._background: set[asyncio.Future] = set()
         self._ids = itertools.count(1)
@@ -214,7 +217,7 @@ class CompletionService:
             return self._answer(req, found[2], found[0].context_class)
 
         prepared = self._prepare(engine, req, cadence)
-        self._window_hints[req.uri] = prepared.prompt.start_line
+        self._window_hints[req.uri] = (engine.model.path, prepared.prompt.start_line)
         context_class = prepared.plan.context_class
 
         # 2. The same context was answered before (or speculated): the same answer.
@@ -314,9 +317,14 @@ class CompletionService:
         if latest is None or not anchor.still_typed_through(latest):
             anchor.request.cancel.set()
 
+    def _hint(self, uri: str, engine: GenerationEngine) -> int | None:
+        """The document's last window start, if it was laid out for this engine's model."""
+        kept = self._window_hints.get(uri)
+        return kept[1] if kept is not None and kept[0] == engine.model.path else None
+
     def _prepare(self, engine: GenerationEngine, req: CompletionRequest, cadence: Cadence) -> Prepared:
         extra = self.project.get(req.uri, req.text, req.offset, req.line) if self.config.project_context else ""
-        hint = self._window_hints.get(req.uri)
+        hint = self._hint(req.uri, engine)
         options = self.config.options
         request = PrepareRequest(
             req.text,
@@ -446,7 +454,7 @@ class CompletionService:
                 self.config.options,
                 line_factor=self.line_factors(),
                 extra=extra,
-                hint=self._window_hints.get(req.uri),
+                hint=self._hint(req.uri, engine),
                 above=self._above.get(req.uri),  # the same lines above when the suggestion is on one line
             ),
             engine.model,
@@ -512,7 +520,8 @@ class CompletionService:
             # The first keystroke near the end keeps this window's start, and so the KV cache just filled:
             # without it, a request 12 lines above the end of a long file started its window 16 lines higher
             # and reused 1 of its 820 prompt tokens (tests/test_lsp_reuse.py).
-            self._window_hints.setdefault(uri, prepared.prompt.start_line)
+            if self._hint(uri, engine) is None:
+                self._window_hints[uri] = (engine.model.path, prepared.prompt.start_line)
 
     # -- acceptance telemetry ----------------------------------------------------------------------
     def accepted(self, item_id: Any, accepted_chars: Any, text_of: Callable[[str], str | None]) -> None:

@@ -43,8 +43,6 @@ def window_lines(prompt_text: str) -> int:
 
 def test_the_local_model_gets_the_local_budget_and_a_remote_one_the_wider_default(gemma, remote):
     assert gemma.budget == LOCAL_BUDGET and remote.model.budget == PromptBudget()
-    assert LOCAL_BUDGET.max_prefix_lines < PromptBudget().max_prefix_lines
-    assert LOCAL_BUDGET.max_prefix_tokens < PromptBudget().max_prefix_tokens
 
 
 def test_a_cold_local_prompt_holds_at_most_the_local_window(gemma, remote):
@@ -63,10 +61,32 @@ def test_a_cold_local_prompt_holds_at_most_the_local_window(gemma, remote):
     assert wide.prefix_text.endswith(local.prefix_text)
 
 
-def test_a_small_context_shrinks_the_local_window_further(default_model_path):
-    small = load_model(ModelConfig(path=default_model_path, n_threads=1, n_ctx=512))
+def test_a_prompt_shrunk_to_fit_the_context_keeps_within_the_local_window(default_model_path):
+    """A long project context overflows the context: the prompt is laid out again within a budget cut to the
+    room left, and that budget is never wider than the model's own (it was 96 lines / 60 % of the room)."""
+    model = load_model(ModelConfig(path=default_model_path, n_threads=1, n_ctx=4096))
+    extra = "".join(f"# project note {i}: helper_{i}(value) returns value * {i}\n" for i in range(400))
+    assert len(model.tokenize(extra)) > model.n_ctx
     text = cursor_text()
-    prepared = prepare(PrepareRequest(text, len(text)), small)
-    room = small.n_ctx - prepared.rules.max_tokens - 16
-    assert len(prepared.prompt.tokens) <= room
-    assert window_lines(prepared.prompt.prefix_text) < LOCAL_BUDGET.max_prefix_lines - LOCAL_BUDGET.anchor_lines
+    prepared = prepare(PrepareRequest(text, len(text), extra=extra), model)
+    assert len(prepared.prompt.tokens) <= model.n_ctx - prepared.rules.max_tokens - 16
+    assert window_lines(prepared.prompt.prefix_text) <= LOCAL_BUDGET.max_prefix_lines
+
+
+def test_a_window_start_is_kept_only_for_the_model_it_was_laid_out_for(gemma, remote):
+    """The warm-up's window start is the document's hint for the local model only: after a switch to a remote
+    server (or from one to the local fallback) the other model's budget lays out its own window."""
+    from slipstream.completion.service import CompletionService
+    from slipstream.inference.engine import Engine
+
+    service = CompletionService(lambda partial: None, lambda uri: 1)
+    local = Engine(gemma)
+    try:
+        service.engine = local
+        text = cursor_text()
+        service.warm_up("file:///a.py", text)
+        start = prepare(PrepareRequest(text, len(text), leads=False), gemma).prompt.start_line
+        assert service._hint("file:///a.py", local) == start
+        assert service._hint("file:///a.py", remote) is None, "a remote model does not inherit the local window"
+    finally:
+        local.close()
