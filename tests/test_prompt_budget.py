@@ -55,7 +55,7 @@ def test_a_cold_local_prompt_holds_at_most_the_local_window(gemma, remote):
     assert LOCAL_BUDGET.max_prefix_lines - LOCAL_BUDGET.anchor_lines < lines <= LOCAL_BUDGET.max_prefix_lines
     above = local.prefix_text[: local.prefix_text.rfind("\n") + 1]
     assert len(gemma.tokenize(above)) <= LOCAL_BUDGET.max_prefix_tokens
-    assert len(local.tokens) < 900, "the cold prompt the CPU evaluates (96 lines here were ~910 tokens)"
+    assert len(local.tokens) < 700, "the cold prompt the CPU evaluates (574 tokens; 877 with the 96-line window)"
     # the remote model's window over the same text reaches further up
     assert window_lines(wide.prefix_text) > lines
     assert wide.prefix_text.endswith(local.prefix_text)
