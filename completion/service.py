@@ -200,6 +200,8 @@ class CompletionService:
             anchor = found[0]
             follower = _Follower(req.version, req.line, req.character, req.request_id, found[1], ahead is not None)
             anchor.followers.append(follower)
+            if found[2]:  # what it wrote so far passes what was typed: shown now, not at its next token
+                self._send(req, req.version, req.line, req.character, req.request_id, found[2][0], False)
             if anchor.guess is not None:
                 anchor.guess.urgent.set()  # a keystroke waits for it now: every thread
                 self.stats["guesses_followed"] += 1
