@@ -104,7 +104,9 @@ def stats_main(storage: str | None) -> int:
     if not os.path.isdir(directory):
         print(f"no statistics yet in {directory}")
         return 0
-    data = Telemetry(directory).stats()
+    telemetry = Telemetry(directory)
+    data = telemetry.stats()
+    telemetry.close()
     print(f"local statistics in {directory}")
     print(f"{'context':<20}{'shown':>7}{'accepted':>10}{'rate':>7}{'chars':>7}{'kept 30s':>10}{'kept 2m':>9}")
 

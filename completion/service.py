@@ -544,8 +544,10 @@ class CompletionService:
             self.telemetry.retention(item, delay, text is not None and still_present(text, item.text, item.line))
 
     def close(self) -> None:
-        """The service's own threads (the engine belongs to its host)."""
+        """The service's own threads (the engine belongs to its host); telemetry writes what it holds."""
         self.project.close()
+        if self.telemetry is not None:
+            self.telemetry.close()
 
 
 async def first_of(*events: asyncio.Event) -> None:
