@@ -19,9 +19,11 @@ every reason the pipeline gave. Then a summary per part: hit rate, wrong variant
 a variant, median/max wall time. Also what OS isolation costs per sandboxed run (bubblewrap vs plain).
 
     python bench/optimize.py [--part real|rules|both] [--only NAME,...] [--model] [--no-isolation]
-                             [--json out.json]
+                             [--json out.json] [--engine openai|llamacpp --endpoint URL [--remote-model NAME]]
 
 Rules only is the default: the default model's proposals take minutes per function (``--model``).
+``--engine``/``--endpoint``/``--remote-model``/``--api-key-env`` take the proposals from an inference server
+instead, as ``slipstream optimize`` does (a strong code model there is what the real part's target needs).
 Exit status 1 when a variant failed its held-out inputs, an impure function got a variant or a workspace
 changed.
 """
@@ -281,26 +283,45 @@ def main() -> int:
     ap.add_argument("--model", action="store_true", help="also ask the default model for variants (slow)")
     ap.add_argument("--json", default="", help="write the rows as JSON here")
     ap.add_argument("--no-isolation", action="store_true", help="run without bubblewrap (to compare its cost)")
+    ap.add_argument(
+        "--engine",
+        choices=("none", "local", "openai", "llamacpp"),
+        default="none",
+        help="where model proposals come from (--model is --engine local)",
+    )
+    ap.add_argument("--endpoint", default="", help="the inference server's URL (--engine openai/llamacpp)")
+    ap.add_argument("--remote-model", default="", help="the server's model name (remote engines)")
+    ap.add_argument("--api-key-env", default="", help="the NAME of an environment variable holding the key")
     args = ap.parse_args()
+    if args.model:
+        args.engine = "local"
+    args.model = ""  # cli/optimize.py's open_engine reads it as a GGUF path: the embedded model
     only = {n for n in args.only.split(",") if n}
     todo = jobs(args.part, only)
     if not todo:
         print(f"no function matches --only {args.only!r} in part {args.part!r}", file=sys.stderr)
         return 2
+    proposer = engine = None
+    if args.engine != "none":  # the same engine and proposer ``slipstream optimize`` uses
+        from slipstream.cli.optimize import EngineError, UsageError, open_engine
+        from slipstream.optimizer.model_proposals import engine_proposer
+
+        try:
+            engine, faults = open_engine(args)
+        except (EngineError, UsageError) as exc:
+            print(f"optimize.py: {exc}", file=sys.stderr)
+            return 2
+        proposer = engine_proposer(engine, fault=lambda: faults[-1] if faults else None)
     overhead = isolation_overhead()
     if args.no_isolation:
         os.environ["SLIPSTREAM_ISOLATION"] = "none"
         sandbox.isolation.cache_clear()
     print(f"isolation: {sandbox.isolation().describe()}")
-    print(f"proposals: {'rules and the default model' if args.model else 'rules only'}")
-    proposer = engine = None
-    if args.model:  # the default model through the same engine and proposer the server uses
-        from slipstream.inference.engine import Engine
-        from slipstream.inference.model import ModelConfig, load_model
-        from slipstream.optimizer.model_proposals import engine_proposer
-
-        engine = Engine(load_model(ModelConfig()))
-        proposer = engine_proposer(engine)
+    if engine is None:
+        print("proposals: rules only")
+    else:
+        where = getattr(engine.model, "endpoint", None)
+        print(f"proposals: rules and {engine.model.name}" + (f" at {where.display}" if where is not None else ""))
     results: dict[str, tuple[list[dict[str, Any]], bool]] = {}
     try:
         for part in ("rules", "real"):

@@ -311,3 +311,34 @@ def test_lsp_says_why_there_are_no_proposals_when_the_model_fails(tmp_path):
         assert "(model proposals off)" not in result["error"]
     finally:
         assert server.close() == 0
+
+
+def test_the_benchmark_takes_its_proposals_from_a_configured_server(llama_server, tmp_path):
+    """``bench/optimize.py --engine openai --endpoint URL``: the real-code part with proposals from an inference
+    server (where a strong code model would run), as ``slipstream optimize`` gets them; the server answers."""
+    import os
+    import subprocess
+    import sys
+
+    before = completions(llama_server)
+    out = subprocess.run(
+        [sys.executable, "bench/optimize.py", "--part", "real", "--only", "psf_posixpath.normpath"]
+        + ["--engine", "openai", "--endpoint", llama_server.url, "--remote-model", LlamaServer.ALIAS]
+        + ["--api-key-env", KEY_ENV],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, KEY_ENV: LLAMA_API_KEY},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert f"proposals: rules and {LlamaServer.ALIAS} at {llama_server.url}" in out.stdout, out.stdout
+    assert completions(llama_server) > before  # the candidates came from that server
+    wrong = subprocess.run(
+        [sys.executable, "bench/optimize.py", "--part", "real", "--engine", "openai", "--endpoint", "ftp://x"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert wrong.returncode == 2 and "endpoint" in wrong.stderr, wrong.stderr  # a bad endpoint: a clear error
