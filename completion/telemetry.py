@@ -89,11 +89,11 @@ class Telemetry:
         self.error = ""
         self.flush_s = flush_s
         self._cache: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the counts in memory (held for a dict update: the event loop takes it)
+        self._io = threading.Lock()  # a write to the store against a read of it (no count seen twice or missed)
         self._pending: OrderedDict[str, Shown] = OrderedDict()
         self._factors: tuple[float, dict[str, float]] | None = None
         self._unwritten: dict[str, int] = {}  # counts not yet in the store
-        self._writing: dict[str, int] = {}  # counts being written now
         self._closing = threading.Event()
         self._writer: threading.Thread | None = None
         if enabled and directory:
@@ -120,21 +120,18 @@ class Telemetry:
 
     def _write(self) -> None:
         """Add the counts kept in memory to the store (the writer thread's, and ``close``'s)."""
-        with self._lock:
-            self._writing, self._unwritten = self._unwritten, {}
-            writing = self._writing
-        cache = self._cache
-        try:
-            if cache is not None:
-                for key, n in writing.items():
-                    cache.incr(key, n, default=0)
-        except Exception as exc:
-            self.error = f"local telemetry disabled: {exc}"
-            log.warning("%s", self.error)
-            self._cache = None
-        finally:
+        with self._io:
             with self._lock:
-                self._writing = {}
+                writing, self._unwritten = self._unwritten, {}
+            cache = self._cache
+            try:
+                if cache is not None:
+                    for key, n in writing.items():
+                        cache.incr(key, n, default=0)
+            except Exception as exc:
+                self.error = f"local telemetry disabled: {exc}"
+                log.warning("%s", self.error)
+                self._cache = None
 
     def _write_loop(self) -> None:
         while not self._closing.wait(self.flush_s):
@@ -173,23 +170,22 @@ class Telemetry:
     def counts(self) -> dict[str, dict[str, int]]:
         """What the store holds (other windows' servers may add to it too) plus what is still in memory."""
         out: dict[str, dict[str, int]] = {}
-        cache = self._cache
-        if cache is None:
-            return out
-        with self._lock:
-            held = dict(self._unwritten)
-            for key, n in self._writing.items():
-                held[key] = held.get(key, 0) + n
-        try:
-            for cls in CONTEXT_CLASSES:
-                row = {m: int(cache.get(f"{cls}:{m}", 0)) + held.get(f"{cls}:{m}", 0) for m in METRICS}
-                if any(row.values()):
-                    out[cls] = row
-        except Exception as exc:
-            self.error = f"local telemetry disabled: {exc}"
-            log.warning("%s", self.error)
-            self._cache = None
-            return {}
+        with self._io:
+            cache = self._cache
+            if cache is None:
+                return out
+            with self._lock:
+                held = dict(self._unwritten)
+            try:
+                for cls in CONTEXT_CLASSES:
+                    row = {m: int(cache.get(f"{cls}:{m}", 0)) + held.get(f"{cls}:{m}", 0) for m in METRICS}
+                    if any(row.values()):
+                        out[cls] = row
+            except Exception as exc:
+                self.error = f"local telemetry disabled: {exc}"
+                log.warning("%s", self.error)
+                self._cache = None
+                return {}
         return out
 
     def factors(self, max_age_s: float = 5.0) -> dict[str, float]:
@@ -226,7 +222,8 @@ class Telemetry:
         if self._writer is not None and self._writer is not threading.current_thread():
             self._writer.join(timeout=10)
         self._write()
-        cache, self._cache = self._cache, None
+        with self._io:
+            cache, self._cache = self._cache, None
         if cache is not None:
             try:
                 cache.close()
