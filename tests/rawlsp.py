@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import SERVER_CMD, server_env
@@ -74,15 +75,32 @@ class RawServer:
             if left <= 0:
                 raise TimeoutError(f"no response to request {msg_id!r}")
             msg = self.messages.get(timeout=left)
-            if "method" in msg and "id" in msg:  # a request from the server: answer it
-                self.server_requests.append(msg)
-                self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            elif "method" in msg:
-                self.notifications.append(msg)
-            elif msg.get("id") == msg_id:
+            if "method" not in msg and msg.get("id") == msg_id:
                 return msg
-            else:
-                self.responses[msg.get("id")] = msg
+            self._keep(msg)
+
+    def _keep(self, msg: dict[str, Any]) -> None:
+        """A message nobody is waiting for: a server request is answered, the rest kept for later."""
+        if "method" in msg and "id" in msg:
+            self.server_requests.append(msg)
+            self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+        elif "method" in msg:
+            self.notifications.append(msg)
+        else:
+            self.responses[msg.get("id")] = msg
+
+    def next_notification(self, method: str, match: Callable[[Any], bool], timeout: float = 30.0) -> Any:
+        """The params of the next ``method`` notification that ``match``es, read as it arrives (every message
+        read on the way is kept as ``wait_response`` keeps it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {method} notification")
+            msg = self.messages.get(timeout=left)
+            self._keep(msg)
+            if msg.get("method") == method and "id" not in msg and match(msg.get("params")):
+                return msg["params"]
 
     def initialize(self, options: dict[str, Any] | None = None, caps: dict[str, Any] | None = None) -> dict[str, Any]:
         caps = caps or {"window": {"workDoneProgress": True}}

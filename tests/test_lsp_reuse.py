@@ -389,19 +389,9 @@ def test_project_context_is_used_once_ready_and_never_waited_for(tmp_path):
         assert server.close() == 0
 
 
-def next_partial(server: RawServer, version: int, timeout: float = 60) -> dict:
-    """The next inlineCompletionPartial for ``version``, read as it arrives (other messages are kept)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = server.messages.get(timeout=max(0.01, deadline - time.monotonic()))
-        if "id" in msg and "method" not in msg:
-            server.responses[msg["id"]] = msg
-        elif msg.get("method") == "slipstream/inlineCompletionPartial":
-            server.notifications.append(msg)
-            if msg["params"]["version"] == version:
-                return msg["params"]
-        elif "method" in msg:
-            server.notifications.append(msg)
+def next_partial(server: RawServer, version: int) -> dict:
+    """The next inlineCompletionPartial for ``version``, read as it arrives."""
+    return server.next_notification("slipstream/inlineCompletionPartial", lambda p: p["version"] == version, 60)
 
 
 def test_a_key_typed_along_a_running_generation_shows_its_text_at_once(tmp_path):
