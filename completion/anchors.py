@@ -36,6 +36,7 @@ class Anchor:
     finished: Any = None  # an asyncio.Event set when a running generation ends
     guess: Any = None  # a speculation's GenerationRequest: the anchor is at the end of the suggestion it follows
     request: Any = None  # the GenerationRequest of a running generation (to stop it once the text departs)
+    guessed: bool = False  # a guess of what follows this suggestion was planned (``CompletionService._speculate``)
 
     def typed_in(self, text: str, offset: int) -> str | None:
         """What was typed at this anchor's point to give ``text`` with the cursor at ``offset``; None when the

@@ -214,7 +214,11 @@ class CompletionService:
             found = self.anchors.find(req.uri, req.text, req.offset, guesses)
         if found is not None and found[0].done and found[2]:
             self.stats["typed_through"] += 1
-            if found[0].guess is not None:  # a guess shown: guess what follows it in turn
+            if found[0].guess is not None or not found[0].guessed:
+                # A guess shown: guess what follows it in turn. A keystroke's suggestion nothing was guessed after:
+                # its generation ended after the next key (typed along it), so it was never answered, and at a
+                # 30 ms gap that is every generation: the key typing its last character found no guess.
+                found[0].guessed = True
                 self._schedule_speculation(req, found[2])
             return self._answer(req, found[2], found[0].context_class)
 
@@ -228,7 +232,9 @@ class CompletionService:
         if cached is not None:
             self.stats["cache_hits"] += 1
             if cached:
-                self.anchors.add(make_anchor(req.uri, req.text, req.offset, cached, True, context_class))
+                hit = make_anchor(req.uri, req.text, req.offset, cached, True, context_class)
+                hit.guessed = True
+                self.anchors.add(hit)
             self._schedule_speculation(req, cached)
             return self._answer(req, cached, context_class)
 
@@ -276,6 +282,7 @@ class CompletionService:
         anchor.texts = list(texts)
         if self.cache is not None and (len(texts) == prepared.plan.alternatives or prepared.plan.alternatives == 1):
             self.cache.put(key, texts)
+        anchor.guessed = True
         self._schedule_speculation(req, texts)
         return self._answer(req, texts, context_class, send_done=False)
 
