@@ -239,8 +239,8 @@ def replay_section(
     print(
         f"\nTyping replay — {n_lines} lines of {Path(file).name} (seed {seed}) typed key by key; paces: human "
         f"(60-140 ms between keys, pauses at line ends), fast (the next key when the previous answer arrived), "
-        f"30ms (a fixed gap); {threads} threads, default model; every keystroke counts; {rounds} round(s), the "
-        f"setups in turn each round, every round's keys pooled"
+        f"30ms (a fixed gap); {threads} threads, default model; every keystroke counts; {rounds} round(s), each "
+        f"replaying both files with the setups in turn, every round's keys pooled"
     )
     hdr = (
         f"{'who':<13}{'pace':<7}{'file':<12}{'keys':>6}{'ghost':>7}{'first p50':>10}{'first p95':>10}"
@@ -252,25 +252,29 @@ def replay_section(
     setups = [("slipstream", "Slipstream", {})]
     if compare_speculation:  # the same keys with speculation off: does it still pay at this pace?
         setups.append(("no-speculation", "  spec. off", {"speculate": False}))
+    files = (("small", small, small_region), ("large", large, large_region))
     for pace in paces:
-        for label, doc, reg in (("small", small, small_region), ("large", large, large_region)):
-            # Each round replays every setup once, in turn (Slipstream, speculation off, llama-server, then
-            # again): a slow minute of the machine falls on all of them, and every round's keys are pooled.
-            firsts: dict[str, list[float | None]] = {}
-            runs: dict[str, list[dict[str, Any]]] = {}
-            for _ in range(rounds):
+        # Each round replays both files, each with every setup once, in turn (the 1 KB file with Slipstream,
+        # speculation off and llama-server, then the 100 KB one, then again): a slow minute of the machine falls
+        # on both sides of every ratio (the files one after the other, all rounds of one and then of the other,
+        # put a drift of the machine's speed into the size ratio), and every round's keys are pooled.
+        firsts: dict[tuple[str, str], list[float | None]] = {}
+        runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for _ in range(rounds):
+            for label, doc, reg in files:
                 for key, _who, settings in setups:
                     r = asyncio.run(replay(doc, reg, seed, threads, label, pace, **settings))
-                    firsts.setdefault(key, []).extend(r["every_first"])
-                    runs.setdefault(key, []).append(r)
+                    firsts.setdefault((key, label), []).extend(r["every_first"])
+                    runs.setdefault((key, label), []).append(r)
                 if llama_server:
                     from bench.llama_server import replay_llama_server
 
                     t = asyncio.run(replay_llama_server(llama_server, doc, reg, seed, threads, pace))
-                    firsts.setdefault("llama-server", []).extend(t["every_first"])
+                    firsts.setdefault(("llama-server", label), []).extend(t["every_first"])
+        for label, _doc, _reg in files:
             for key, who, _settings in setups:
-                sm = rows[key, pace, label] = summary(firsts[key])
-                rs = runs[key]
+                sm = rows[key, pace, label] = summary(firsts[key, label])
+                rs = runs[key, label]
                 reused = sum(r["typed_through"] + r["cache_hits"] for r in rs) / max(1, sum(r["answered"] for r in rs))
                 final = [f for r in rs for f in r["final"]]
                 print(
@@ -279,7 +283,7 @@ def replay_section(
                     f"{q(final, 0.5):>9.0f}{reused:>8.0%}{max(r['rss_mb'] for r in rs):>7.0f} MB"
                 )
             if llama_server:
-                st = rows["llama-server", pace, label] = summary(firsts["llama-server"])
+                st = rows["llama-server", pace, label] = summary(firsts["llama-server", label])
                 print(
                     f"{'llama-server':<13}{pace:<7}{label:<12}{st['keys']:>6}{st['share']:>7.0%}{st['p50']:>10.0f}"
                     f"{st['p95']:>10.0f}{st['p95_all']:>9.0f}"
