@@ -240,7 +240,7 @@ def replay_section(
         f"\nTyping replay — {n_lines} lines of {Path(file).name} (seed {seed}) typed key by key; paces: human "
         f"(60-140 ms between keys, pauses at line ends), fast (the next key when the previous answer arrived), "
         f"30ms (a fixed gap); {threads} threads, default model; every keystroke counts; {rounds} round(s), each "
-        f"replaying both files with the setups in turn, every round's keys pooled"
+        f"replaying both files (in turn first) with the setups in turn, every round's keys pooled"
     )
     hdr = (
         f"{'who':<13}{'pace':<7}{'file':<12}{'keys':>6}{'ghost':>7}{'first p50':>10}{'first p95':>10}"
@@ -255,13 +255,13 @@ def replay_section(
     files = (("small", small, small_region), ("large", large, large_region))
     for pace in paces:
         # Each round replays both files, each with every setup once, in turn (the 1 KB file with Slipstream,
-        # speculation off and llama-server, then the 100 KB one, then again): a slow minute of the machine falls
-        # on both sides of every ratio (the files one after the other, all rounds of one and then of the other,
-        # put a drift of the machine's speed into the size ratio), and every round's keys are pooled.
+        # speculation off and llama-server, then the 100 KB one; the next round the 100 KB file first): a slow
+        # minute of the machine falls on both sides of every ratio (all rounds of one file, then all of the
+        # other, put a drift of the machine's speed into the size ratio), and every round's keys are pooled.
         firsts: dict[tuple[str, str], list[float | None]] = {}
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for _ in range(rounds):
-            for label, doc, reg in files:
+        for i in range(rounds):
+            for label, doc, reg in files if i % 2 == 0 else files[::-1]:
                 for key, _who, settings in setups:
                     r = asyncio.run(replay(doc, reg, seed, threads, label, pace, **settings))
                     firsts.setdefault((key, label), []).extend(r["every_first"])
