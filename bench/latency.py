@@ -279,13 +279,13 @@ def replay_section(
                 final = [f for r in rs for f in r["final"]]
                 print(
                     f"{who:<13}{pace:<7}{label + ' ' + str(round(rs[0]['chars'] / 1000)) + ' KB':<12}{sm['keys']:>6}"
-                    f"{sm['share']:>7.0%}{sm['p50']:>10.0f}{sm['p95']:>10.0f}{sm['p95_all']:>9.0f}"
+                    f"{sm['share']:>7.1%}{sm['p50']:>10.1f}{sm['p95']:>10.0f}{sm['p95_all']:>9.0f}"
                     f"{q(final, 0.5):>9.0f}{reused:>8.0%}{max(r['rss_mb'] for r in rs):>7.0f} MB"
                 )
             if llama_server:
                 st = rows["llama-server", pace, label] = summary(firsts["llama-server", label])
                 print(
-                    f"{'llama-server':<13}{pace:<7}{label:<12}{st['keys']:>6}{st['share']:>7.0%}{st['p50']:>10.0f}"
+                    f"{'llama-server':<13}{pace:<7}{label:<12}{st['keys']:>6}{st['share']:>7.1%}{st['p50']:>10.1f}"
                     f"{st['p95']:>10.0f}{st['p95_all']:>9.0f}"
                 )
     print("─" * len(hdr))
