@@ -455,7 +455,7 @@ def test_a_suggestion_never_answered_is_guessed_after_once_typed_along(tmp_path)
         along = server.request("textDocument/inlineCompletion", params(row, col + 2), timeout=60)["result"]["items"]
         assert along, "the finished suggestion did not answer the key typed along it"
         rest = along[0]["insertText"]
-        st = wait_guess(server)  # the guess after the suggestion, started by that key
+        wait_guess(server)  # the guess after the suggestion, started by that key
         insert(server, 4, row, col + 2, rest)
         answer = server.request("textDocument/inlineCompletion", params(row, col + 2 + len(rest)), timeout=60)
         st = wait_idle(server)
