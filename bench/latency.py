@@ -240,7 +240,7 @@ def replay_section(
         f"\nTyping replay — {n_lines} lines of {Path(file).name} (seed {seed}) typed key by key; paces: human "
         f"(60-140 ms between keys, pauses at line ends), fast (the next key when the previous answer arrived), "
         f"30ms (a fixed gap); {threads} threads, default model; every keystroke counts; {rounds} round(s), each "
-        f"replaying both files (in turn first) with the setups in turn, every round's keys pooled"
+        f"replaying both files (the first alternating) with the setups in turn, every round's keys pooled"
     )
     hdr = (
         f"{'who':<13}{'pace':<7}{'file':<12}{'keys':>6}{'ghost':>7}{'first p50':>10}{'first p95':>10}"
